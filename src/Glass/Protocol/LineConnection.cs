@@ -1,0 +1,101 @@
+using System.Net.Sockets;
+using System.Text;
+
+namespace Glass.Protocol;
+
+/// <summary>
+/// A connection that speaks newline-terminated ASCII lines (the controller's and the translator's
+/// control protocols). A line longer than the limit is a protocol error, so garbage cannot grow memory.
+/// </summary>
+public sealed class LineConnection : IDisposable
+{
+    private readonly Socket _socket;
+    private readonly byte[] _buffer;
+    private int _start, _end;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+
+    public LineConnection(Socket socket, int maxLineLength = 1024)
+    {
+        _socket = socket;
+        _buffer = new byte[maxLineLength + 1];
+    }
+
+    public Socket Socket => _socket;
+
+    /// <summary>Reads one line without its terminator; null at end of stream.</summary>
+    public async ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var nl = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+            if (nl >= 0)
+            {
+                var end = nl > _start && _buffer[nl - 1] == '\r' ? nl - 1 : nl;
+                var line = Encoding.ASCII.GetString(_buffer, _start, end - _start);
+                _start = nl + 1;
+                return line;
+            }
+            if (_start > 0)
+            {
+                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                _end -= _start;
+                _start = 0;
+            }
+            if (_end == _buffer.Length)
+                throw new ProtocolException("line-too-long", $"A line exceeded {_buffer.Length - 1} bytes.");
+            var n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                if (_end > 0)
+                    throw new ProtocolException("truncated", "The connection closed in the middle of a line.");
+                return null;
+            }
+            _end += n;
+        }
+    }
+
+    /// <summary>Reads one line, failing when none arrives within <paramref name="timeout"/>.</summary>
+    public async ValueTask<string?> ReadLineAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        try
+        {
+            return await ReadLineAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ProtocolException("timeout", $"No complete line arrived within {timeout.TotalSeconds:0.#} s.");
+        }
+    }
+
+    public async ValueTask WriteLineAsync(string line, CancellationToken cancellationToken)
+    {
+        var bytes = Encoding.ASCII.GetBytes(line + "\n");
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var sent = 0;
+            while (sent < bytes.Length)
+                sent += await _socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        _socket.Dispose();
+        _writeLock.Dispose();
+    }
+}
+
+/// <summary>A peer broke the line protocol; the code is stable and the message names the cause.</summary>
+public sealed class ProtocolException : Exception
+{
+    public ProtocolException(string code, string message) : base(message) => Code = code;
+
+    public string Code { get; }
+}

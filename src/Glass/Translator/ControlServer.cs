@@ -1,0 +1,193 @@
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Threading.Channels;
+using Glass.Packets;
+using Glass.Protocol;
+
+namespace Glass.Translator;
+
+/// <summary>
+/// The translator's control socket (a Unix stream socket): the controller links and unlinks
+/// peer pairs, reads status, and watches for released links. Lines, one request, one answer:
+/// <code>
+/// LINK a.b.c.d PORT e.f.g.h PORT  -> OK SESSION-ID | ERR CODE TEXT
+/// UNLINK a.b.c.d PORT             -> OK | ERR not-found TEXT
+/// STATUS                          -> OK {counters as JSON}
+/// SESSIONS                        -> OK [sessions as JSON]
+/// WATCH                           -> OK, then "RELEASED a PORT b PORT REASON" lines
+/// </code>
+/// </summary>
+public sealed class ControlServer : IDisposable
+{
+    private readonly SpliceEngine _engine;
+    private readonly string _path;
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Channel<string>> _watchers = new();
+    private Task? _accept;
+
+    public ControlServer(SpliceEngine engine, string path)
+    {
+        _engine = engine;
+        _path = path;
+        _listener = Listen(path);
+        _engine.Released += OnReleased;
+    }
+
+    public string Path => _path;
+
+    private static Socket Listen(string path)
+    {
+        var dir = System.IO.Path.GetDirectoryName(path);
+        if (!string.IsNullOrEmpty(dir))
+            Directory.CreateDirectory(dir);
+        if (File.Exists(path))
+        {
+            // A live translator answers; a stale socket file from a killed one is replaced.
+            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                probe.Connect(new UnixDomainSocketEndPoint(path));
+                throw new InvalidOperationException($"Another translator is already listening on control socket {path}; stop it or pick another -ControlSocket.");
+            }
+            catch (SocketException)
+            {
+                File.Delete(path);
+            }
+        }
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            s.Bind(new UnixDomainSocketEndPoint(path));
+            s.Listen(64);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
+    public void Start() => _accept = AcceptLoop();
+
+    private async Task AcceptLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            _ = Serve(new LineConnection(client));
+        }
+    }
+
+    private async Task Serve(LineConnection conn)
+    {
+        using (conn)
+        {
+            try
+            {
+                while (await conn.ReadLineAsync(_stop.Token).ConfigureAwait(false) is { } line)
+                {
+                    if (line == "WATCH")
+                    {
+                        await Watch(conn).ConfigureAwait(false);
+                        return;
+                    }
+                    await conn.WriteLineAsync(Handle(line), _stop.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is ProtocolException or SocketException or OperationCanceledException or IOException)
+            {
+                // A broken client affects only its own connection.
+            }
+        }
+    }
+
+    internal string Handle(string line)
+    {
+        var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (f.Length == 0)
+            return "ERR bad-request empty line";
+        switch (f[0])
+        {
+            case "LINK" when f.Length == 5
+                && Ipv4.TryParse(f[1], out var a) && ushort.TryParse(f[2], out var pa)
+                && Ipv4.TryParse(f[3], out var b) && ushort.TryParse(f[4], out var pb):
+                var r = _engine.Link(a, pa, b, pb);
+                return r.Success ? $"OK {r.SessionId}" : $"ERR {r.ErrorCode} {r.Message}";
+            case "UNLINK" when f.Length == 3 && Ipv4.TryParse(f[1], out var u) && ushort.TryParse(f[2], out var pu):
+                return _engine.Unlink(u, pu) ? "OK" : "ERR not-found no session holds that address and port";
+            case "STATUS" when f.Length == 1:
+                return "OK " + JsonSerializer.Serialize(_engine.GetCounters());
+            case "SESSIONS" when f.Length == 1:
+                return "OK " + JsonSerializer.Serialize(_engine.GetSessions());
+            default:
+                return $"ERR bad-request unknown or malformed command '{(line.Length > 40 ? line[..40] + "..." : line)}'";
+        }
+    }
+
+    private async Task Watch(LineConnection conn)
+    {
+        var ch = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+        lock (_watchers)
+            _watchers.Add(ch);
+        try
+        {
+            await conn.WriteLineAsync("OK", _stop.Token).ConfigureAwait(false);
+            // Notice a watcher that hangs up even while no event is due.
+            var closed = conn.ReadLineAsync(_stop.Token).AsTask();
+            while (true)
+            {
+                var next = ch.Reader.WaitToReadAsync(_stop.Token).AsTask();
+                if (await Task.WhenAny(next, closed).ConfigureAwait(false) == closed || !await next.ConfigureAwait(false))
+                    return;
+                while (ch.Reader.TryRead(out var ev))
+                    await conn.WriteLineAsync(ev, _stop.Token).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            lock (_watchers)
+                _watchers.Remove(ch);
+        }
+    }
+
+    private void OnReleased(LinkRelease r)
+    {
+        var line = $"RELEASED {Ipv4.Format(r.PeerA)} {r.RouterPortA} {Ipv4.Format(r.PeerB)} {r.RouterPortB} {r.Reason}";
+        lock (_watchers)
+        {
+            foreach (var w in _watchers)
+                w.Writer.TryWrite(line);
+        }
+    }
+
+    public void Dispose()
+    {
+        _engine.Released -= OnReleased;
+        _stop.Cancel();
+        _listener.Dispose();
+        try
+        {
+            _accept?.Wait(TimeSpan.FromSeconds(2));
+        }
+        catch (AggregateException)
+        {
+        }
+        try
+        {
+            File.Delete(_path);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

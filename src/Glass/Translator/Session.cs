@@ -1,0 +1,88 @@
+using Glass.Packets;
+
+namespace Glass.Translator;
+
+public enum SessionState
+{
+    /// <summary>Linked by the controller; waiting for one or both SYNs.</summary>
+    Pending,
+    /// <summary>Both SYNs seen and answered with SYN-ACKs; waiting for the first ACK.</summary>
+    Handshake,
+    Established,
+    /// <summary>At least one side sent FIN.</summary>
+    Closing,
+    /// <summary>Both FINs acknowledged; the mapping lingers for late retransmissions.</summary>
+    TimeWait,
+}
+
+/// <summary>One side of a splice: a peer and the router port it was told to dial.</summary>
+internal struct Leg
+{
+    public uint Peer;
+    public ushort RouterPort;
+    public ushort PeerPort;     // 0 until this side's SYN arrives
+    public uint Router;         // the router address this side dialled, from its SYN
+
+    public bool HasSyn;
+    public uint Isn;
+    public ushort SynWindow;
+    public bool EcnSetup;       // SYN carried ECE and CWR (RFC 3168 6.1.1)
+    public TcpSynOptions Options;
+
+    public bool HasAck;         // the fields below hold this peer's latest ACK
+    public uint LastAck;
+    public ushort LastWindow;
+
+    public bool FinSent;
+    public uint FinSeq;
+    public bool FinAcked;
+
+    public long Packets;        // from this peer
+    public long Bytes;          // payload bytes from this peer
+}
+
+/// <summary>
+/// Per-splice state: two legs, addresses, sequence bookkeeping and timestamps; no buffers.
+/// Owned by <see cref="SpliceEngine"/> and touched only under its lock.
+/// </summary>
+internal sealed class Session
+{
+    public Session(long id, uint peerA, ushort portA, uint peerB, ushort portB, long now)
+    {
+        Id = id;
+        A.Peer = peerA;
+        A.RouterPort = portA;
+        B.Peer = peerB;
+        B.RouterPort = portB;
+        CreatedAt = now;
+        LastActivity = now;
+    }
+
+    public readonly long Id;
+    public Leg A;
+    public Leg B;
+    public SessionState State;
+    public long CreatedAt;
+    public long LastActivity;
+    public long TimeWaitSince;
+
+    public ref Leg Side(bool a) => ref a ? ref A : ref B;
+}
+
+/// <summary>A snapshot of one session for status queries and Get-GlassSession.</summary>
+public sealed record SessionInfo(
+    long Id,
+    SessionState State,
+    string PeerA,
+    ushort RouterPortA,
+    string PeerB,
+    ushort RouterPortB,
+    long PacketsFromA,
+    long BytesFromA,
+    long PacketsFromB,
+    long BytesFromB,
+    long AgeMilliseconds,
+    long IdleMilliseconds);
+
+/// <summary>What the controller learns when a splice ends: the two (peer, router port) pairs are free again.</summary>
+public readonly record struct LinkRelease(uint PeerA, ushort RouterPortA, uint PeerB, ushort RouterPortB, string Reason);

@@ -1,0 +1,37 @@
+namespace Glass.Translator;
+
+/// <summary>Why a queued packet was not relayed. Every queued packet is dropped in the kernel; these say why we sent nothing for it.</summary>
+public enum DropReason
+{
+    /// <summary>Relayed or answered: not a drop.</summary>
+    None = 0,
+    Malformed,
+    /// <summary>A SYN, FIN or RST whose TCP checksum is wrong: it must not change any state.</summary>
+    BadChecksum,
+    Fragment,
+    /// <summary>No session for this 4-tuple and not a SYN.</summary>
+    NoSession,
+    /// <summary>A SYN to a (peer address, router port) pair that no link names.</summary>
+    NotLinked,
+    /// <summary>A SYN held until the other side's SYN arrives (answered later, not an error).</summary>
+    WaitingForPeer,
+    /// <summary>A segment other than SYN before both SYNs arrived.</summary>
+    HandshakeIncomplete,
+    /// <summary>A SYN with a new ISN or source port for a side whose handshake was already answered.</summary>
+    EndpointBusy,
+    RstOutOfWindow,
+    SendFailed,
+}
+
+/// <summary>Translator counters; written under the engine's lock, read as snapshots.</summary>
+public sealed record SpliceCounters
+{
+    public long PacketsRelayed { get; init; }
+    public long BytesRelayed { get; init; }
+    public long SynAcksSent { get; init; }
+    public long SessionsCreated { get; init; }
+    public long SessionsReleased { get; init; }
+    public int SessionsActive { get; init; }
+    public int SessionsPending { get; init; }
+    public IReadOnlyDictionary<string, long> Drops { get; init; } = new Dictionary<string, long>();
+}

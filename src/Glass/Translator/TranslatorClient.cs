@@ -1,0 +1,137 @@
+using System.Net.Sockets;
+using Glass.Packets;
+using Glass.Protocol;
+
+namespace Glass.Translator;
+
+/// <summary>
+/// The controller's side of the translator's control socket: one request at a time on a lazily
+/// (re)opened connection, and a watch loop for released links.
+/// </summary>
+public sealed class TranslatorClient : IDisposable
+{
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
+    private readonly string _path;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private LineConnection? _conn;
+
+    public TranslatorClient(string path) => _path = path;
+
+    public string Path => _path;
+
+    private async Task<LineConnection> ConnectAsync(CancellationToken ct)
+    {
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await s.ConnectAsync(new UnixDomainSocketEndPoint(_path), ct).ConfigureAwait(false);
+            return new LineConnection(s, 1 << 20);
+        }
+        catch (SocketException e)
+        {
+            s.Dispose();
+            throw new GlassException(GlassErrors.TranslatorUnavailable,
+                $"The translator is not running: nothing answers on its control socket {_path} ({e.SocketErrorCode}). Start it with Start-GlassTranslator -ControlSocket {_path}.", e);
+        }
+    }
+
+    /// <summary>Sends one request line and returns the answer line.</summary>
+    public async Task<string> RequestAsync(string line, CancellationToken ct = default)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // One retry on a fresh connection covers a translator that restarted since the last request.
+            for (var attempt = 0; ; attempt++)
+            {
+                _conn ??= await ConnectAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    await _conn.WriteLineAsync(line, ct).ConfigureAwait(false);
+                    return await _conn.ReadLineAsync(RequestTimeout, ct).ConfigureAwait(false)
+                        ?? throw new IOException("The translator closed its control connection.");
+                }
+                catch (Exception e) when (e is IOException or SocketException or ProtocolException)
+                {
+                    _conn.Dispose();
+                    _conn = null;
+                    if (attempt > 0)
+                        throw new GlassException(GlassErrors.TranslatorUnavailable, $"The translator on {_path} did not answer: {e.Message}", e);
+                }
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async Task<LinkResult> LinkAsync(uint peerA, ushort portA, uint peerB, ushort portB, CancellationToken ct = default)
+    {
+        var answer = await RequestAsync($"LINK {Ipv4.Format(peerA)} {portA} {Ipv4.Format(peerB)} {portB}", ct).ConfigureAwait(false);
+        if (answer.StartsWith("OK ", StringComparison.Ordinal) && long.TryParse(answer.AsSpan(3), out var id))
+            return LinkResult.Ok(id);
+        var f = answer.Split(' ', 3);
+        return LinkResult.Fail(f.Length > 1 ? f[1] : GlassErrors.ProtocolError, f.Length > 2 ? f[2] : answer);
+    }
+
+    public async Task UnlinkAsync(uint peer, ushort port, CancellationToken ct = default) =>
+        await RequestAsync($"UNLINK {Ipv4.Format(peer)} {port}", ct).ConfigureAwait(false);
+
+    /// <summary>Returns the JSON of a STATUS or SESSIONS answer.</summary>
+    public async Task<string> QueryAsync(string command, CancellationToken ct = default)
+    {
+        var answer = await RequestAsync(command, ct).ConfigureAwait(false);
+        if (!answer.StartsWith("OK ", StringComparison.Ordinal))
+            throw new GlassException(GlassErrors.ProtocolError, $"The translator refused {command}: {answer}");
+        return answer.Substring(3);
+    }
+
+    /// <summary>
+    /// Reports every released link until cancelled, reconnecting (with a short pause) whenever the
+    /// translator goes away, so a restarted translator is picked up again.
+    /// </summary>
+    public async Task WatchAsync(Action<LinkRelease> onRelease, Action<string>? onProblem, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                using var conn = await ConnectAsync(ct).ConfigureAwait(false);
+                await conn.WriteLineAsync("WATCH", ct).ConfigureAwait(false);
+                if (await conn.ReadLineAsync(RequestTimeout, ct).ConfigureAwait(false) != "OK")
+                    throw new IOException("The translator refused WATCH.");
+                while (await conn.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+                {
+                    var f = line.Split(' ');
+                    if (f.Length >= 5 && f[0] == "RELEASED"
+                        && Ipv4.TryParse(f[1], out var a) && ushort.TryParse(f[2], out var pa)
+                        && Ipv4.TryParse(f[3], out var b) && ushort.TryParse(f[4], out var pb))
+                        onRelease(new LinkRelease(a, pa, b, pb, f.Length > 5 ? f[5] : ""));
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is GlassException or IOException or SocketException or ProtocolException)
+            {
+                onProblem?.Invoke(e.Message);
+            }
+            try
+            {
+                await Task.Delay(500, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _conn?.Dispose();
+        _lock.Dispose();
+    }
+}

@@ -1,0 +1,147 @@
+using Glass.Interop;
+
+namespace Glass.Translator;
+
+/// <summary>What a translator is started with.</summary>
+public sealed record TranslatorOptions
+{
+    public const string DefaultControlSocket = "/run/glass/translator.sock";
+
+    public ushort Queue { get; init; } = 6;
+    public PortRange PortRange { get; init; } = PortRange.Default;
+    public string ControlSocket { get; init; } = DefaultControlSocket;
+    /// <summary>Leave the iptables rule to the operator.</summary>
+    public bool SkipFirewall { get; init; }
+    public SpliceOptions Splice { get; init; } = new();
+}
+
+/// <summary>
+/// A running translator: the NFQUEUE rule, the queue and raw sockets, the packet loop on its own
+/// thread, and the control socket. Stop (or Dispose) undoes all of it.
+/// </summary>
+public sealed class TranslatorHost : IDisposable
+{
+    private readonly TranslatorOptions _options;
+    private readonly NfQueueRule _rule;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private NfQueueSocket? _queue;
+    private RawIpv4Socket? _raw;
+    private ControlServer? _control;
+    private Thread? _thread;
+    private volatile bool _stopping;
+    private bool _ruleInstalled;
+
+    public TranslatorHost(TranslatorOptions options)
+    {
+        _options = options;
+        _rule = new NfQueueRule(options.Queue, options.PortRange.First, options.PortRange.Last);
+    }
+
+    public TranslatorOptions Options => _options;
+    public SpliceEngine? Engine { get; private set; }
+    public long RawSendErrors => _raw?.SendErrors ?? 0;
+
+    /// <summary>Completes when the packet loop ends: normally after Stop, faulted if the kernel failed it.</summary>
+    public Task Completion => _completion.Task;
+
+    public void Start()
+    {
+        try
+        {
+            _raw = RawIpv4Socket.Open();
+            Engine = new SpliceEngine(_raw, SystemClock.Instance, _options.Splice);
+            _queue = NfQueueSocket.Open(_options.Queue);
+            _control = new ControlServer(Engine, _options.ControlSocket);
+            if (!_options.SkipFirewall)
+            {
+                _rule.Install();
+                _ruleInstalled = true;
+            }
+            _control.Start();
+            _thread = new Thread(Loop) { IsBackground = true, Name = $"glass-nfqueue-{_options.Queue}" };
+            _thread.Start();
+        }
+        catch
+        {
+            Cleanup();
+            throw;
+        }
+    }
+
+    private void Loop()
+    {
+        var buffer = new byte[NfQueueSocket.ReceiveBufferSize];
+        var nextSweep = Environment.TickCount64 + 1000;
+        try
+        {
+            while (!_stopping)
+            {
+                var n = _queue!.Receive(buffer);
+                if (n > 0)
+                {
+                    uint lastId = 0;
+                    var any = false;
+                    var batch = 0;
+                    do
+                    {
+                        any |= HandleDatagram(buffer.AsSpan(0, n), ref lastId);
+                    }
+                    while (++batch < 64 && (n = _queue.Receive(buffer, dontWait: true)) > 0);
+                    // Every queued packet is dropped: what goes on is what we sent ourselves.
+                    if (any)
+                        _queue.DropUpTo(lastId);
+                }
+                var now = Environment.TickCount64;
+                if (now >= nextSweep)
+                {
+                    Engine!.Sweep();
+                    nextSweep = now + 1000;
+                }
+            }
+            _completion.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            _completion.TrySetException(e);
+        }
+    }
+
+    private bool HandleDatagram(Span<byte> datagram, ref uint lastId)
+    {
+        var any = false;
+        var offset = 0;
+        while (NfQueueMessages.TryReadMessage(datagram.Slice(offset), out _, out var message, out var consumed))
+        {
+            if (NfQueueMessages.TryReadPacket(message, out var id, out _, out var payload, out var length))
+            {
+                Engine!.Process(datagram.Slice(offset + payload, length));
+                lastId = id;
+                any = true;
+            }
+            offset += consumed;
+        }
+        return any;
+    }
+
+    public void Stop()
+    {
+        _stopping = true;
+        _thread?.Join(TimeSpan.FromSeconds(5));
+        Cleanup();
+        _completion.TrySetResult();
+    }
+
+    private void Cleanup()
+    {
+        if (_ruleInstalled)
+        {
+            _rule.Remove();
+            _ruleInstalled = false;
+        }
+        _control?.Dispose();
+        _queue?.Dispose();
+        _raw?.Dispose();
+    }
+
+    public void Dispose() => Stop();
+}

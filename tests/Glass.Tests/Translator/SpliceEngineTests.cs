@@ -1,0 +1,320 @@
+using Glass.Packets;
+using Glass.Translator;
+using static Glass.Tests.Translator.TestPackets;
+
+namespace Glass.Tests.Translator;
+
+public sealed class SpliceEngineTests
+{
+    private static readonly uint Router = Ipv4.Parse("203.0.113.1");
+    private static readonly uint PeerA = Ipv4.Parse("203.0.113.2");
+    private static readonly uint PeerB = Ipv4.Parse("198.51.100.7");
+    private const ushort PortA = 60000, PortB = 60001, SrcA = 40001, SrcB = 50002;
+    private const uint IsnA = 0x1000_0000;
+    private static readonly uint IsnB = 0xFFFF_FF00; // wraps around 2^32 during the tests
+
+    private readonly FakeKernel _kernel = new();
+    private readonly FakeClock _clock = new();
+    private readonly List<LinkRelease> _released = new();
+    private readonly SpliceEngine _engine;
+
+    public SpliceEngineTests()
+    {
+        _engine = new SpliceEngine(_kernel, _clock, new SpliceOptions
+        {
+            PendingTimeout = TimeSpan.FromSeconds(60),
+            IdleTimeout = TimeSpan.FromHours(2),
+            TimeWait = TimeSpan.FromSeconds(30),
+        });
+        _engine.Released += _released.Add;
+    }
+
+    private byte[] SynA(uint isn = IsnA, ushort src = SrcA) => Tcp(PeerA, src, Router, PortA, isn, 0, TcpFlags.Syn, 64240, LinuxSynOptions(1460, 111, 7));
+    private byte[] SynB() => Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 65535, LinuxSynOptions(1400, 222, 9));
+
+    private void Handshake()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynA()));
+        Assert.Empty(_kernel.Sent);
+        Assert.Equal(DropReason.None, _engine.Process(SynB()));
+        Assert.Equal(2, _kernel.Sent.Count);
+    }
+
+    [Fact]
+    public void BothSynsAreAnsweredWithTheOtherSidesIsnAndMirroredOptions()
+    {
+        Handshake();
+        var toA = _kernel.Parse(0);
+        var toB = _kernel.Parse(1);
+
+        Assert.Equal(PeerA, _kernel.Sent[0].Destination);
+        Assert.Equal((Router, PortA, PeerA, SrcA), (toA.SourceAddress, toA.SourcePort, toA.DestinationAddress, toA.DestinationPort));
+        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, toA.Flags);
+        Assert.Equal(IsnB, toA.Sequence);
+        Assert.Equal(IsnA + 1, toA.Acknowledgment);
+        Assert.Equal(65535, toA.Window); // B's SYN window
+
+        Assert.Equal((Router, PortB, PeerB, SrcB), (toB.SourceAddress, toB.SourcePort, toB.DestinationAddress, toB.DestinationPort));
+        Assert.Equal(IsnA, toB.Sequence);
+        Assert.Equal(IsnB + 1, toB.Acknowledgment);
+
+        Assert.True(TcpSynOptions.TryParse(_kernel.Sent[0].Packet.AsSpan(toA.OptionsOffset, toA.OptionsLength), out var oa));
+        Assert.Equal(1400, oa.Mss);          // the smaller of the two
+        Assert.Equal(9, oa.WindowScale);     // B's shift, for B's windows
+        Assert.True(oa.SackPermitted);
+        Assert.True(oa.HasTimestamps);
+        Assert.Equal(222u, oa.TsVal);        // B's clock
+        Assert.Equal(111u, oa.TsEcr);        // echoing A
+        Assert.True(TcpSynOptions.TryParse(_kernel.Sent[1].Packet.AsSpan(toB.OptionsOffset, toB.OptionsLength), out var ob));
+        Assert.Equal(7, ob.WindowScale);
+        Assert.Equal(111u, ob.TsVal);
+        Assert.Equal(222u, ob.TsEcr);
+    }
+
+    [Fact]
+    public void SegmentsAreRelayedWithOnlyAddressesPortsAndChecksumsRewritten()
+    {
+        Handshake();
+        var payload = new byte[1000];
+        new Random(1).NextBytes(payload);
+        var data = Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack | TcpFlags.Psh, 501, null, payload);
+
+        Assert.Equal(DropReason.None, _engine.Process(data));
+
+        var sent = _kernel.Parse(2);
+        Assert.Equal(PeerB, _kernel.Sent[2].Destination);
+        Assert.Equal((Router, PortB, PeerB, SrcB), (sent.SourceAddress, sent.SourcePort, sent.DestinationAddress, sent.DestinationPort));
+        Assert.Equal(IsnA + 1, sent.Sequence);
+        Assert.Equal(IsnB + 1, sent.Acknowledgment);
+        Assert.Equal(501, sent.Window);
+        Assert.Equal(payload, _kernel.Sent[2].Packet.AsSpan(sent.TotalLength - 1000, 1000).ToArray());
+
+        var back = Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1001, TcpFlags.Ack, 300);
+        Assert.Equal(DropReason.None, _engine.Process(back));
+        var b = _kernel.Parse(3);
+        Assert.Equal((Router, PortA, PeerA, SrcA), (b.SourceAddress, b.SourcePort, b.DestinationAddress, b.DestinationPort));
+        var s = Assert.Single(_engine.GetSessions());
+        Assert.Equal(SessionState.Established, s.State);
+        Assert.Equal(1000, s.BytesFromA);
+    }
+
+    [Fact]
+    public void ARetransmittedSynGetsTheSameSynAckAgain()
+    {
+        Handshake();
+        Assert.Equal(DropReason.None, _engine.Process(SynA()));
+        Assert.Equal(3, _kernel.Sent.Count);
+        Assert.Equal(_kernel.Sent[0].Packet, _kernel.Sent[2].Packet);
+    }
+
+    [Fact]
+    public void ASynWithANewIsnAfterTheAnswerIsRefused()
+    {
+        Handshake();
+        Assert.Equal(DropReason.EndpointBusy, _engine.Process(SynA(isn: 5)));
+        Assert.Equal(2, _kernel.Sent.Count);
+    }
+
+    [Fact]
+    public void ANewAttemptBeforeThePeerArrivesReplacesTheOldOne()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        _engine.Process(SynA());
+        _engine.Process(SynA(isn: 77, src: 40009));
+        _engine.Process(SynB());
+        var toA = _kernel.Parse(0);
+        Assert.Equal(40009, toA.DestinationPort);
+        Assert.Equal(78u, toA.Acknowledgment);
+        // The abandoned source port no longer maps to the session.
+        Assert.Equal(DropReason.NoSession, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack)));
+    }
+
+    [Fact]
+    public void UnlinkedSynsAndStraySegmentsAreDroppedAndCounted()
+    {
+        Assert.Equal(DropReason.NotLinked, _engine.Process(SynA()));
+        Assert.Equal(DropReason.NoSession, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, 1, 1, TcpFlags.Ack)));
+        Assert.Empty(_kernel.Sent);
+        var c = _engine.GetCounters();
+        Assert.Equal(1, c.Drops["NotLinked"]);
+        Assert.Equal(1, c.Drops["NoSession"]);
+        Assert.Equal(0, c.SessionsCreated);
+    }
+
+    [Fact]
+    public void DataBeforeBothSynsIsDropped()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        _engine.Process(SynA());
+        Assert.Equal(DropReason.HandshakeIncomplete, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Ack)));
+        Assert.Empty(_kernel.Sent);
+    }
+
+    [Fact]
+    public void AnInWindowResetIsRelayedAndEndsTheSession()
+    {
+        Handshake();
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack, 1000));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst)));
+        Assert.Equal(PeerB, _kernel.Sent[^1].Destination);
+        Assert.Equal(TcpFlags.Rst, _kernel.Parse(_kernel.Sent.Count - 1).Flags);
+        var r = Assert.Single(_released);
+        Assert.Equal(("reset", PeerA, PortA, PeerB, PortB), (r.Reason, r.PeerA, r.RouterPortA, r.PeerB, r.RouterPortB));
+        Assert.Empty(_engine.GetSessions());
+    }
+
+    [Fact]
+    public void AResetOutsideTheWindowIsDroppedAndTheSessionSurvives()
+    {
+        Handshake();
+        // B acknowledged A's ISN+1 with a 1000-byte window (scaled by B's shift 9: 512000 bytes).
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack, 1000));
+        var sent = _kernel.Sent.Count;
+        Assert.Equal(DropReason.RstOutOfWindow, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1 + 512000, 0, TcpFlags.Rst)));
+        Assert.Equal(sent, _kernel.Sent.Count);
+        Assert.Empty(_released);
+        Assert.Single(_engine.GetSessions());
+    }
+
+    [Fact]
+    public void AfterBothFinsAreAcknowledgedTheMappingLingersThenIsReleased()
+    {
+        Handshake();
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Fin | TcpFlags.Ack));
+        Assert.Equal(SessionState.Closing, _engine.GetSessions()[0].State);
+        // B keeps sending after A's half-close, then closes too (IsnB + 1 wraps past 2^32).
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 2, TcpFlags.Ack, 100, null, new byte[300]));
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 301, IsnA + 2, TcpFlags.Fin | TcpFlags.Ack));
+        Assert.Equal(SessionState.Closing, _engine.GetSessions()[0].State);
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 2, IsnB + 302, TcpFlags.Ack));
+        Assert.Equal(SessionState.TimeWait, _engine.GetSessions()[0].State);
+
+        _clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(0, _engine.Sweep());
+        // A retransmitted FIN during the linger still crosses.
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 301, IsnA + 2, TcpFlags.Fin | TcpFlags.Ack)));
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("closed", Assert.Single(_released).Reason);
+        Assert.Equal(DropReason.NoSession, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 2, IsnB + 302, TcpFlags.Ack)));
+    }
+
+    [Fact]
+    public void AnUnpairedLinkExpiresAndFreesItsPorts()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        _engine.Process(SynA());
+        _clock.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(0, _engine.Sweep());
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("unpaired", Assert.Single(_released).Reason);
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success, "the same pairs can be linked again");
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynA()));
+    }
+
+    [Fact]
+    public void AnIdleEstablishedSessionExpiresOnlyAfterTheIdleTimeout()
+    {
+        Handshake();
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+        _clock.Advance(TimeSpan.FromHours(1));
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, IsnB + 1, TcpFlags.Ack)); // a keepalive
+        _clock.Advance(TimeSpan.FromHours(1.9));
+        Assert.Equal(0, _engine.Sweep());
+        _clock.Advance(TimeSpan.FromHours(0.1));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("idle", Assert.Single(_released).Reason);
+    }
+
+    [Fact]
+    public void LinkingAPairThatIsInUseIsRefused()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        var r = _engine.Link(PeerA, PortA, PeerB, 60002);
+        Assert.False(r.Success);
+        Assert.Equal("port-in-use", r.ErrorCode);
+        Assert.Equal("bad-link", _engine.Link(PeerA, PortA, PeerA, PortA).ErrorCode);
+    }
+
+    [Fact]
+    public void TheSessionLimitIsEnforced()
+    {
+        var engine = new SpliceEngine(_kernel, _clock, new SpliceOptions { MaxSessions = 2 });
+        Assert.True(engine.Link(PeerA, 1, PeerB, 1).Success);
+        Assert.True(engine.Link(PeerA, 2, PeerB, 2).Success);
+        Assert.Equal("full", engine.Link(PeerA, 3, PeerB, 3).ErrorCode);
+    }
+
+    [Fact]
+    public void UnlinkEndsTheSessionAndReportsIt()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        Assert.True(_engine.Unlink(PeerB, PortB));
+        Assert.False(_engine.Unlink(PeerB, PortB));
+        Assert.Equal("unlinked", Assert.Single(_released).Reason);
+    }
+
+    [Fact]
+    public void ASendTheKernelRefusesIsCountedNotThrown()
+    {
+        Handshake();
+        _kernel.Refuse = true;
+        Assert.Equal(DropReason.SendFailed, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack)));
+        Assert.Equal(1, _engine.GetCounters().Drops["SendFailed"]);
+    }
+
+    [Fact]
+    public void GarbageNeverThrowsAndNeverCreatesState()
+    {
+        Handshake();
+        var rng = new Random(7);
+        var good = Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack, 100, null, new byte[40]);
+        for (var i = 0; i < 20000; i++)
+        {
+            byte[] p;
+            if (i % 2 == 0)
+            {
+                p = new byte[rng.Next(0, 120)];
+                rng.NextBytes(p);
+            }
+            else
+            {
+                p = (byte[])good.Clone();
+                for (var k = rng.Next(1, 6); k > 0; k--)
+                    p[rng.Next(p.Length)] = (byte)rng.Next(256);
+            }
+            _engine.Process(p);
+        }
+        Assert.Single(_engine.GetSessions());
+        Assert.True(_engine.GetCounters().Drops["Malformed"] > 0);
+    }
+
+    [Fact]
+    public void OptionsAreOfferedOnlyWhenBothSidesOfferedThem()
+    {
+        var a = new TcpSynOptions { Mss = 0, WindowScale = 7, SackPermitted = true, HasTimestamps = false };
+        var b = new TcpSynOptions { Mss = 1460, WindowScale = -1, SackPermitted = true, HasTimestamps = true, TsVal = 9 };
+        var toA = SpliceEngine.BuildOptions(a, b);
+        Assert.Equal(536, toA.Mss); // A named none: RFC 9293's default bounds both
+        Assert.Equal(-1, toA.WindowScale);
+        Assert.True(toA.SackPermitted);
+        Assert.False(toA.HasTimestamps);
+    }
+
+    [Fact]
+    public void EcnIsAcceptedOnlyWhenBothSynsAskedForIt()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, 0, TcpFlags.Syn | TcpFlags.Ece | TcpFlags.Cwr));
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn));
+        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, _kernel.Parse(0).Flags);
+
+        Assert.True(_engine.Link(PeerA, 60010, PeerB, 60011).Success);
+        _engine.Process(Tcp(PeerA, 4, Router, 60010, IsnA, 0, TcpFlags.Syn | TcpFlags.Ece | TcpFlags.Cwr));
+        _engine.Process(Tcp(PeerB, 5, Router, 60011, IsnB, 0, TcpFlags.Syn | TcpFlags.Ece | TcpFlags.Cwr));
+        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Ece, _kernel.Parse(2).Flags);
+    }
+}
