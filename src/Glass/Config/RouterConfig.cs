@@ -1,0 +1,160 @@
+using System.Globalization;
+using System.Net;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Glass.Config;
+
+/// <summary>
+/// A router's YAML configuration (examples/router.yaml). Every key is optional; parameters given to
+/// a cmdlet override the file. Absent values are null here, so callers know what the file said.
+/// </summary>
+public sealed record RouterConfig
+{
+    public ushort? Queue { get; init; }
+    public PortRange? PortRange { get; init; }
+    public string? ControlSocket { get; init; }
+    public IPAddress? ControllerAddress { get; init; }
+    public int? ControllerPort { get; init; }
+    public TimeSpan? PendingTimeout { get; init; }
+    public TimeSpan? IdleTimeout { get; init; }
+    public TimeSpan? TimeWait { get; init; }
+
+    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "controller", "timeouts" };
+    private static readonly string[] ControllerKeys = { "address", "port" };
+    private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait" };
+
+    public static RouterConfig Load(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException(path, 0, 0, null, $"cannot be read: {e.Message}");
+        }
+        return Parse(text, path);
+    }
+
+    public static RouterConfig Parse(string text, string path)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            throw new ConfigException(path, (int)e.Start.Line, (int)e.Start.Column, null, $"not valid YAML: {e.Message}");
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+            return new RouterConfig();
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new ConfigException(path, stream.Documents[0].RootNode, null, "the file must be a mapping of keys to values");
+
+        var config = new RouterConfig();
+        foreach (var (keyNode, value) in root.Children)
+        {
+            var key = Key(path, keyNode, TopKeys, "");
+            config = key switch
+            {
+                "queue" => config with { Queue = (ushort)Integer(path, key, value, 0, 65535) },
+                "portRange" => config with { PortRange = Range(path, key, value) },
+                "controlSocket" => config with { ControlSocket = Scalar(path, key, value) },
+                "controller" => Controller(path, config, value),
+                _ => Timeouts(path, config, value),
+            };
+        }
+        return config;
+    }
+
+    private static RouterConfig Controller(string path, RouterConfig config, YamlNode node)
+    {
+        foreach (var (keyNode, value) in Mapping(path, "controller", node).Children)
+        {
+            var key = Key(path, keyNode, ControllerKeys, "controller.");
+            if (key == "address")
+            {
+                var s = Scalar(path, "controller.address", value);
+                if (!IPAddress.TryParse(s, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+                    throw new ConfigException(path, value, "controller.address", $"'controller.address' must be an IPv4 address, not '{s}'");
+                config = config with { ControllerAddress = ip };
+            }
+            else
+            {
+                config = config with { ControllerPort = Integer(path, "controller.port", value, 1, 65535) };
+            }
+        }
+        return config;
+    }
+
+    private static RouterConfig Timeouts(string path, RouterConfig config, YamlNode node)
+    {
+        foreach (var (keyNode, value) in Mapping(path, "timeouts", node).Children)
+        {
+            var key = Key(path, keyNode, TimeoutKeys, "timeouts.");
+            var seconds = TimeSpan.FromSeconds(Integer(path, "timeouts." + key, value, 1, int.MaxValue));
+            config = key switch
+            {
+                "pending" => config with { PendingTimeout = seconds },
+                "idle" => config with { IdleTimeout = seconds },
+                _ => config with { TimeWait = seconds },
+            };
+        }
+        return config;
+    }
+
+    private static string Key(string path, YamlNode node, string[] allowed, string prefix)
+    {
+        var key = (node as YamlScalarNode)?.Value;
+        if (key is null || Array.IndexOf(allowed, key) < 0)
+            throw new ConfigException(path, node, prefix + key,
+                $"unknown key '{prefix}{key}'; expected one of: {string.Join(", ", allowed.Select(a => prefix + a))}");
+        return key;
+    }
+
+    private static YamlMappingNode Mapping(string path, string key, YamlNode node) =>
+        node as YamlMappingNode ?? throw new ConfigException(path, node, key, $"'{key}' must be a mapping of keys to values");
+
+    private static string Scalar(string path, string key, YamlNode node) =>
+        node is YamlScalarNode { Value: { Length: > 0 } v } ? v : throw new ConfigException(path, node, key, $"'{key}' needs a value");
+
+    private static int Integer(string path, string key, YamlNode node, int min, int max)
+    {
+        var s = Scalar(path, key, node);
+        if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
+            throw new ConfigException(path, node, key, $"'{key}' must be a whole number from {min} to {max}, not '{s}'");
+        return v;
+    }
+
+    private static PortRange Range(string path, string key, YamlNode node)
+    {
+        var s = Scalar(path, key, node);
+        return Glass.PortRange.TryParse(s, out var r, out var error) ? r.Value : throw new ConfigException(path, node, key, $"'{key}': {error}");
+    }
+}
+
+/// <summary>A configuration file is wrong: names the file, the line, the key and what is wrong.</summary>
+public sealed class ConfigException : Exception
+{
+    public ConfigException(string path, int line, int column, string? key, string problem)
+        : base(line > 0
+            ? $"{path}:{line}:{column}: {problem}"
+            : $"{path}: {problem}")
+    {
+        Path = path;
+        Line = line;
+        Key = key;
+    }
+
+    public ConfigException(string path, YamlNode node, string? key, string problem)
+        : this(path, (int)node.Start.Line, (int)node.Start.Column, key, problem)
+    {
+    }
+
+    public string Path { get; }
+    public int Line { get; }
+    public string? Key { get; }
+}

@@ -1,0 +1,24 @@
+namespace Glass;
+
+/// <summary>
+/// A failure a user sees: <see cref="ErrorId"/> is stable (the protocol's error code, which the
+/// cmdlets use as the ErrorRecord id) and the message names the cause and, where there is one, the fix.
+/// </summary>
+public sealed class GlassException : Exception
+{
+    public GlassException(string errorId, string message, Exception? inner = null) : base(message, inner) => ErrorId = errorId;
+
+    public string ErrorId { get; }
+}
+
+/// <summary>The control protocol's error codes (docs/protocol.md).</summary>
+public static class GlassErrors
+{
+    public const string BadRequest = "bad-request";
+    public const string UnknownChannel = "unknown-channel";
+    public const string RouterFull = "router-full";
+    public const string TranslatorUnavailable = "translator-unavailable";
+    public const string BinderUnavailable = "binder-unavailable";
+    public const string RouterUnreachable = "router-unreachable";
+    public const string ProtocolError = "protocol-error";
+}

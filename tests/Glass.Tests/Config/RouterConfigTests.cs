@@ -1,0 +1,55 @@
+using System.Net;
+using Glass.Config;
+
+namespace Glass.Tests.Config;
+
+public sealed class RouterConfigTests
+{
+    [Fact]
+    public void TheExampleConfigLoads()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "router.yaml");
+        var c = RouterConfig.Load(path);
+        Assert.Equal((ushort)6, c.Queue);
+        Assert.Equal(new PortRange(60000, 60999), c.PortRange);
+        Assert.Equal("/run/glass/translator.sock", c.ControlSocket);
+        Assert.Equal(IPAddress.Any, c.ControllerAddress);
+        Assert.Equal(7000, c.ControllerPort);
+        Assert.Equal(TimeSpan.FromSeconds(60), c.PendingTimeout);
+        Assert.Equal(TimeSpan.FromHours(2), c.IdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), c.TimeWait);
+    }
+
+    [Fact]
+    public void AnEmptyFileMeansAllDefaults()
+    {
+        var c = RouterConfig.Parse("# nothing here\n", "empty.yaml");
+        Assert.Null(c.Queue);
+        Assert.Null(c.PortRange);
+    }
+
+    [Theory]
+    [InlineData("queue: 6\nquue: 7\n", "r.yaml:2:1:", "unknown key 'quue'")]
+    [InlineData("queue: lots\n", "r.yaml:1:8:", "'queue' must be a whole number")]
+    [InlineData("queue: 6\nportRange: 61000-60000\n", "r.yaml:2:12:", "'portRange'")]
+    [InlineData("controller:\n  port: 0\n", "r.yaml:2:9:", "'controller.port' must be a whole number from 1 to 65535")]
+    [InlineData("controller:\n  adress: 1.2.3.4\n", "r.yaml:2:3:", "unknown key 'controller.adress'")]
+    [InlineData("controller:\n  address: ::1\n", "r.yaml:2:12:", "must be an IPv4 address")]
+    [InlineData("timeouts: 5\n", "r.yaml:1:11:", "'timeouts' must be a mapping")]
+    [InlineData("queue: [6\n", "r.yaml:", "not valid YAML")]
+    [InlineData("- 1\n- 2\n", "r.yaml:1:1:", "must be a mapping")]
+    public void ABadFileNamesTheFileLineAndKey(string yaml, string where, string what)
+    {
+        var e = Assert.Throws<ConfigException>(() => RouterConfig.Parse(yaml, "r.yaml"));
+        Assert.StartsWith(where, e.Message);
+        Assert.Contains(what, e.Message);
+    }
+
+    [Fact]
+    public void AMissingFileSaysSo()
+    {
+        var e = Assert.Throws<ConfigException>(() => RouterConfig.Load("/nonexistent/glass.yaml"));
+        Assert.Contains("/nonexistent/glass.yaml", e.Message);
+        Assert.Contains("cannot be read", e.Message);
+    }
+}
