@@ -1,0 +1,57 @@
+using System.Management.Automation;
+using Glass.Config;
+
+namespace Glass.PowerShell.Commands;
+
+/// <summary>What the cmdlets share: config loading and turning failures into ErrorRecords with stable ids.</summary>
+internal static class CommandSupport
+{
+    public static RouterConfig LoadConfig(PSCmdlet cmdlet, string? path)
+    {
+        if (string.IsNullOrEmpty(path))
+            return new RouterConfig();
+        var full = cmdlet.GetUnresolvedProviderPathFromPSPath(path);
+        try
+        {
+            return RouterConfig.Load(full);
+        }
+        catch (ConfigException e)
+        {
+            cmdlet.ThrowTerminatingError(new ErrorRecord(e, "InvalidGlassConfig", ErrorCategory.InvalidData, full));
+            throw; // unreachable: ThrowTerminatingError throws
+        }
+    }
+
+    public static bool Bound(PSCmdlet cmdlet, string parameter) => cmdlet.MyInvocation.BoundParameters.ContainsKey(parameter);
+
+    public static PortRange ParseRange(PSCmdlet cmdlet, string text)
+    {
+        if (PortRange.TryParse(text, out var r, out var error))
+            return r.Value;
+        cmdlet.ThrowTerminatingError(new ErrorRecord(new ArgumentException(error), "InvalidPortRange", ErrorCategory.InvalidArgument, text));
+        throw new InvalidOperationException();
+    }
+
+    public static ErrorRecord ToErrorRecord(Exception e, object? target)
+    {
+        if (e is AggregateException { InnerException: { } inner })
+            e = inner;
+        if (e is GlassException g)
+        {
+            var category = g.ErrorId switch
+            {
+                GlassErrors.UnknownChannel => ErrorCategory.ObjectNotFound,
+                GlassErrors.RouterFull => ErrorCategory.LimitsExceeded,
+                GlassErrors.TranslatorUnavailable or GlassErrors.BinderUnavailable => ErrorCategory.ResourceUnavailable,
+                GlassErrors.RouterUnreachable => ErrorCategory.ConnectionError,
+                GlassErrors.BadRequest => ErrorCategory.InvalidArgument,
+                "unauthorized" => ErrorCategory.PermissionDenied,
+                _ => ErrorCategory.ProtocolError,
+            };
+            return new ErrorRecord(g, g.ErrorId, category, target);
+        }
+        if (e is Interop.KernelException k)
+            return new ErrorRecord(k, "KernelOperationFailed", k.Errno == 1 ? ErrorCategory.PermissionDenied : ErrorCategory.ResourceUnavailable, target);
+        return new ErrorRecord(e, e.GetType().Name, ErrorCategory.NotSpecified, target);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Management.Automation;
+using System.Net;
+using Glass.Client;
+using Glass.PowerShell.Jobs;
+
+namespace Glass.PowerShell.Commands;
+
+/// <summary>
+/// Connects to a channel. With -LocalPort, listens there and forwards every local connection
+/// (a background job); without it, returns one router endpoint for one direct TCP connection.
+/// </summary>
+[Cmdlet(VerbsCommunications.Connect, "GlassChannel", DefaultParameterSetName = ForwardSet)]
+[OutputType(typeof(GlassChannelJob), ParameterSetName = new[] { ForwardSet })]
+[OutputType(typeof(GlassEndpoint), ParameterSetName = new[] { EndpointSet })]
+public sealed class ConnectGlassChannelCommand : PSCmdlet
+{
+    private const string ForwardSet = "Forward";
+    private const string EndpointSet = "Endpoint";
+
+    [Parameter(Mandatory = true, Position = 0)]
+    [Alias("ChannelId")]
+    [ValidateNotNullOrEmpty]
+    public string Id { get; set; } = "";
+
+    [Parameter(Mandatory = true, ParameterSetName = ForwardSet)]
+    [ValidateRange(0, 65535)]
+    public int LocalPort { get; set; }
+
+    [Parameter(ParameterSetName = ForwardSet)]
+    public IPAddress LocalAddress { get; set; } = IPAddress.Loopback;
+
+    /// <summary>The controller, as HOST:PORT (port 7000 when omitted).</summary>
+    [Parameter(Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string Router { get; set; } = "";
+
+    [Parameter(ParameterSetName = ForwardSet)]
+    public string? Name { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = EndpointSet)]
+    public SwitchParameter EndpointOnly { get; set; }
+
+    protected override void EndProcessing()
+    {
+        try
+        {
+            var router = RouterEndpoint.ResolveAsync(Router).GetAwaiter().GetResult();
+            if (ParameterSetName == EndpointSet)
+            {
+                var ep = ControllerConnection.RequestEndpointAsync(router, Id).GetAwaiter().GetResult();
+                WriteObject(new GlassEndpoint(Id.ToLowerInvariant(), ep.Address, ep.Port));
+                return;
+            }
+            var forwarder = GlassForwarder.StartAsync(router, Id, new IPEndPoint(LocalAddress, LocalPort)).GetAwaiter().GetResult();
+            var job = new GlassChannelJob(forwarder, MyInvocation.Line, Name);
+            job.MarkRunning();
+            JobRepository.Add(job);
+            WriteObject(job);
+        }
+        catch (GlassException e)
+        {
+            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, Id));
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using System.Management.Automation;
+using System.Net;
+using Glass.Controller;
+using Glass.PowerShell.Jobs;
+using Glass.Translator;
+
+namespace Glass.PowerShell.Commands;
+
+/// <summary>Starts the rendezvous service that binders and connectors talk to.</summary>
+[Cmdlet(VerbsLifecycle.Start, "GlassController")]
+[OutputType(typeof(GlassControllerJob))]
+public sealed class StartGlassControllerCommand : PSCmdlet
+{
+    [Parameter(Position = 0)]
+    [ValidateRange(0, 65535)]
+    public int Port { get; set; } = 7000;
+
+    [Parameter]
+    public IPAddress Address { get; set; } = IPAddress.Any;
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ControlSocket { get; set; } = TranslatorOptions.DefaultControlSocket;
+
+    [Parameter]
+    public string PortRange { get; set; } = Glass.PortRange.Default.ToString();
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ConfigPath { get; set; }
+
+    [Parameter]
+    public string? Name { get; set; }
+
+    protected override void EndProcessing()
+    {
+        var config = CommandSupport.LoadConfig(this, ConfigPath);
+        var options = new ControllerOptions
+        {
+            Port = CommandSupport.Bound(this, nameof(Port)) ? Port : config.ControllerPort ?? Port,
+            Address = CommandSupport.Bound(this, nameof(Address)) ? Address : config.ControllerAddress ?? Address,
+            ControlSocket = GetUnresolvedProviderPathFromPSPath(
+                CommandSupport.Bound(this, nameof(ControlSocket)) ? ControlSocket : config.ControlSocket ?? ControlSocket),
+            PortRange = CommandSupport.Bound(this, nameof(PortRange)) || config.PortRange is null
+                ? CommandSupport.ParseRange(this, PortRange)
+                : config.PortRange.Value,
+        };
+        var host = new ControllerHost(options);
+        try
+        {
+            host.Start();
+        }
+        catch (GlassException e)
+        {
+            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, options));
+        }
+        var job = new GlassControllerJob(host, MyInvocation.Line, Name);
+        job.MarkRunning();
+        JobRepository.Add(job);
+        WriteObject(job);
+    }
+}

@@ -1,0 +1,104 @@
+using System.Management.Automation;
+using Glass.PowerShell.Jobs;
+using Glass.Translator;
+
+namespace Glass.PowerShell.Commands;
+
+/// <summary>
+/// Starts the packet-level translator in this session: installs the NFQUEUE rule for the router's
+/// port range (unless -SkipFirewall), binds the queue, and serves the control socket.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "GlassTranslator", SupportsShouldProcess = true)]
+[OutputType(typeof(GlassTranslatorJob))]
+public sealed class StartGlassTranslatorCommand : PSCmdlet
+{
+    [Parameter(Position = 0)]
+    [ValidateRange(0, 65535)]
+    public int Queue { get; set; } = 6;
+
+    [Parameter]
+    public string PortRange { get; set; } = Glass.PortRange.Default.ToString();
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ControlSocket { get; set; } = TranslatorOptions.DefaultControlSocket;
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ConfigPath { get; set; }
+
+    /// <summary>Seconds a link may wait for both SYNs.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int PendingTimeout { get; set; }
+
+    /// <summary>Seconds an established session may stay silent.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int IdleTimeout { get; set; }
+
+    [Parameter]
+    public SwitchParameter SkipFirewall { get; set; }
+
+    [Parameter]
+    public string? Name { get; set; }
+
+    protected override void EndProcessing()
+    {
+        var config = CommandSupport.LoadConfig(this, ConfigPath);
+        var range = CommandSupport.Bound(this, nameof(PortRange)) || config.PortRange is null
+            ? CommandSupport.ParseRange(this, PortRange)
+            : config.PortRange.Value;
+        var splice = new SpliceOptions();
+        splice = splice with
+        {
+            PendingTimeout = CommandSupport.Bound(this, nameof(PendingTimeout)) ? TimeSpan.FromSeconds(PendingTimeout) : config.PendingTimeout ?? splice.PendingTimeout,
+            IdleTimeout = CommandSupport.Bound(this, nameof(IdleTimeout)) ? TimeSpan.FromSeconds(IdleTimeout) : config.IdleTimeout ?? splice.IdleTimeout,
+            TimeWait = config.TimeWait ?? splice.TimeWait,
+        };
+        var options = new TranslatorOptions
+        {
+            Queue = CommandSupport.Bound(this, nameof(Queue)) ? (ushort)Queue : config.Queue ?? (ushort)Queue,
+            PortRange = range,
+            ControlSocket = GetUnresolvedProviderPathFromPSPath(
+                CommandSupport.Bound(this, nameof(ControlSocket)) ? ControlSocket : config.ControlSocket ?? ControlSocket),
+            SkipFirewall = SkipFirewall,
+            Splice = splice,
+        };
+
+        var rule = new Interop.NfQueueRule(options.Queue, range.First, range.Last);
+        var action = options.SkipFirewall ? "Start translator (rule left to you)" : $"Add '{rule.Describe()}' and start translator";
+        if (!ShouldProcess($"NFQUEUE {options.Queue} for TCP ports {range}", action))
+            return;
+        WarnIfEphemeralOverlap(range);
+
+        var host = new TranslatorHost(options);
+        try
+        {
+            host.Start();
+        }
+        catch (Exception e) when (e is Interop.KernelException or InvalidOperationException or IOException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, options));
+        }
+        var job = new GlassTranslatorJob(host, MyInvocation.Line, Name);
+        job.MarkRunning();
+        JobRepository.Add(job);
+        WriteObject(job);
+    }
+
+    // The kernel picks local ports for outgoing connections from this range; such a port inside
+    // the router's range would have its replies swallowed by the queue.
+    private void WarnIfEphemeralOverlap(PortRange range)
+    {
+        try
+        {
+            var f = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length == 2 && int.TryParse(f[0], out var lo) && int.TryParse(f[1], out var hi) && lo <= range.Last && hi >= range.First)
+                WriteWarning($"The kernel's ephemeral port range {lo}-{hi} overlaps the router's {range}: this host's own outgoing connections may be swallowed. Narrow it, e.g. sysctl -w net.ipv4.ip_local_port_range=\"32768 {range.First - 1}\".");
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

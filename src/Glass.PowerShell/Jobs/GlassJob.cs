@@ -1,0 +1,104 @@
+using System.Management.Automation;
+
+namespace Glass.PowerShell.Jobs;
+
+/// <summary>
+/// The base of every long-lived Glass service started in a session. Registered with the job
+/// manager, so Get-Job, Receive-Job, Stop-Job and Remove-Job work on it. Messages go to the job's
+/// verbose and warning streams; a fatal error to its error stream, and the job fails.
+/// </summary>
+public abstract class GlassJob : Job2
+{
+    private int _finished;
+
+    protected GlassJob(string command, string? name, string typeName)
+        : base(command, name)
+    {
+        PSJobTypeName = typeName;
+    }
+
+    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
+
+    public override string Location => "localhost";
+
+    public override string StatusMessage => JobStateInfo.State.ToString();
+
+    internal void MarkRunning() => SetJobState(JobState.Running);
+
+    /// <summary>Reports a message from a background thread: warnings to Warning, the rest to Verbose.</summary>
+    internal void Report(string message, bool warning)
+    {
+        if (warning)
+            Warning.Add(new WarningRecord(message));
+        else
+            Verbose.Add(new VerboseRecord(message));
+    }
+
+    /// <summary>Ends the job after its service stopped by itself (e.g. lost its connection).</summary>
+    internal void Finish(Exception? error)
+    {
+        if (Interlocked.Exchange(ref _finished, 1) != 0)
+            return;
+        if (error is not null)
+        {
+            var id = error is GlassException g ? g.ErrorId : error.GetType().Name;
+            Error.Add(new ErrorRecord(error, id, ErrorCategory.ConnectionError, this));
+        }
+        SetJobState(error is null ? JobState.Completed : JobState.Failed);
+    }
+
+    /// <summary>Stops the underlying service; called at most once.</summary>
+    protected abstract void StopService();
+
+    public override void StopJob()
+    {
+        if (Interlocked.Exchange(ref _finished, 1) != 0)
+            return;
+        SetJobState(JobState.Stopping);
+        try
+        {
+            StopService();
+        }
+        finally
+        {
+            SetJobState(JobState.Stopped);
+        }
+    }
+
+    public override void StopJob(bool force, string reason) => StopJob();
+
+    public override void StopJobAsync() => Task.Run(StopJob);
+
+    public override void StopJobAsync(bool force, string reason) => StopJobAsync();
+
+    public override void StartJob() { }
+
+    public override void StartJobAsync() { }
+
+    public override void SuspendJob() => throw new NotSupportedException("Glass jobs cannot be suspended; stop them with Stop-Job.");
+
+    public override void SuspendJobAsync() => SuspendJob();
+
+    public override void SuspendJob(bool force, string reason) => SuspendJob();
+
+    public override void SuspendJobAsync(bool force, string reason) => SuspendJob();
+
+    public override void ResumeJob() => throw new NotSupportedException("Glass jobs cannot be suspended or resumed.");
+
+    public override void ResumeJobAsync() => ResumeJob();
+
+    public override void UnblockJob() { }
+
+    public override void UnblockJobAsync() { }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            StopJob();
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Marks the job finished when the service's task ends on its own.</summary>
+    internal void FollowCompletion(Task completion) =>
+        completion.ContinueWith(t => Finish(t.Exception?.GetBaseException()), TaskScheduler.Default);
+}

@@ -1,0 +1,113 @@
+using System.Net;
+using Glass.Client;
+using Glass.Controller;
+using Glass.Translator;
+
+namespace Glass.PowerShell.Jobs;
+
+/// <summary>A running translator (Start-GlassTranslator).</summary>
+public sealed class GlassTranslatorJob : GlassJob
+{
+    private readonly TranslatorHost _host;
+    private readonly EventHandler _onExit;
+
+    internal GlassTranslatorJob(TranslatorHost host, string command, string? name)
+        : base(command, name, "GlassTranslator")
+    {
+        _host = host;
+        // pwsh ending (exit, SIGTERM) must still remove the iptables rule and the socket file.
+        _onExit = (_, _) => _host.Stop();
+        AppDomain.CurrentDomain.ProcessExit += _onExit;
+        FollowCompletion(host.Completion);
+    }
+
+    public ushort Queue => _host.Options.Queue;
+    public string PortRange => _host.Options.PortRange.ToString();
+    public string ControlSocket => _host.Options.ControlSocket;
+    public SpliceCounters? Counters => _host.Engine?.GetCounters();
+    public long PacketsRelayed => Counters?.PacketsRelayed ?? 0;
+    public int Sessions => Counters is { } c ? c.SessionsActive + c.SessionsPending : 0;
+
+    protected override void StopService()
+    {
+        AppDomain.CurrentDomain.ProcessExit -= _onExit;
+        _host.Stop();
+    }
+}
+
+/// <summary>A running controller (Start-GlassController).</summary>
+public sealed class GlassControllerJob : GlassJob
+{
+    private readonly ControllerHost _host;
+
+    internal GlassControllerJob(ControllerHost host, string command, string? name)
+        : base(command, name, "GlassController")
+    {
+        _host = host;
+        _host.Problem += m => Report($"Translator control socket: {m}", warning: true);
+    }
+
+    public IPEndPoint? EndPoint => _host.LocalEndPoint;
+    public string ControlSocket => _host.Options.ControlSocket;
+    public string PortRange => _host.Options.PortRange.ToString();
+    public ControllerStatus Status => _host.GetStatus();
+    public int Bindings => Status.Bindings;
+
+    protected override void StopService() => _host.Stop();
+}
+
+/// <summary>A local server exposed on a channel (New-GlassBinding).</summary>
+public sealed class GlassBindingJob : GlassJob
+{
+    private readonly GlassBinding _binding;
+
+    internal GlassBindingJob(GlassBinding binding, string command, string? name)
+        : base(command, name, "GlassBinding")
+    {
+        _binding = binding;
+        _binding.Message += Report;
+        FollowCompletion(binding.Completion);
+    }
+
+    public string ChannelId => _binding.ChannelId;
+    public IPEndPoint Router => _binding.Router;
+    public IPEndPoint LocalTarget => _binding.LocalTarget;
+    public long Connections => _binding.Connections;
+    public long ActiveConnections => _binding.ActiveConnections;
+    public long BytesToLocal => _binding.BytesToLocal;
+    public long BytesFromLocal => _binding.BytesFromLocal;
+    public long Failures => _binding.Failures;
+
+    protected override void StopService() => _binding.Stop();
+}
+
+/// <summary>A local port forwarded to a channel (Connect-GlassChannel -LocalPort).</summary>
+public sealed class GlassChannelJob : GlassJob
+{
+    private readonly GlassForwarder _forwarder;
+
+    internal GlassChannelJob(GlassForwarder forwarder, string command, string? name)
+        : base(command, name, "GlassChannel")
+    {
+        _forwarder = forwarder;
+        _forwarder.Message += Report;
+        FollowCompletion(forwarder.Completion);
+    }
+
+    public string ChannelId => _forwarder.ChannelId;
+    public IPEndPoint Router => _forwarder.Router;
+    public IPEndPoint LocalEndPoint => _forwarder.LocalEndPoint;
+    public long Connections => _forwarder.Connections;
+    public long ActiveConnections => _forwarder.ActiveConnections;
+    public long BytesSent => _forwarder.BytesSent;
+    public long BytesReceived => _forwarder.BytesReceived;
+    public long Failures => _forwarder.Failures;
+
+    protected override void StopService() => _forwarder.Stop();
+}
+
+/// <summary>One router endpoint for one direct connection to a channel (Connect-GlassChannel without -LocalPort).</summary>
+public sealed record GlassEndpoint(string ChannelId, IPAddress Address, int Port)
+{
+    public override string ToString() => $"{Address}:{Port}";
+}
