@@ -1,0 +1,600 @@
+// glass-testpeer: a traffic peer for Glass end-to-end tests and benchmarks.
+//
+// Both roles send a deterministic pseudo-random byte stream (xoshiro256** seeded through
+// splitmix64 from seed + connection index), half-close, read the other direction to EOF and
+// report byte counts and SHA-256 digests of both directions as one JSON line per connection.
+// A test checks integrity by cross-matching: serve.receivedSha256 == send.sentSha256 and
+// serve.sentSha256 == send.receivedSha256.
+
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Glass.TestPeer;
+
+internal static class Program
+{
+    internal const int BufferSize = 64 * 1024;
+
+    private const string Usage = """
+        glass-testpeer: deterministic traffic peer for Glass end-to-end tests and benchmarks.
+
+        Usage:
+          glass-testpeer serve --listen ADDR:PORT [--bytes N] [--seed S] [--count C]
+                               [--ready-file PATH] [--timeout SEC]
+          glass-testpeer send  --connect ADDR:PORT [--bytes N] [--seed S] [--connections K]
+                               [--timeout SEC]
+          glass-testpeer --help
+
+        serve   Listens on ADDR:PORT (port 0 picks a free port). Accepts C connections
+                (default 1; 0 = serve forever) and handles them concurrently: each one sends
+                N bytes generated from seed S + connection index, half-closes, and reads the
+                peer's data to EOF. Exits once all C accepted connections have finished.
+                --ready-file PATH is created once the socket is listening; it contains the
+                bound endpoint (written atomically, so its existence means "ready").
+                --timeout SEC limits each connection (default 0 = no limit).
+        send    Opens K connections (default 1) concurrently to ADDR:PORT; each sends N bytes
+                from seed S + index, half-closes and reads to EOF. --timeout SEC is an overall
+                deadline (default 120).
+
+        Defaults: --bytes 1048576; --seed 1 for send, 2 for serve (so that the two directions
+        differ). N accepts the suffixes K, M, G (powers of 1024, e.g. 64M or 64MiB).
+        ADDR may be an IPv4 address, [IPv6] or a host name (send only).
+
+        Output: one JSON line per successfully finished connection on stdout:
+          {"role":"serve|send","conn":i,"sent":N,"sentSha256":"hex","received":M,
+           "receivedSha256":"hex","remote":"addr:port","local":"addr:port","seconds":t}
+        Errors go to stderr. Exit codes: 0 all connections succeeded, 1 a connection failed
+        (refused, reset, timed out, ...), 2 bad arguments.
+        """;
+
+    private static async Task<int> Main(string[] args)
+    {
+        Options options;
+        try
+        {
+            if (args.Length == 0)
+                throw new UsageException("missing command (serve or send)");
+            if (args[0] is "--help" or "-h" or "help" || args.Contains("--help") || args.Contains("-h"))
+            {
+                Console.Out.WriteLine(Usage);
+                return 0;
+            }
+            options = Options.Parse(args);
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"glass-testpeer: {e.Message}");
+            Console.Error.WriteLine("Run 'glass-testpeer --help' for usage.");
+            return 2;
+        }
+
+        try
+        {
+            return options.Command == "serve"
+                ? await Server.RunAsync(options).ConfigureAwait(false)
+                : await Client.RunAsync(options).ConfigureAwait(false);
+        }
+        catch (UsageException e)
+        {
+            // Raised while resolving ADDR:PORT, before any traffic.
+            Console.Error.WriteLine($"glass-testpeer {options.Command}: {e.Message}");
+            return 2;
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"glass-testpeer {options.Command}: {Describe(e)}");
+            return 1;
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"glass-testpeer {options.Command}: {e.Message}");
+            return 1;
+        }
+    }
+
+    internal static string Describe(SocketException e) => e.SocketErrorCode switch
+    {
+        SocketError.ConnectionRefused => "connection refused",
+        SocketError.ConnectionReset => "connection reset by peer",
+        SocketError.ConnectionAborted => "connection aborted",
+        SocketError.TimedOut => "timed out (kernel)",
+        SocketError.HostUnreachable => "host unreachable",
+        SocketError.NetworkUnreachable => "network unreachable",
+        SocketError.AddressAlreadyInUse => "address already in use",
+        SocketError.AddressNotAvailable => "address not available",
+        SocketError.Shutdown => "broken pipe (the peer closed or reset the connection)",
+        _ => $"{e.SocketErrorCode}: {e.Message}",
+    };
+
+    internal static string Format(EndPoint? endPoint)
+    {
+        if (endPoint is not IPEndPoint ip)
+            return endPoint?.ToString() ?? "";
+        IPAddress address = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
+        return new IPEndPoint(address, ip.Port).ToString();
+    }
+}
+
+internal sealed class UsageException(string message) : Exception(message);
+
+/// <summary>Parsed command line.</summary>
+internal sealed class Options
+{
+    public string Command { get; private init; } = "";
+    public string EndPointText { get; private init; } = "";
+    public long Bytes { get; private init; } = 1024 * 1024;
+    public ulong Seed { get; private init; }
+    public int Count { get; private init; } = 1;
+    public int Connections { get; private init; } = 1;
+    public string? ReadyFile { get; private init; }
+    public double TimeoutSeconds { get; private init; }
+
+    public static Options Parse(string[] args)
+    {
+        string command = args[0];
+        if (command is not ("serve" or "send"))
+            throw new UsageException($"unknown command '{command}' (expected serve or send)");
+
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        string[] allowed = command == "serve"
+            ? ["--listen", "--bytes", "--seed", "--count", "--ready-file", "--timeout"]
+            : ["--connect", "--bytes", "--seed", "--connections", "--timeout"];
+        for (int i = 1; i < args.Length; i++)
+        {
+            string arg = args[i];
+            string name;
+            string? value = null;
+            int eq = arg.IndexOf('=');
+            if (arg.StartsWith("--", StringComparison.Ordinal) && eq > 0)
+            {
+                name = arg[..eq];
+                value = arg[(eq + 1)..];
+            }
+            else
+            {
+                name = arg;
+            }
+            if (!allowed.Contains(name))
+                throw new UsageException($"unknown option '{name}' for {command}");
+            if (value is null)
+            {
+                if (i + 1 >= args.Length)
+                    throw new UsageException($"option {name} needs a value");
+                value = args[++i];
+            }
+            if (!values.TryAdd(name, value))
+                throw new UsageException($"option {name} given twice");
+        }
+
+        string endpointOption = command == "serve" ? "--listen" : "--connect";
+        if (!values.TryGetValue(endpointOption, out string? endpoint) || endpoint.Length == 0)
+            throw new UsageException($"{command} needs {endpointOption} ADDR:PORT");
+
+        return new Options
+        {
+            Command = command,
+            EndPointText = endpoint,
+            Bytes = values.TryGetValue("--bytes", out string? b) ? ParseSize(b) : 1024 * 1024,
+            Seed = values.TryGetValue("--seed", out string? s) ? ParseSeed(s) : command == "send" ? 1UL : 2UL,
+            Count = values.TryGetValue("--count", out string? c) ? ParseInt("--count", c, 0) : 1,
+            Connections = values.TryGetValue("--connections", out string? k) ? ParseInt("--connections", k, 1) : 1,
+            ReadyFile = values.GetValueOrDefault("--ready-file"),
+            TimeoutSeconds = values.TryGetValue("--timeout", out string? t)
+                ? ParseTimeout(t)
+                : command == "send" ? 120 : 0,
+        };
+    }
+
+    private static long ParseSize(string text)
+    {
+        string t = text.Trim();
+        long multiplier = 1;
+        foreach ((string suffix, long mult) in new (string, long)[]
+                 {
+                     ("KiB", 1L << 10), ("MiB", 1L << 20), ("GiB", 1L << 30),
+                     ("K", 1L << 10), ("M", 1L << 20), ("G", 1L << 30),
+                 })
+        {
+            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase))
+            {
+                multiplier = mult;
+                t = t[..^suffix.Length];
+                break;
+            }
+        }
+        if (!long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out long n))
+            throw new UsageException($"--bytes: '{text}' is not a byte count");
+        try
+        {
+            return checked(n * multiplier);
+        }
+        catch (OverflowException)
+        {
+            throw new UsageException($"--bytes: '{text}' is too large");
+        }
+    }
+
+    private static ulong ParseSeed(string text)
+    {
+        if (ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong u))
+            return u;
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l))
+            return unchecked((ulong)l);
+        throw new UsageException($"--seed: '{text}' is not an integer");
+    }
+
+    private static int ParseInt(string name, string text, int min)
+    {
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < min)
+            throw new UsageException($"{name}: '{text}' is not an integer >= {min}");
+        return n;
+    }
+
+    private static double ParseTimeout(string text)
+    {
+        if (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double d)
+            || d < 0 || d > int.MaxValue / 1000.0)
+            throw new UsageException($"--timeout: '{text}' is not a number of seconds >= 0");
+        return d;
+    }
+
+    /// <summary>Parses ADDR:PORT; host names are resolved only when <paramref name="allowHostName"/>.</summary>
+    public static async Task<IPEndPoint> ResolveAsync(string text, bool allowHostName)
+    {
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || colon == text.Length - 1)
+            throw new UsageException($"'{text}' is not ADDR:PORT");
+        string host = text[..colon];
+        if (host.StartsWith('[') && host.EndsWith(']'))
+            host = host[1..^1];
+        else if (host.Contains(':'))
+            throw new UsageException($"'{text}': write IPv6 addresses in brackets, e.g. [::1]:9000");
+        if (!int.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port)
+            || port > 65535)
+            throw new UsageException($"'{text}': bad port");
+        if (IPAddress.TryParse(host, out IPAddress? address))
+            return new IPEndPoint(address, port);
+        if (!allowHostName)
+            throw new UsageException($"'{text}': '{host}' is not an IP address");
+        IPAddress[] addresses;
+        try
+        {
+            addresses = await Dns.GetHostAddressesAsync(host).ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            throw new UsageException($"'{host}' does not resolve: {e.Message}");
+        }
+        IPAddress? pick = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
+                          ?? addresses.FirstOrDefault();
+        return pick is null
+            ? throw new UsageException($"'{host}' has no addresses")
+            : new IPEndPoint(pick, port);
+    }
+}
+
+/// <summary>
+/// xoshiro256** seeded through splitmix64. The stream is the sequence of 64-bit outputs in
+/// little-endian byte order; a fill of a length that is not a multiple of 8 consumes a whole
+/// word and truncates it, which only ever happens for the final chunk of a stream.
+/// </summary>
+internal struct PatternGenerator
+{
+    private ulong _s0, _s1, _s2, _s3;
+
+    public PatternGenerator(ulong seed)
+    {
+        ulong x = seed;
+        _s0 = SplitMix(ref x);
+        _s1 = SplitMix(ref x);
+        _s2 = SplitMix(ref x);
+        _s3 = SplitMix(ref x);
+    }
+
+    private static ulong SplitMix(ref ulong x)
+    {
+        ulong z = x += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    public void Fill(Span<byte> destination)
+    {
+        ulong s0 = _s0, s1 = _s1, s2 = _s2, s3 = _s3;
+        int words = destination.Length / 8;
+        Span<ulong> span = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(destination[..(words * 8)]);
+        bool little = BitConverter.IsLittleEndian;
+        for (int i = 0; i < span.Length; i++)
+        {
+            ulong result = System.Numerics.BitOperations.RotateLeft(s1 * 5, 7) * 9;
+            ulong t = s1 << 17;
+            s2 ^= s0;
+            s3 ^= s1;
+            s1 ^= s2;
+            s0 ^= s3;
+            s2 ^= t;
+            s3 = System.Numerics.BitOperations.RotateLeft(s3, 45);
+            span[i] = little ? result : System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(result);
+        }
+        int rest = destination.Length - words * 8;
+        if (rest > 0)
+        {
+            ulong result = System.Numerics.BitOperations.RotateLeft(s1 * 5, 7) * 9;
+            ulong t = s1 << 17;
+            s2 ^= s0;
+            s3 ^= s1;
+            s1 ^= s2;
+            s0 ^= s3;
+            s2 ^= t;
+            s3 = System.Numerics.BitOperations.RotateLeft(s3, 45);
+            Span<byte> tail = stackalloc byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(tail, result);
+            tail[..rest].CopyTo(destination[(words * 8)..]);
+        }
+        _s0 = s0;
+        _s1 = s1;
+        _s2 = s2;
+        _s3 = s3;
+    }
+}
+
+/// <summary>Progress of one connection, kept for error messages.</summary>
+internal sealed class Transfer
+{
+    public long Sent;
+    public long Received;
+    public byte[] SentHash = [];
+    public byte[] ReceivedHash = [];
+    public string Remote = "";
+    public string Local = "";
+}
+
+internal static class Traffic
+{
+    /// <summary>
+    /// Sends <paramref name="bytes"/> of the seeded stream while concurrently receiving to EOF.
+    /// On failure of either direction the socket is closed so that the other one ends too.
+    /// </summary>
+    public static async Task RunAsync(Socket socket, Transfer transfer, long bytes, ulong seed, CancellationToken ct)
+    {
+        transfer.Remote = Program.Format(socket.RemoteEndPoint);
+        transfer.Local = Program.Format(socket.LocalEndPoint);
+        Task send = Task.Run(() => SendAsync(socket, bytes, seed, transfer, ct), CancellationToken.None);
+        Task receive = Task.Run(() => ReceiveAsync(socket, transfer, ct), CancellationToken.None);
+        try
+        {
+            Task first = await Task.WhenAny(send, receive).ConfigureAwait(false);
+            if (first.IsFaulted || first.IsCanceled)
+                socket.Dispose();
+            await Task.WhenAll(send, receive).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            // Prefer the most informative failure: a socket error over a consequent disposal.
+            Exception? best = Pick(send.Exception, receive.Exception);
+            if (best is not null)
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(best);
+            throw;
+        }
+    }
+
+    private static Exception? Pick(AggregateException? a, AggregateException? b)
+    {
+        Exception?[] all = [a?.InnerException, b?.InnerException];
+        return all.FirstOrDefault(e => e is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+               ?? all.FirstOrDefault(e => e is SocketException se
+                                          && se.SocketErrorCode is not (SocketError.OperationAborted or SocketError.Shutdown))
+               ?? all.FirstOrDefault(e => e is SocketException)
+               ?? all.FirstOrDefault(e => e is OperationCanceledException)
+               ?? all.FirstOrDefault(e => e is not null);
+    }
+
+    private static async Task SendAsync(Socket socket, long bytes, ulong seed, Transfer transfer, CancellationToken ct)
+    {
+        var generator = new PatternGenerator(seed);
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(
+            System.Security.Cryptography.HashAlgorithmName.SHA256);
+        byte[] buffer = GC.AllocateUninitializedArray<byte>(Program.BufferSize, pinned: true);
+        long remaining = bytes;
+        while (remaining > 0)
+        {
+            int length = (int)Math.Min(remaining, buffer.Length);
+            generator.Fill(buffer.AsSpan(0, length));
+            hash.AppendData(buffer, 0, length);
+            int offset = 0;
+            while (offset < length)
+            {
+                int n = await socket.SendAsync(buffer.AsMemory(offset, length - offset), SocketFlags.None, ct)
+                    .ConfigureAwait(false);
+                offset += n;
+                Interlocked.Add(ref transfer.Sent, n);
+            }
+            remaining -= length;
+        }
+        socket.Shutdown(SocketShutdown.Send);
+        transfer.SentHash = hash.GetHashAndReset();
+    }
+
+    private static async Task ReceiveAsync(Socket socket, Transfer transfer, CancellationToken ct)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(
+            System.Security.Cryptography.HashAlgorithmName.SHA256);
+        byte[] buffer = GC.AllocateUninitializedArray<byte>(Program.BufferSize, pinned: true);
+        while (true)
+        {
+            int n = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, ct).ConfigureAwait(false);
+            if (n == 0)
+                break;
+            hash.AppendData(buffer, 0, n);
+            Interlocked.Add(ref transfer.Received, n);
+        }
+        transfer.ReceivedHash = hash.GetHashAndReset();
+    }
+
+    public static void Report(string role, int conn, Transfer t, double seconds)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            json.WriteString("role", role);
+            json.WriteNumber("conn", conn);
+            json.WriteNumber("sent", t.Sent);
+            json.WriteString("sentSha256", Convert.ToHexStringLower(t.SentHash));
+            json.WriteNumber("received", t.Received);
+            json.WriteString("receivedSha256", Convert.ToHexStringLower(t.ReceivedHash));
+            json.WriteString("remote", t.Remote);
+            json.WriteString("local", t.Local);
+            json.WriteNumber("seconds", Math.Round(seconds, 6));
+            json.WriteEndObject();
+        }
+        // Console.Out is synchronized and auto-flushing: one whole line per call.
+        Console.Out.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+    }
+
+    public static string Failure(Exception e, double timeoutSeconds, Transfer? t, long bytes)
+    {
+        string what = e switch
+        {
+            SocketException se => Program.Describe(se),
+            OperationCanceledException => $"timed out after {timeoutSeconds.ToString(CultureInfo.InvariantCulture)} s",
+            ObjectDisposedException => "socket closed",
+            _ => e.Message,
+        };
+        return t is null
+            ? what
+            : $"{what} (sent {Interlocked.Read(ref t.Sent)} of {bytes} bytes, received {Interlocked.Read(ref t.Received)})";
+    }
+}
+
+internal static class Server
+{
+    public static async Task<int> RunAsync(Options o)
+    {
+        IPEndPoint endpoint = await Options.ResolveAsync(o.EndPointText, allowHostName: false).ConfigureAwait(false);
+        using var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
+            listener.DualMode = true;
+        listener.Bind(endpoint);
+        listener.Listen(1024);
+        string bound = Program.Format(listener.LocalEndPoint);
+        Console.Error.WriteLine($"glass-testpeer serve: listening on {bound}");
+
+        if (o.ReadyFile is not null)
+        {
+            string full = Path.GetFullPath(o.ReadyFile);
+            string? dir = Path.GetDirectoryName(full);
+            if (!string.IsNullOrEmpty(dir))
+                Directory.CreateDirectory(dir);
+            string temp = $"{full}.{Environment.ProcessId}.tmp";
+            await File.WriteAllTextAsync(temp, bound + "\n").ConfigureAwait(false);
+            File.Move(temp, full, overwrite: true);
+        }
+
+        var running = new List<Task<bool>>();
+        int failures = 0;
+        for (int index = 0; o.Count == 0 || index < o.Count; index++)
+        {
+            Socket client = await listener.AcceptAsync().ConfigureAwait(false);
+            running.Add(HandleAsync(client, index, o));
+            if (o.Count == 0)
+            {
+                // Serving forever: do not accumulate finished connections.
+                failures += running.Count(t => t.IsCompleted && !t.Result);
+                running.RemoveAll(t => t.IsCompleted);
+            }
+        }
+        listener.Close();
+        bool[] results = await Task.WhenAll(running).ConfigureAwait(false);
+        failures += results.Count(ok => !ok);
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static async Task<bool> HandleAsync(Socket client, int index, Options o)
+    {
+        var clock = Stopwatch.StartNew();
+        using var cts = o.TimeoutSeconds > 0
+            ? new CancellationTokenSource(TimeSpan.FromSeconds(o.TimeoutSeconds))
+            : new CancellationTokenSource();
+        string remote = Program.Format(client.RemoteEndPoint);
+        var t = new Transfer();
+        try
+        {
+            using (client)
+            {
+                await Traffic.RunAsync(client, t, o.Bytes, unchecked(o.Seed + (ulong)index), cts.Token)
+                    .ConfigureAwait(false);
+                Traffic.Report("serve", index, t, clock.Elapsed.TotalSeconds);
+            }
+            return true;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine(
+                $"glass-testpeer serve: connection {index} from {remote} failed: {Traffic.Failure(e, o.TimeoutSeconds, t, o.Bytes)}");
+            return false;
+        }
+    }
+}
+
+internal static class Client
+{
+    public static async Task<int> RunAsync(Options o)
+    {
+        IPEndPoint endpoint = await Options.ResolveAsync(o.EndPointText, allowHostName: true).ConfigureAwait(false);
+        using var cts = o.TimeoutSeconds > 0
+            ? new CancellationTokenSource(TimeSpan.FromSeconds(o.TimeoutSeconds))
+            : new CancellationTokenSource();
+        var tasks = new Task<bool>[o.Connections];
+        for (int i = 0; i < o.Connections; i++)
+        {
+            int index = i;
+            tasks[i] = Task.Run(() => ConnectionAsync(endpoint, index, o, cts.Token));
+        }
+        bool[] results = await Task.WhenAll(tasks).ConfigureAwait(false);
+        int failed = results.Count(ok => !ok);
+        if (failed > 0)
+        {
+            Console.Error.WriteLine(
+                $"glass-testpeer send: {failed} of {o.Connections} connection(s) to {Program.Format(endpoint)} failed");
+            return 1;
+        }
+        return 0;
+    }
+
+    private static async Task<bool> ConnectionAsync(IPEndPoint endpoint, int index, Options o, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        string stage = "connect";
+        Transfer? transfer = null;
+        try
+        {
+            using (socket)
+            {
+                await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+                stage = "transfer";
+                transfer = new Transfer();
+                await Traffic.RunAsync(socket, transfer, o.Bytes, unchecked(o.Seed + (ulong)index), ct)
+                    .ConfigureAwait(false);
+                Traffic.Report("send", index, transfer, clock.Elapsed.TotalSeconds);
+            }
+            return true;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine(
+                $"glass-testpeer send: connection {index} to {Program.Format(endpoint)} failed during {stage}: "
+                + Traffic.Failure(e, o.TimeoutSeconds, transfer, o.Bytes)
+                + (stage == "transfer" ? $" (after {clock.Elapsed.TotalSeconds:F1} s)" : ""));
+            return false;
+        }
+    }
+}
