@@ -1,0 +1,126 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds, tests, demonstrates and benchmarks Glass.
+.DESCRIPTION
+    build    compiles the solution and lays out the importable module in out/Glass
+    test     build, then xunit and Pester; ends with one line "N passed, N failed, N skipped"
+    demo     build, then a real splice between two peers behind NATs, in network namespaces it makes
+    prereqs  installs the Debian packages the demo and the network tests need (as root)
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 test
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('build', 'test', 'demo', 'prereqs')]
+    [string] $Task = 'build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Runs only the Pester files whose names match, e.g. -PesterPath tests/pester/Splice.Tests.ps1
+    [string[]] $PesterPath = @(Join-Path $PSScriptRoot 'tests/pester')
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$ModuleOut = Join-Path $Out 'Glass'
+$PesterVersion = '5.7.1'
+
+function Invoke-Native {
+    param([Parameter(Mandatory)] [string] $FilePath, [string[]] $ArgumentList = @())
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) {
+        throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code $LASTEXITCODE."
+    }
+}
+
+function Install-Prerequisite {
+    # command -> Debian package
+    $packages = [ordered]@{ ip = 'iproute2'; iptables = 'iptables'; tcpdump = 'tcpdump'; socat = 'socat' }
+    $missing = @($packages.Keys | Where-Object { -not (Get-Command $_ -CommandType Application -ErrorAction Ignore) } |
+        ForEach-Object { $packages[$_] })
+    if ($missing.Count -eq 0) { return }
+    $isRoot = (& id -u) -eq '0'
+    if (-not $isRoot -or -not (Get-Command apt-get -ErrorAction Ignore)) {
+        throw "Missing tools: $($missing -join ', '). Install them (as root: apt-get install -y $($missing -join ' ')) and run again."
+    }
+    Write-Host "Installing $($missing -join ', ') from Debian's packages..."
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    Invoke-Native apt-get @('update', '-qq')
+    Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing)
+}
+
+function Invoke-Build {
+    Invoke-Native dotnet @('restore', (Join-Path $Root 'build/tools.proj'), '--nologo', '-v', 'q')
+    Invoke-Native dotnet @('build', (Join-Path $Root 'Glass.sln'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly')
+    if (Test-Path $ModuleOut) { Remove-Item $ModuleOut -Recurse -Force }
+    Invoke-Native dotnet @('publish', (Join-Path $Root 'src/Glass.PowerShell/Glass.PowerShell.csproj'),
+        '-c', $Configuration, '--no-build', '--nologo', '-v', 'q', '-o', $ModuleOut)
+    Copy-Item (Join-Path $Root 'module/*') $ModuleOut
+    Get-ChildItem $ModuleOut -Filter '*.pdb' | Remove-Item
+    $env:GLASS_MODULE = Join-Path $ModuleOut 'Glass.psd1'
+    $env:GLASS_TESTPEER = Join-Path $Root "tests/Glass.TestPeer/bin/$Configuration/net10.0/glass-testpeer.dll"
+    Write-Host "Module ready: Import-Module $ModuleOut"
+}
+
+function Get-XunitCount {
+    param([string] $TrxPath)
+    [xml] $trx = Get-Content $TrxPath -Raw
+    $c = $trx.TestRun.ResultSummary.Counters
+    [pscustomobject]@{
+        Passed  = [int]$c.passed
+        Failed  = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+        Skipped = [int]$c.notExecuted
+    }
+}
+
+function Invoke-Test {
+    Install-Prerequisite
+    Invoke-Build
+    $results = Join-Path $Out 'test-results'
+    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+
+    Write-Host "`n== xunit ==" -ForegroundColor Cyan
+    & dotnet test (Join-Path $Root 'tests/Glass.Tests/Glass.Tests.csproj') -c $Configuration --no-build --nologo `
+        --logger 'trx;LogFileName=xunit.trx' --logger 'console;verbosity=normal' --results-directory $results
+    $trx = Join-Path $results 'xunit.trx'
+    $xunit = if (Test-Path $trx) { Get-XunitCount $trx } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
+
+    Write-Host "`n== Pester ==" -ForegroundColor Cyan
+    $pesterManifest = Join-Path ([Environment]::GetFolderPath('UserProfile')) ".nuget/packages/pester/$PesterVersion/tools/Pester.psd1"
+    if ($env:NUGET_PACKAGES) { $pesterManifest = Join-Path $env:NUGET_PACKAGES "pester/$PesterVersion/tools/Pester.psd1" }
+    Import-Module $pesterManifest -RequiredVersion $PesterVersion -Force
+    $config = New-PesterConfiguration
+    $config.Run.Path = $PesterPath
+    $config.Run.PassThru = $true
+    $config.Output.Verbosity = 'Detailed'
+    $config.TestResult.Enabled = $true
+    $config.TestResult.OutputPath = Join-Path $results 'pester.xml'
+    $pester = Invoke-Pester -Configuration $config
+
+    $passed = $xunit.Passed + $pester.PassedCount
+    # A failed BeforeAll/AfterAll fails its tests' container even when no test counted as failed.
+    $failed = $xunit.Failed + $pester.FailedCount + $pester.FailedBlocksCount + $pester.FailedContainersCount
+    $skipped = $xunit.Skipped + $pester.SkippedCount + $pester.NotRunCount
+    Write-Host ''
+    Write-Host "xunit: $($xunit.Passed) passed, $($xunit.Failed) failed, $($xunit.Skipped) skipped; Pester: $($pester.PassedCount) passed, $($pester.FailedCount + $pester.FailedBlocksCount + $pester.FailedContainersCount) failed, $($pester.SkippedCount + $pester.NotRunCount) skipped"
+    Write-Host "$passed passed, $failed failed, $skipped skipped"
+    if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+}
+
+switch ($Task) {
+    'build' { Invoke-Build }
+    'prereqs' { Install-Prerequisite }
+    'test' { Invoke-Test }
+    'demo' {
+        Install-Prerequisite
+        Invoke-Build
+        & (Join-Path $Root 'examples/demo.ps1')
+        if (-not $?) { exit 1 }
+    }
+}

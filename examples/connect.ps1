@@ -1,0 +1,30 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Forwards a local port to a glass channel until stopped.
+.EXAMPLE
+    dotnet pwsh ./examples/connect.ps1 -Router 203.0.113.1:7000 -Id 0123456789abcdef0123456789abcdef -LocalPort 2222
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory)] [string] $Router,
+    [Parameter(Mandatory)] [string] $Id,
+    [Parameter(Mandatory)] [int] $LocalPort,
+    # A file to create once the local port listens.
+    [string] $ReadyFile,
+    [string] $ModulePath = $(if ($env:GLASS_MODULE) { $env:GLASS_MODULE } else { Join-Path $PSScriptRoot '../out/Glass/Glass.psd1' })
+)
+$ErrorActionPreference = 'Stop'
+Import-Module $ModulePath
+
+$channel = Connect-GlassChannel -Id $Id -LocalPort $LocalPort -Router $Router
+Write-Host "Forwarding $($channel.LocalEndPoint) to channel $($channel.ChannelId)"
+if ($ReadyFile) { Set-Content -Path $ReadyFile -Value $PID }
+try {
+    $channel | Wait-Job | Out-Null
+    $channel | Receive-Job
+    throw "The forwarding ended: $($channel.JobStateInfo.State)."
+}
+finally {
+    $channel | Stop-Job
+}

@@ -1,0 +1,108 @@
+# Starts the real Glass parts inside a GlassTestNet topology: the router (translator and
+# controller, examples/router.ps1) in the router namespace, a test server and a binding behind
+# NAT B, a forwarded channel behind NAT A. Shared by the Pester tests and examples/demo.ps1.
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+$RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+
+function Get-GlassE2EModule {
+    if ($env:GLASS_MODULE) { return $env:GLASS_MODULE }
+    Join-Path $RepoRoot 'out/Glass/Glass.psd1'
+}
+
+function Get-GlassE2ETestPeer {
+    $dll = if ($env:GLASS_TESTPEER) { $env:GLASS_TESTPEER } else { Join-Path $RepoRoot 'tests/Glass.TestPeer/bin/Release/net10.0/glass-testpeer.dll' }
+    if (-not (Test-Path -LiteralPath $dll)) { throw "glass-testpeer not found at $dll; run ./build.ps1 build first." }
+    $dll
+}
+
+function Get-GlassE2EDotnet {
+    $cmd = Get-Command dotnet -CommandType Application -ErrorAction Ignore | Select-Object -First 1
+    if ($cmd) { $cmd.Source } else { [Environment]::ProcessPath }
+}
+
+function ConvertFrom-GlassE2EPeerOutput([string] $Text) {
+    @($Text -split "`n" | Where-Object { $_.Trim().StartsWith('{') } | ForEach-Object { $_ | ConvertFrom-Json })
+}
+
+function Start-GlassE2EPwsh {
+    param($Net, [string] $Namespace, [string] $Script, [string[]] $ArgumentList)
+    $pwsh = Get-GlassPwshCommand
+    $env:GLASS_MODULE = Get-GlassE2EModule
+    Start-GlassNetProcess -Net $Net -Namespace $Namespace -FilePath $pwsh.FilePath -ArgumentList (
+        @($pwsh.ArgumentList) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $RepoRoot $Script)) + $ArgumentList)
+}
+
+function Wait-GlassE2EFile {
+    param($Process, [string] $Path, [string] $Because, [int] $TimeoutSeconds = 60)
+    Wait-GlassCondition -TimeoutSeconds $TimeoutSeconds -Because $Because {
+        if ($Process.HasExited) { throw "$Because failed: the process exited ($($Process.ExitCode)): $($Process.ReadStderr()) $($Process.ReadStdout())" }
+        Test-Path -LiteralPath $Path
+    } | Out-Null
+}
+
+function Start-GlassE2ERouter {
+    <# Starts translator and controller in the router namespace from a YAML config; returns where they listen. #>
+    param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000)
+    Import-Module (Get-GlassE2EModule) -Global
+    $first, $last = $PortRange -split '-'
+    # Keep the router's own outgoing connections out of the relay range.
+    Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath sysctl -ArgumentList @('-qw', "net.ipv4.ip_local_port_range=32768 $([int]$first - 1)") | Out-Null
+    $socket = Join-Path $Net.TempDirectory 'translator.sock'
+    $config = Join-Path $Net.TempDirectory 'router.yaml'
+    @"
+queue: $Queue
+portRange: $PortRange
+controlSocket: $socket
+controller:
+  address: 0.0.0.0
+  port: $ControllerPort
+"@ | Set-Content -Path $config
+    $ready = Join-Path $Net.TempDirectory 'router.ready'
+    $p = Start-GlassE2EPwsh -Net $Net -Namespace router -Script 'examples/router.ps1' -ArgumentList @('-ConfigPath', $config, '-ReadyFile', $ready)
+    Wait-GlassE2EFile -Process $p -Path $ready -Because 'the glass router to start'
+    [pscustomobject]@{
+        Process       = $p
+        Address       = "$($Net.RouterAddress):$ControllerPort"
+        ControlSocket = $socket
+        ConfigPath    = $config
+        FirstPort     = [int]$first
+        LastPort      = [int]$last
+    }
+}
+
+function Start-GlassE2EServer {
+    <# glass-testpeer serve on 127.0.0.1:9000 behind NAT B: the local server a binding exposes. #>
+    param($Net, [long] $Bytes, [int] $Seed = 2, [int] $Count = 1, [int] $Port = 9000)
+    $ready = Join-Path $Net.TempDirectory "serve-$Port.ready"
+    $p = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath (Get-GlassE2EDotnet) -ArgumentList @(
+        (Get-GlassE2ETestPeer), 'serve', '--listen', "127.0.0.1:$Port", '--bytes', "$Bytes", '--seed', "$Seed",
+        '--count', "$Count", '--ready-file', $ready, '--timeout', '180')
+    Wait-GlassE2EFile -Process $p -Path $ready -Because 'glass-testpeer serve to listen behind NAT B'
+    $p
+}
+
+function Start-GlassE2EBinding {
+    <# New-GlassBinding behind NAT B for the local server; returns the process and the channel id. #>
+    param($Net, $Router, [int] $LocalPort = 9000)
+    $file = Join-Path $Net.TempDirectory "channel-$LocalPort.id"
+    $p = Start-GlassE2EPwsh -Net $Net -Namespace hostB -Script 'examples/bind.ps1' -ArgumentList @(
+        '-Router', $Router.Address, '-LocalPort', "$LocalPort", '-ChannelFile', $file)
+    Wait-GlassE2EFile -Process $p -Path $file -Because 'New-GlassBinding to obtain a channel id'
+    [pscustomobject]@{ Process = $p; ChannelId = (Get-Content -LiteralPath $file -Raw).Trim() }
+}
+
+function Start-GlassE2EChannel {
+    <# Connect-GlassChannel behind NAT A, forwarding a local port to the channel. #>
+    param($Net, $Router, [string] $ChannelId, [int] $LocalPort = 5555)
+    $ready = Join-Path $Net.TempDirectory "channel-$LocalPort.ready"
+    $p = Start-GlassE2EPwsh -Net $Net -Namespace hostA -Script 'examples/connect.ps1' -ArgumentList @(
+        '-Router', $Router.Address, '-Id', $ChannelId, '-LocalPort', "$LocalPort", '-ReadyFile', $ready)
+    Wait-GlassE2EFile -Process $p -Path $ready -Because 'Connect-GlassChannel to listen behind NAT A'
+    $p
+}
+
+Export-ModuleMember -Function Get-GlassE2EModule, Get-GlassE2ETestPeer, Get-GlassE2EDotnet, ConvertFrom-GlassE2EPeerOutput,
+    Start-GlassE2ERouter, Start-GlassE2EServer, Start-GlassE2EBinding, Start-GlassE2EChannel
