@@ -67,13 +67,26 @@ public abstract class GlassJob : Job2
 
     public override void StopJob(bool force, string reason) => StopJob();
 
-    public override void StopJobAsync() => Task.Run(StopJob);
+    // Stop-Job calls the asynchronous form and waits for StopJobCompleted.
+    public override void StopJobAsync() => Task.Run(() =>
+    {
+        Exception? error = null;
+        try
+        {
+            StopJob();
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+        OnStopJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(error, false, null));
+    });
 
     public override void StopJobAsync(bool force, string reason) => StopJobAsync();
 
     public override void StartJob() { }
 
-    public override void StartJobAsync() { }
+    public override void StartJobAsync() => OnStartJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null));
 
     public override void SuspendJob() => throw new NotSupportedException("Glass jobs cannot be suspended; stop them with Stop-Job.");
 
@@ -89,7 +102,7 @@ public abstract class GlassJob : Job2
 
     public override void UnblockJob() { }
 
-    public override void UnblockJobAsync() { }
+    public override void UnblockJobAsync() => OnUnblockJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null));
 
     protected override void Dispose(bool disposing)
     {

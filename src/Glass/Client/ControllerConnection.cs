@@ -18,7 +18,8 @@ public static class ControllerConnection
         try
         {
             await s.ConnectAsync(router, timeout.Token).ConfigureAwait(false);
-            return new LineConnection(s, 256);
+            // Answers may carry a long error text; requests stay within the controller's 256 bytes.
+            return new LineConnection(s, 4096);
         }
         catch (Exception e) when (e is SocketException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {

@@ -1,0 +1,128 @@
+# The PowerShell surface on loopback: what a user sees of the cmdlets, their jobs and their errors.
+
+BeforeAll {
+    $modulePath = if ($env:GLASS_MODULE) { $env:GLASS_MODULE } else { Join-Path $PSScriptRoot '../../out/Glass/Glass.psd1' }
+    Import-Module $modulePath -Force
+    Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
+
+    function Get-ErrorId([scriptblock] $Block) {
+        try { & $Block; return $null } catch { return $_ }
+    }
+}
+
+Describe 'The Glass module' {
+    It 'exports exactly its cmdlets, each declaring what it outputs' {
+        $commands = Get-Command -Module Glass | Sort-Object Name
+        $commands.Name | Should -Be @('Connect-GlassChannel', 'Get-GlassSession', 'New-GlassBinding', 'Start-GlassController', 'Start-GlassTranslator')
+        foreach ($c in $commands) { $c.OutputType | Should -Not -BeNullOrEmpty -Because "$($c.Name) should declare its output" }
+    }
+
+    It 'changes nothing under -WhatIf' {
+        $socket = Join-Path $TestDrive 'whatif.sock'
+        $out = Start-GlassTranslator -Queue 4321 -ControlSocket $socket -WhatIf
+        $out | Should -BeNullOrEmpty
+        Test-Path $socket | Should -BeFalse
+        Get-Job | Where-Object PSJobTypeName -eq 'GlassTranslator' | Should -BeNullOrEmpty
+    }
+
+    It 'names the file, line and key of a bad configuration' {
+        $bad = Join-Path $TestDrive 'bad.yaml'
+        "queue: 6`nportRange: 60000-60999`ncontroller:`n  prot: 7000`n" | Set-Content $bad
+        $e = Get-ErrorId { Start-GlassController -ConfigPath $bad }
+        $e.FullyQualifiedErrorId | Should -BeLike 'InvalidGlassConfig,*'
+        $e.Exception.Message | Should -BeLike "$($bad):4:3: unknown key 'controller.prot'*"
+    }
+
+    It 'says which port range is wrong' {
+        $e = Get-ErrorId { Start-GlassController -PortRange '70000-1' -Port 0 }
+        $e.FullyQualifiedErrorId | Should -BeLike 'InvalidPortRange,*'
+        $e.Exception.Message | Should -BeLike "*'70000-1'*"
+    }
+}
+
+Describe 'A controller on loopback' {
+    BeforeAll {
+        $script:Socket = Join-Path $TestDrive 'no-translator.sock'
+        $script:Controller = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -PortRange 61000-61009
+        $script:Router = "127.0.0.1:$($Controller.EndPoint.Port)"
+        $script:Binding = New-GlassBinding -LocalPort 9 -Router $Router
+    }
+
+    AfterAll {
+        Get-Job | Where-Object PSJobTypeName -like 'Glass*' | Remove-Job -Force
+    }
+
+    It 'runs as a job that Get-Job lists' {
+        $Controller.PSJobTypeName | Should -Be 'GlassController'
+        (Get-Job -Id $Controller.Id).JobStateInfo.State | Should -Be 'Running'
+        $Controller.EndPoint.Port | Should -BeGreaterThan 0
+    }
+
+    It 'gives a binding a channel id at once and keeps it running as a job' {
+        $Binding.ChannelId | Should -Match '^[0-9a-f]{32}$'
+        $Binding.PSJobTypeName | Should -Be 'GlassBinding'
+        $Binding.JobStateInfo.State | Should -Be 'Running'
+        $Controller.Bindings | Should -Be 1
+    }
+
+    It 'refuses an unknown channel id with unknown-channel' {
+        $e = Get-ErrorId { Connect-GlassChannel -Id ('0' * 32) -LocalPort 0 -Router $Router }
+        $e.FullyQualifiedErrorId | Should -BeLike 'unknown-channel,*'
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'refuses a malformed channel id before asking the router' {
+        $e = Get-ErrorId { Connect-GlassChannel -Id 'not-a-channel' -Router $Router -EndpointOnly }
+        $e.FullyQualifiedErrorId | Should -BeLike 'unknown-channel,*'
+        $e.Exception.Message | Should -BeLike '*32 hex characters*'
+    }
+
+    It 'says translator-unavailable, naming the socket, when no translator runs' {
+        $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router -EndpointOnly }
+        $e.FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+        $e.Exception.Message | Should -BeLike "*$Socket*"
+        # The failed link gave its ports back.
+        $Controller.Status.PortsInUse | Should -Be 0
+    }
+
+    It 'says router-unreachable when nothing listens at -Router' {
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $listener.Start(); $closedPort = $listener.LocalEndpoint.Port; $listener.Stop()
+        $e = Get-ErrorId { New-GlassBinding -LocalPort 9 -Router "127.0.0.1:$closedPort" }
+        $e.FullyQualifiedErrorId | Should -BeLike 'router-unreachable,*'
+        $e.Exception.Message | Should -BeLike "*127.0.0.1:$closedPort*"
+    }
+
+    It 'answers garbage with bad-request and keeps serving' {
+        foreach ($garbage in @("HELLO`n", ('x' * 1000), "GLASS/2 BIND`n")) {
+            $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $Controller.EndPoint.Port)
+            try {
+                $s = $c.GetStream(); $s.ReadTimeout = 10000
+                $b = [Text.Encoding]::ASCII.GetBytes($garbage); $s.Write($b, 0, $b.Length)
+                $answer = [IO.StreamReader]::new($s).ReadLine()
+                $answer | Should -Match '^ERR (bad-request|version) '
+            }
+            finally { $c.Dispose() }
+        }
+        $Controller.Status.BadRequests | Should -BeGreaterOrEqual 3
+        # A real client is still served.
+        $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router -EndpointOnly }
+        $e.FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+    }
+
+    It 'forgets the channel once its binding is stopped' {
+        $Binding | Stop-Job
+        $Binding.JobStateInfo.State | Should -Be 'Stopped'
+        Wait-GlassCondition -TimeoutSeconds 10 -Because 'the controller to notice the binder left' { $Controller.Bindings -eq 0 } | Out-Null
+        $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router -EndpointOnly }
+        $e.FullyQualifiedErrorId | Should -BeLike 'unknown-channel,*'
+    }
+
+    It 'stops with Stop-Job and frees its port' {
+        $port = $Controller.EndPoint.Port
+        $Controller | Stop-Job
+        $Controller.JobStateInfo.State | Should -Be 'Stopped'
+        $e = Get-ErrorId { New-GlassBinding -LocalPort 9 -Router "127.0.0.1:$port" }
+        $e.FullyQualifiedErrorId | Should -BeLike 'router-unreachable,*'
+    }
+}
