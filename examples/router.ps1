@@ -1,13 +1,18 @@
 #!/usr/bin/env pwsh
 <#
 .SYNOPSIS
-    Runs a glass router (translator and controller) in this process until stopped (Ctrl+C or SIGTERM).
+    Runs a glass router until stopped (Ctrl+C or SIGTERM): translator and controller in this
+    process, or one of them (-Role), the other running in another process with the same config.
 .EXAMPLE
     sudo dotnet pwsh ./examples/router.ps1 -ConfigPath ./examples/router.yaml
+.EXAMPLE
+    sudo dotnet pwsh ./examples/router.ps1 -Role Translator; dotnet pwsh ./examples/router.ps1 -Role Controller
 #>
 [CmdletBinding()]
 param(
     [string] $ConfigPath = (Join-Path $PSScriptRoot 'router.yaml'),
+    [ValidateSet('Both', 'Translator', 'Controller')]
+    [string] $Role = 'Both',
     [string] $ModulePath = $(if ($env:GLASS_MODULE) { $env:GLASS_MODULE } else { Join-Path $PSScriptRoot '../out/Glass/Glass.psd1' }),
     # A file to create once both parts are up, for scripts that wait for the router.
     [string] $ReadyFile
@@ -15,17 +20,19 @@ param(
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 
-$translator = Start-GlassTranslator -ConfigPath $ConfigPath -Name translator
-$controller = Start-GlassController -ConfigPath $ConfigPath -Name controller
-$translator, $controller | Format-Table | Out-String | Write-Host
+$jobs = @(
+    if ($Role -ne 'Controller') { Start-GlassTranslator -ConfigPath $ConfigPath -Name translator }
+    if ($Role -ne 'Translator') { Start-GlassController -ConfigPath $ConfigPath -Name controller }
+)
+$jobs | Format-Table | Out-String | Write-Host
 if ($ReadyFile) { Set-Content -Path $ReadyFile -Value $PID }
 
 try {
-    # Both run until stopped; if either fails, report why and stop the other.
-    $done = Wait-Job -Job $translator, $controller -Any
+    # They run until stopped; if one fails, report why and stop the rest.
+    $done = Wait-Job -Job $jobs -Any
     $done | Receive-Job -ErrorAction Continue
     throw "The $($done.Name) stopped: $($done.JobStateInfo.State)."
 }
 finally {
-    $translator, $controller | Stop-Job
+    $jobs | Stop-Job
 }

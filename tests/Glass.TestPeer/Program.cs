@@ -40,6 +40,9 @@ internal static class Program
                 from seed S + index, half-closes and reads to EOF. --timeout SEC is an overall
                 deadline (default 120).
 
+        serve --send-after-eof true sends only after the peer's EOF (half-close tests);
+        send --abort-after N sends N bytes, then resets the connection (SO_LINGER 0).
+
         Defaults: --bytes 1048576; --seed 1 for send, 2 for serve (so that the two directions
         differ). N accepts the suffixes K, M, G (powers of 1024, e.g. 64M or 64MiB).
         ADDR may be an IPv4 address, [IPv6] or a host name (send only).
@@ -132,6 +135,10 @@ internal sealed class Options
     public int Connections { get; private init; } = 1;
     public string? ReadyFile { get; private init; }
     public double TimeoutSeconds { get; private init; }
+    /// <summary>serve: send only after the peer's EOF arrived (a half-close test).</summary>
+    public bool SendAfterEof { get; private init; }
+    /// <summary>send: after this many bytes, abort the connection with a reset; -1 = never.</summary>
+    public long AbortAfter { get; private init; } = -1;
 
     public static Options Parse(string[] args)
     {
@@ -141,8 +148,8 @@ internal sealed class Options
 
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         string[] allowed = command == "serve"
-            ? ["--listen", "--bytes", "--seed", "--count", "--ready-file", "--timeout"]
-            : ["--connect", "--bytes", "--seed", "--connections", "--timeout"];
+            ? ["--listen", "--bytes", "--seed", "--count", "--ready-file", "--timeout", "--send-after-eof"]
+            : ["--connect", "--bytes", "--seed", "--connections", "--timeout", "--abort-after"];
         for (int i = 1; i < args.Length; i++)
         {
             string arg = args[i];
@@ -183,6 +190,8 @@ internal sealed class Options
             Count = values.TryGetValue("--count", out string? c) ? ParseInt("--count", c, 0) : 1,
             Connections = values.TryGetValue("--connections", out string? k) ? ParseInt("--connections", k, 1) : 1,
             ReadyFile = values.GetValueOrDefault("--ready-file"),
+            SendAfterEof = values.TryGetValue("--send-after-eof", out string? sae) && ParseBool("--send-after-eof", sae),
+            AbortAfter = values.TryGetValue("--abort-after", out string? ab) ? ParseSize(ab) : -1,
             TimeoutSeconds = values.TryGetValue("--timeout", out string? t)
                 ? ParseTimeout(t)
                 : command == "send" ? 120 : 0,
@@ -217,6 +226,9 @@ internal sealed class Options
             throw new UsageException($"--bytes: '{text}' is too large");
         }
     }
+
+    private static bool ParseBool(string name, string text) =>
+        bool.TryParse(text, out bool v) ? v : throw new UsageException($"{name}: '{text}' is not true or false");
 
     private static ulong ParseSeed(string text)
     {
@@ -360,12 +372,15 @@ internal static class Traffic
     /// Sends <paramref name="bytes"/> of the seeded stream while concurrently receiving to EOF.
     /// On failure of either direction the socket is closed so that the other one ends too.
     /// </summary>
-    public static async Task RunAsync(Socket socket, Transfer transfer, long bytes, ulong seed, CancellationToken ct)
+    public static async Task RunAsync(Socket socket, Transfer transfer, long bytes, ulong seed, CancellationToken ct,
+        bool sendAfterEof = false)
     {
         transfer.Remote = Program.Format(socket.RemoteEndPoint);
         transfer.Local = Program.Format(socket.LocalEndPoint);
-        Task send = Task.Run(() => SendAsync(socket, bytes, seed, transfer, ct), CancellationToken.None);
         Task receive = Task.Run(() => ReceiveAsync(socket, transfer, ct), CancellationToken.None);
+        if (sendAfterEof)
+            await receive.ConfigureAwait(false);
+        Task send = Task.Run(() => SendAsync(socket, bytes, seed, transfer, ct), CancellationToken.None);
         try
         {
             Task first = await Task.WhenAny(send, receive).ConfigureAwait(false);
@@ -435,6 +450,20 @@ internal static class Traffic
             Interlocked.Add(ref transfer.Received, n);
         }
         transfer.ReceivedHash = hash.GetHashAndReset();
+    }
+
+    /// <summary>Sends some bytes, then closes with SO_LINGER 0 so the kernel sends a reset.</summary>
+    public static async Task AbortAfterAsync(Socket socket, long bytes, CancellationToken ct)
+    {
+        var buffer = new byte[Math.Max(1, Math.Min(bytes, Program.BufferSize))];
+        for (long left = bytes; left > 0;)
+        {
+            int n = await socket.SendAsync(buffer.AsMemory(0, (int)Math.Min(left, buffer.Length)), SocketFlags.None, ct)
+                .ConfigureAwait(false);
+            left -= n;
+        }
+        socket.LingerState = new LingerOption(true, 0);
+        socket.Close();
     }
 
     public static void Report(string role, int conn, Transfer t, double seconds)
@@ -529,7 +558,7 @@ internal static class Server
         {
             using (client)
             {
-                await Traffic.RunAsync(client, t, o.Bytes, unchecked(o.Seed + (ulong)index), cts.Token)
+                await Traffic.RunAsync(client, t, o.Bytes, unchecked(o.Seed + (ulong)index), cts.Token, o.SendAfterEof)
                     .ConfigureAwait(false);
                 Traffic.Report("serve", index, t, clock.Elapsed.TotalSeconds);
             }
@@ -580,6 +609,11 @@ internal static class Client
             using (socket)
             {
                 await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+                if (o.AbortAfter >= 0)
+                {
+                    await Traffic.AbortAfterAsync(socket, o.AbortAfter, ct).ConfigureAwait(false);
+                    return true;
+                }
                 stage = "transfer";
                 transfer = new Transfer();
                 await Traffic.RunAsync(socket, transfer, o.Bytes, unchecked(o.Seed + (ulong)index), ct)

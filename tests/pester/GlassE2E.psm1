@@ -44,8 +44,12 @@ function Wait-GlassE2EFile {
 }
 
 function Start-GlassE2ERouter {
-    <# Starts translator and controller in the router namespace from a YAML config; returns where they listen. #>
-    param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000)
+    <#
+    Starts translator and controller in the router namespace from a YAML config, in one pwsh
+    process or (-Separate) in two; returns where they listen.
+    #>
+    param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
+        [int] $TimeWaitSeconds = 30)
     Import-Module (Get-GlassE2EModule) -Global
     $first, $last = $PortRange -split '-'
     # Keep the router's own outgoing connections out of the relay range.
@@ -59,12 +63,19 @@ controlSocket: $socket
 controller:
   address: 0.0.0.0
   port: $ControllerPort
+timeouts:
+  timeWait: $TimeWaitSeconds
 "@ | Set-Content -Path $config
-    $ready = Join-Path $Net.TempDirectory 'router.ready'
-    $p = Start-GlassE2EPwsh -Net $Net -Namespace router -Script 'examples/router.ps1' -ArgumentList @('-ConfigPath', $config, '-ReadyFile', $ready)
-    Wait-GlassE2EFile -Process $p -Path $ready -Because 'the glass router to start'
+    $roles = if ($Separate) { 'Translator', 'Controller' } else { , 'Both' }
+    $processes = foreach ($role in $roles) {
+        $ready = Join-Path $Net.TempDirectory "router-$role.ready"
+        $p = Start-GlassE2EPwsh -Net $Net -Namespace router -Script 'examples/router.ps1' -ArgumentList @(
+            '-ConfigPath', $config, '-Role', $role, '-ReadyFile', $ready)
+        Wait-GlassE2EFile -Process $p -Path $ready -Because "the glass router ($role) to start"
+        $p
+    }
     [pscustomobject]@{
-        Process       = $p
+        Process       = $processes
         Address       = "$($Net.RouterAddress):$ControllerPort"
         ControlSocket = $socket
         ConfigPath    = $config

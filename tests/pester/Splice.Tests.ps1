@@ -12,7 +12,8 @@ Describe "A splice between two peers behind NATs$(if ($SkipReason) { " (skipped:
         Import-Module (Join-Path $PSScriptRoot 'GlassE2E.psm1') -Force
         $script:Net = New-GlassTestNet
         $net = $script:Net
-        $script:Router = Start-GlassE2ERouter -Net $net
+        # Translator and controller in two processes here; the demo runs them in one.
+        $script:Router = Start-GlassE2ERouter -Net $net -Separate
         $bytes = 64MB
 
         $serve = Start-GlassE2EServer -Net $net -Bytes $bytes -Seed 2
