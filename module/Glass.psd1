@@ -14,6 +14,7 @@
         'New-GlassBinding'
         'Connect-GlassChannel'
         'Get-GlassSession'
+        'Get-GlassTranslatorStatus'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

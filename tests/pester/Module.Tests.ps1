@@ -13,7 +13,7 @@ BeforeAll {
 Describe 'The Glass module' {
     It 'exports exactly its cmdlets, each declaring what it outputs' {
         $commands = Get-Command -Module Glass | Sort-Object Name
-        $commands.Name | Should -Be @('Connect-GlassChannel', 'Get-GlassSession', 'New-GlassBinding', 'Start-GlassController', 'Start-GlassTranslator')
+        $commands.Name | Should -Be @('Connect-GlassChannel', 'Get-GlassSession', 'Get-GlassTranslatorStatus', 'New-GlassBinding', 'Start-GlassController', 'Start-GlassTranslator')
         foreach ($c in $commands) { $c.OutputType | Should -Not -BeNullOrEmpty -Because "$($c.Name) should declare its output" }
     }
 

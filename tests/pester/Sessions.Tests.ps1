@@ -55,6 +55,10 @@ Describe "Spliced sessions$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Sk
         Compare-Object ($sent.sentSha256 | Sort-Object) ($served.receivedSha256 | Sort-Object) | Should -BeNullOrEmpty
         Compare-Object ($served.sentSha256 | Sort-Object) ($sent.receivedSha256 | Sort-Object) | Should -BeNullOrEmpty
         Wait-NoSession 'all 200 sessions to be released after their linger'
+        $status = Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket
+        Write-Host "Translator after 200 connections: $($status | ConvertTo-Json -Compress)"
+        $status.SessionsReleased | Should -BeGreaterOrEqual 200
+        $status.Drops.Malformed | Should -Be 0
     }
 
     It 'propagates a half-close: A stops sending, B still sends 1 MiB, then both see EOF' {

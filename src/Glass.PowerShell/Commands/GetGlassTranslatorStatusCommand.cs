@@ -1,0 +1,28 @@
+using System.Management.Automation;
+using System.Text.Json;
+using Glass.Translator;
+
+namespace Glass.PowerShell.Commands;
+
+/// <summary>Reads the translator's counters (packets relayed, drops by reason, sessions) over its control socket.</summary>
+[Cmdlet(VerbsCommon.Get, "GlassTranslatorStatus")]
+[OutputType(typeof(SpliceCounters))]
+public sealed class GetGlassTranslatorStatusCommand : PSCmdlet
+{
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ControlSocket { get; set; } = TranslatorOptions.DefaultControlSocket;
+
+    protected override void EndProcessing()
+    {
+        using var client = new TranslatorClient(GetUnresolvedProviderPathFromPSPath(ControlSocket));
+        try
+        {
+            WriteObject(JsonSerializer.Deserialize<SpliceCounters>(client.QueryAsync("STATUS").GetAwaiter().GetResult()));
+        }
+        catch (GlassException e)
+        {
+            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, ControlSocket));
+        }
+    }
+}
