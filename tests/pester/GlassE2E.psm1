@@ -68,7 +68,8 @@ timeouts:
 "@ | Set-Content -Path $config
     $roles = if ($Separate) { 'Translator', 'Controller' } else { , 'Both' }
     $processes = foreach ($role in $roles) {
-        $ready = Join-Path $Net.TempDirectory "router-$role.ready"
+        $ready = Join-Path $Net.TempDirectory "router-$role-$ControllerPort.ready"
+        Remove-Item -LiteralPath $ready -ErrorAction Ignore
         $p = Start-GlassE2EPwsh -Net $Net -Namespace router -Script 'examples/router.ps1' -ArgumentList @(
             '-ConfigPath', $config, '-Role', $role, '-ReadyFile', $ready)
         Wait-GlassE2EFile -Process $p -Path $ready -Because "the glass router ($role) to start"

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.InteropServices;
 using Glass.Client;
 using Glass.Controller;
 using Glass.Translator;
@@ -10,14 +11,22 @@ public sealed class GlassTranslatorJob : GlassJob
 {
     private readonly TranslatorHost _host;
     private readonly EventHandler _onExit;
+    private readonly PosixSignalRegistration[] _signals;
 
     internal GlassTranslatorJob(TranslatorHost host, string command, string? name)
         : base(command, name, "GlassTranslator")
     {
         _host = host;
-        // pwsh ending (exit, SIGTERM) must still remove the iptables rule and the socket file.
+        // pwsh ending must still remove the iptables rule and the socket file: on exit, and on
+        // SIGTERM/SIGHUP, which end pwsh without raising ProcessExit. The handlers run before
+        // the signal's default action, which still ends the process.
         _onExit = (_, _) => _host.Stop();
         AppDomain.CurrentDomain.ProcessExit += _onExit;
+        _signals = new[]
+        {
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => _host.Stop()),
+            PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => _host.Stop()),
+        };
         FollowCompletion(host.Completion);
     }
 
@@ -31,6 +40,8 @@ public sealed class GlassTranslatorJob : GlassJob
     protected override void StopService()
     {
         AppDomain.CurrentDomain.ProcessExit -= _onExit;
+        foreach (var r in _signals)
+            r.Dispose();
         _host.Stop();
     }
 }

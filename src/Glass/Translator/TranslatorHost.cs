@@ -29,6 +29,8 @@ public sealed class TranslatorHost : IDisposable
     private ControlServer? _control;
     private Thread? _thread;
     private volatile bool _stopping;
+    private readonly object _stopGate = new();
+    private bool _stopped;
     private bool _ruleInstalled;
 
     public TranslatorHost(TranslatorOptions options)
@@ -123,12 +125,20 @@ public sealed class TranslatorHost : IDisposable
         return any;
     }
 
+    /// <summary>Stops the loop and undoes everything Start did. Safe to call from several threads (signals, exit).</summary>
     public void Stop()
     {
-        _stopping = true;
-        _thread?.Join(TimeSpan.FromSeconds(5));
-        Cleanup();
-        _completion.TrySetResult();
+        // A second caller waits for the first to finish, so the process cannot exit mid-cleanup.
+        lock (_stopGate)
+        {
+            if (_stopped)
+                return;
+            _stopping = true;
+            _thread?.Join(TimeSpan.FromSeconds(5));
+            Cleanup();
+            _stopped = true;
+            _completion.TrySetResult();
+        }
     }
 
     private void Cleanup()

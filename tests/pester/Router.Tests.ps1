@@ -1,0 +1,83 @@
+# The router's own life: legs with different MTUs, and a translator that is stopped and
+# started again leaving nothing behind.
+
+BeforeDiscovery {
+    Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
+    $script:SkipReason = Test-GlassNetPrerequisite
+}
+
+Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip:([bool]$SkipReason) {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
+        Import-Module (Join-Path $PSScriptRoot 'GlassE2E.psm1') -Force
+        # A's leg is Ethernet-sized, B's an IPv6-minimum-sized tunnel.
+        $script:Net = New-GlassTestNet -MtuA 1500 -MtuB 1280
+        $script:Dotnet = Get-GlassE2EDotnet
+        $script:Peer = Get-GlassE2ETestPeer
+
+        function Get-QueueRule {
+            $rules = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath iptables -ArgumentList @('-S', 'INPUT')
+            @($rules -split "`n" | Where-Object { $_ -match 'NFQUEUE' })
+        }
+    }
+
+    AfterAll {
+        Remove-GlassTestNet -Net $script:Net
+    }
+
+    It 'moves bulk data between legs of MTU 1500 and 1280 without stalling' {
+        $script:Router = Start-GlassE2ERouter -Net $Net -Separate
+        $serve = Start-GlassE2EServer -Net $Net -Bytes 16MB -Seed 2
+        $binding = Start-GlassE2EBinding -Net $Net -Router $Router
+        Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $binding.ChannelId -LocalPort 5555 | Out-Null
+        $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 90 -ArgumentList @(
+            $Peer, 'send', '--connect', '127.0.0.1:5555', '--bytes', '16M', '--seed', '1', '--timeout', '60')
+        $sent = ConvertFrom-GlassE2EPeerOutput $out
+        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 30 | Should -Be 0
+        $served = ConvertFrom-GlassE2EPeerOutput $serve.ReadStdout()
+        $served.receivedSha256 | Should -Be $sent.sentSha256
+        $sent.receivedSha256 | Should -Be $served.sentSha256
+        (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).Drops.Fragment | Should -Be 0
+    }
+
+    It 'installs its NFQUEUE rule while it runs' {
+        Get-QueueRule | Should -HaveCount 1
+        Test-Path $Router.ControlSocket | Should -BeTrue
+    }
+
+    It 'leaves no rule and no socket when stopped, and a connection in flight fails cleanly' {
+        $serve = Start-GlassE2EServer -Net $Net -Bytes 1GB -Seed 5 -Port 9002
+        $binding = Start-GlassE2EBinding -Net $Net -Router $Router -LocalPort 9002
+        Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $binding.ChannelId -LocalPort 5557 | Out-Null
+        $send = Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $Dotnet -ArgumentList @(
+            $Peer, 'send', '--connect', '127.0.0.1:5557', '--bytes', '1G', '--timeout', '120')
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'data to flow before the translator stops' {
+            if ($send.HasExited) { throw "send ended early: $($send.ReadStderr())" }
+            @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object BytesFromA -gt 0).Count -gt 0
+        } | Out-Null
+
+        $translator = $Router.Process[0]
+        Stop-GlassNetProcess -Process $translator -Signal TERM -TimeoutSeconds 10
+        $translator.HasExited | Should -BeTrue
+        Get-QueueRule | Should -HaveCount 0
+        Test-Path $Router.ControlSocket | Should -BeFalse
+
+        # Without the translator the router's kernel resets the relayed flows: a clean failure, not a hang.
+        Wait-GlassNetProcess -Process $send -TimeoutSeconds 60 | Should -Be 1
+        $send.ReadStderr() | Should -Match 'reset|closed'
+        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 60 | Should -Be 1
+    }
+
+    It 'starts again on the same queue and socket, and splices again' {
+        $script:Router2 = Start-GlassE2ERouter -Net $Net -Separate -ControllerPort 7001
+        Get-QueueRule | Should -HaveCount 1
+        $serve = Start-GlassE2EServer -Net $Net -Bytes 1MB -Seed 3 -Port 9001
+        $binding = Start-GlassE2EBinding -Net $Net -Router $Router2 -LocalPort 9001
+        Start-GlassE2EChannel -Net $Net -Router $Router2 -ChannelId $binding.ChannelId -LocalPort 5556 | Out-Null
+        $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 60 -ArgumentList @(
+            $Peer, 'send', '--connect', '127.0.0.1:5556', '--bytes', '1M', '--seed', '4', '--timeout', '50')
+        $sent = ConvertFrom-GlassE2EPeerOutput $out
+        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 30 | Should -Be 0
+        (ConvertFrom-GlassE2EPeerOutput $serve.ReadStdout()).receivedSha256 | Should -Be $sent.sentSha256
+    }
+}
