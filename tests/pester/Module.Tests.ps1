@@ -110,6 +110,22 @@ Describe 'A controller on loopback' {
         $e.FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
     }
 
+    It 'says router-full when the port range is exhausted' {
+        # One port, and binder and connector share 127.0.0.1: the second side finds none free.
+        $tiny = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -PortRange 61100-61100
+        try {
+            $b = New-GlassBinding -LocalPort 9 -Router "127.0.0.1:$($tiny.EndPoint.Port)"
+            $e = Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router "127.0.0.1:$($tiny.EndPoint.Port)" -EndpointOnly }
+            $e.FullyQualifiedErrorId | Should -BeLike 'router-full,*'
+            $e.CategoryInfo.Category | Should -Be 'LimitsExceeded'
+            $e.Exception.Message | Should -BeLike '*61100-61100*'
+            $tiny.Status.PortsInUse | Should -Be 0
+        }
+        finally {
+            $tiny | Remove-Job -Force
+        }
+    }
+
     It 'forgets the channel once its binding is stopped' {
         $Binding | Stop-Job
         $Binding.JobStateInfo.State | Should -Be 'Stopped'
