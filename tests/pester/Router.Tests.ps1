@@ -41,7 +41,7 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
     }
 
     It 'installs its NFQUEUE rule while it runs' {
-        Get-QueueRule | Should -HaveCount 1
+        Get-QueueRule | Should -HaveCount 2
         Test-Path $Router.ControlSocket | Should -BeTrue
     }
 
@@ -70,7 +70,7 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
 
     It 'starts again on the same queue and socket, and splices again' {
         $script:Router2 = Start-GlassE2ERouter -Net $Net -Separate -ControllerPort 7001
-        Get-QueueRule | Should -HaveCount 1
+        Get-QueueRule | Should -HaveCount 2
         $serve = Start-GlassE2EServer -Net $Net -Bytes 1MB -Seed 3 -Port 9001
         $binding = Start-GlassE2EBinding -Net $Net -Router $Router2 -LocalPort 9001
         Start-GlassE2EChannel -Net $Net -Router $Router2 -ChannelId $binding.ChannelId -LocalPort 5556 | Out-Null

@@ -85,4 +85,20 @@ Describe "Spliced sessions$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Sk
         # An established session would otherwise stay for the idle timeout (hours).
         Wait-NoSession 'the reset session to disappear'
     }
+
+    It 'carries path MTU discovery across the splice when a hop on B''s leg has a smaller MTU' {
+        # NAT B forwards to host B over a 1280-byte route while every interface stays at 1500:
+        # A's full-sized segments reach NAT B, which answers the router "fragmentation needed".
+        Invoke-GlassNetCommand -Net $Net -Namespace natB -FilePath ip -ArgumentList @(
+            'route', 'change', "$($Net.LanBSubnet)", 'dev', $Net.NatLanInterface, 'proto', 'kernel', 'scope', 'link',
+            'src', $Net.NatBLanAddress, 'mtu', '1280') | Out-Null
+        $before = (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).IcmpRelayed
+        $serve = Start-Pair -ServerPort 9003 -LocalPort 5558 -ServeArguments @('--count', '1', '--bytes', '1M', '--seed', '11')
+        $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 90 -ArgumentList @(
+            $Peer, 'send', '--connect', '127.0.0.1:5558', '--bytes', '4M', '--seed', '12', '--timeout', '60')
+        $sent = ConvertFrom-GlassE2EPeerOutput $out
+        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 30 | Should -Be 0
+        (ConvertFrom-GlassE2EPeerOutput $serve.ReadStdout()).receivedSha256 | Should -Be $sent.sentSha256
+        (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).IcmpRelayed | Should -BeGreaterThan $before
+    }
 }

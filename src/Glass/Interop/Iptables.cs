@@ -19,32 +19,49 @@ public sealed class NfQueueRule
     public ushort FirstPort { get; }
     public ushort LastPort { get; }
 
-    /// <summary>The rule as iptables arguments after -A/-D/-C INPUT. No --queue-bypass: without a translator, SYNs are dropped, not reset.</summary>
-    public string[] RuleArguments => new[]
+    /// <summary>
+    /// The rules as iptables arguments after -A/-D/-C: the port range, and "fragmentation needed"
+    /// errors so path MTU discovery crosses the splice (errors about other flows are dropped).
+    /// No --queue-bypass: without a translator, SYNs are dropped, not reset.
+    /// </summary>
+    public IReadOnlyList<string[]> Rules => new[]
     {
-        "INPUT", "-p", "tcp", "--dport", $"{FirstPort}:{LastPort}",
-        "-m", "comment", "--comment", $"glass-translator-{Queue}",
-        "-j", "NFQUEUE", "--queue-num", Queue.ToString(),
+        new[]
+        {
+            "INPUT", "-p", "tcp", "--dport", $"{FirstPort}:{LastPort}",
+            "-m", "comment", "--comment", $"glass-translator-{Queue}",
+            "-j", "NFQUEUE", "--queue-num", Queue.ToString(),
+        },
+        new[]
+        {
+            "INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed",
+            "-m", "comment", "--comment", $"glass-translator-{Queue}",
+            "-j", "NFQUEUE", "--queue-num", Queue.ToString(),
+        },
     };
 
-    public string Describe() => "iptables -A " + string.Join(' ', RuleArguments);
-
-    public bool Exists() => Run("-C", throwOnError: false) == 0;
+    public string Describe() => string.Join("; ", Rules.Select(r => "iptables -A " + string.Join(' ', r)));
 
     public void Install()
     {
-        if (!Exists())
-            Run("-A", throwOnError: true);
+        foreach (var rule in Rules)
+        {
+            if (Run("-C", rule, throwOnError: false) != 0)
+                Run("-A", rule, throwOnError: true);
+        }
     }
 
     public void Remove()
     {
         // Remove every copy, in case an earlier run was killed before cleaning up.
-        for (var i = 0; i < 16 && Exists(); i++)
-            Run("-D", throwOnError: true);
+        foreach (var rule in Rules)
+        {
+            for (var i = 0; i < 16 && Run("-C", rule, throwOnError: false) == 0; i++)
+                Run("-D", rule, throwOnError: true);
+        }
     }
 
-    private int Run(string op, bool throwOnError)
+    private int Run(string op, string[] rule, bool throwOnError)
     {
         var psi = new ProcessStartInfo("iptables")
         {
@@ -54,7 +71,7 @@ public sealed class NfQueueRule
         };
         psi.ArgumentList.Add("-w");
         psi.ArgumentList.Add(op);
-        foreach (var a in RuleArguments)
+        foreach (var a in rule)
             psi.ArgumentList.Add(a);
         Process p;
         try

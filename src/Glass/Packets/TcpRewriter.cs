@@ -34,7 +34,7 @@ public static class TcpRewriter
         BinaryPrimitives.WriteUInt16BigEndian(header[TcpLayout.DestinationPort..], newDestinationPort);
     }
 
-    private static void Update(Span<byte> checksumField, ulong delta)
+    internal static void Update(Span<byte> checksumField, ulong delta)
     {
         ushort old = BinaryPrimitives.ReadUInt16BigEndian(checksumField);
         ulong sum = (ushort)~old + delta;
@@ -47,9 +47,9 @@ public static class TcpRewriter
     }
 
     /// <summary>~m + m' for one 16-bit word.</summary>
-    private static ulong Delta16(ushort oldValue, ushort newValue) => (ushort)~oldValue + (ulong)newValue;
+    internal static ulong Delta16(ushort oldValue, ushort newValue) => (ushort)~oldValue + (ulong)newValue;
 
     /// <summary>~m + m' for both 16-bit halves of a 32-bit field.</summary>
-    private static ulong Delta32(uint oldValue, uint newValue) =>
+    internal static ulong Delta32(uint oldValue, uint newValue) =>
         Delta16((ushort)(oldValue >> 16), (ushort)(newValue >> 16)) + Delta16((ushort)oldValue, (ushort)newValue);
 }

@@ -20,6 +20,8 @@ public enum DropReason
     /// <summary>A SYN with a new ISN or source port for a side whose handshake was already answered.</summary>
     EndpointBusy,
     RstOutOfWindow,
+    /// <summary>ICMP other than "fragmentation needed" quoting TCP, or malformed.</summary>
+    IcmpUnhandled,
     SendFailed,
 }
 
@@ -29,6 +31,7 @@ public sealed record SpliceCounters
     public long PacketsRelayed { get; init; }
     public long BytesRelayed { get; init; }
     public long SynAcksSent { get; init; }
+    public long IcmpRelayed { get; init; }
     public long SessionsCreated { get; init; }
     public long SessionsReleased { get; init; }
     public int SessionsActive { get; init; }

@@ -24,7 +24,7 @@ public sealed partial class SpliceEngine
     private readonly byte[] _scratch = new byte[TcpSegmentBuilder.MaxSynAckLength];
     private readonly long[] _drops = new long[Enum.GetValues<DropReason>().Length];
     private long _nextId;
-    private long _relayed, _relayedBytes, _synAcks, _created, _released;
+    private long _relayed, _relayedBytes, _synAcks, _icmpRelayed, _created, _released;
 
     public SpliceEngine(IPacketSender sender, IClock? clock = null, SpliceOptions? options = null)
     {
@@ -78,6 +78,8 @@ public sealed partial class SpliceEngine
     /// </summary>
     public DropReason Process(Span<byte> packet)
     {
+        if (packet.Length > 9 && packet[9] == IcmpTooBig.ProtocolIcmp)
+            return OnIcmp(packet);
         if (!TcpPacket.TryParse(packet, out var tcp))
             return Count(DropReason.Malformed);
         if (tcp.IsFragment)
@@ -170,6 +172,7 @@ public sealed partial class SpliceEngine
                 PacketsRelayed = _relayed,
                 BytesRelayed = _relayedBytes,
                 SynAcksSent = _synAcks,
+                IcmpRelayed = _icmpRelayed,
                 SessionsCreated = _created,
                 SessionsReleased = _released,
                 SessionsActive = _sessions.Count - pending,

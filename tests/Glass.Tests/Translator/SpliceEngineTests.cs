@@ -317,4 +317,61 @@ public sealed class SpliceEngineTests
         _engine.Process(Tcp(PeerB, 5, Router, 60011, IsnB, 0, TcpFlags.Syn | TcpFlags.Ece | TcpFlags.Cwr));
         Assert.Equal(TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Ece, _kernel.Parse(2).Flags);
     }
+
+    private static byte[] TooBig(uint from, uint to, byte[] quoted, ushort mtu, byte type = 3, byte code = 4)
+    {
+        var p = new byte[20 + 8 + quoted.Length];
+        p[0] = 0x45;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(2), (ushort)p.Length);
+        p[8] = 64;
+        p[9] = 1;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(p.AsSpan(12), from);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(p.AsSpan(16), to);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(10), Checksum.Compute(p.AsSpan(0, 20)));
+        p[20] = type;
+        p[21] = code;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(26), mtu);
+        quoted.CopyTo(p, 28);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(22), Checksum.Compute(p.AsSpan(20)));
+        return p;
+    }
+
+    [Fact]
+    public void FragmentationNeededForOneLegReachesThePeerOfTheOtherLeg()
+    {
+        Handshake();
+        var hop = Ipv4.Parse("198.51.100.254");
+        // A segment the router relayed to B (as it left the router), quoted whole by a hop on B's leg.
+        var relayed = Tcp(Router, PortB, PeerB, SrcB, IsnA + 1, IsnB + 1, TcpFlags.Ack, 500, null, new byte[100]);
+
+        Assert.Equal(DropReason.None, _engine.Process(TooBig(hop, Router, relayed, 1280)));
+
+        var (icmp, dst) = _kernel.Sent[^1];
+        Assert.Equal(PeerA, dst);
+        Assert.True(IcmpTooBig.TryParse(icmp, out var m));
+        Assert.Equal((Router, PeerA, (ushort)1280), (m.Source, m.Destination, m.Mtu));
+        Assert.True(Checksum.VerifyIpv4Header(icmp.AsSpan(0, 20)));
+        Assert.Equal((ushort)0, Checksum.Compute(icmp.AsSpan(20)));
+        // The quoted segment now reads as A sent it, checksums included.
+        var quoted = icmp.AsSpan(m.QuotedOffset).ToArray();
+        Assert.True(TcpPacket.TryParse(quoted, out var q));
+        Assert.Equal((PeerA, SrcA, Router, PortA), (q.SourceAddress, q.SourcePort, q.DestinationAddress, q.DestinationPort));
+        Assert.Equal(IsnA + 1, q.Sequence);
+        Assert.True(Checksum.VerifyIpv4Header(quoted.AsSpan(0, 20)));
+        Assert.True(Checksum.VerifyTcp(quoted, q));
+        Assert.Equal(1, _engine.GetCounters().IcmpRelayed);
+    }
+
+    [Fact]
+    public void IcmpForUnknownFlowsOrOfOtherKindsIsDropped()
+    {
+        Handshake();
+        var sent = _kernel.Sent.Count;
+        var stranger = Tcp(Router, 60500, PeerB, 1234, 1, 1, TcpFlags.Ack);
+        Assert.Equal(DropReason.NoSession, _engine.Process(TooBig(PeerB, Router, stranger, 1280)));
+        var relayed = Tcp(Router, PortB, PeerB, SrcB, IsnA + 1, IsnB + 1, TcpFlags.Ack);
+        Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(TooBig(PeerB, Router, relayed, 1280, type: 3, code: 1)));
+        Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(TooBig(PeerB, Router, relayed.AsSpan(0, 24).ToArray(), 1280)));
+        Assert.Equal(sent, _kernel.Sent.Count);
+    }
 }

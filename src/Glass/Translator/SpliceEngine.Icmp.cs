@@ -1,0 +1,34 @@
+using Glass.Packets;
+
+namespace Glass.Translator;
+
+public sealed partial class SpliceEngine
+{
+    /// <summary>
+    /// A "fragmentation needed" error about a segment we relayed toward one peer is really about
+    /// the other peer's segment: readdress it to that peer, quoting the segment as that peer sent
+    /// it, so its TCP lowers its path MTU. Anything else is dropped.
+    /// </summary>
+    private DropReason OnIcmp(Span<byte> packet)
+    {
+        if (!IcmpTooBig.TryParse(packet, out var m))
+            return Count(DropReason.IcmpUnhandled);
+        lock (_gate)
+        {
+            // The quoted segment went from (router, X.RouterPort) to (X.Peer, X.PeerPort).
+            if (!_byFlow.TryGetValue(new FlowKey(m.QuotedDestination, m.QuotedDestinationPort, m.QuotedSourcePort), out var s))
+                return Count(DropReason.NoSession);
+            var toA = s.A.Peer == m.QuotedDestination && s.A.PeerPort == m.QuotedDestinationPort && s.A.RouterPort == m.QuotedSourcePort;
+            ref var to = ref s.Side(toA);
+            ref var origin = ref s.Side(!toA);
+            if (!origin.HasSyn)
+                return Count(DropReason.NoSession);
+            IcmpTooBig.Rewrite(packet, m, origin.Router, origin.Peer,
+                origin.Peer, origin.PeerPort, origin.Router, origin.RouterPort);
+            if (!_sender.Send(packet[..m.TotalLength], origin.Peer))
+                return Count(DropReason.SendFailed);
+            _icmpRelayed++;
+            return DropReason.None;
+        }
+    }
+}
