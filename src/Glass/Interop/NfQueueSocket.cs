@@ -140,6 +140,10 @@ internal sealed unsafe class NfQueueSocket : IDisposable
         }
     }
 
+    /// <summary>A verdict (NF_ACCEPT or NF_DROP) for one queued packet.</summary>
+    public void Verdict(uint packetId, uint verdict) =>
+        Send(_send.AsSpan(0, WriteVerdict(_send, ++_seq, Queue, packetId, verdict, batch: false)), "NFQUEUE verdict");
+
     /// <summary>Drops every queued packet whose id is at most <paramref name="lastId"/>.</summary>
     public void DropUpTo(uint lastId) =>
         Send(_send.AsSpan(0, WriteVerdict(_send, ++_seq, Queue, lastId, NF_DROP, batch: true)), "NFQUEUE verdict");
