@@ -21,4 +21,7 @@ public static class GlassErrors
     public const string BinderUnavailable = "binder-unavailable";
     public const string RouterUnreachable = "router-unreachable";
     public const string ProtocolError = "protocol-error";
+    public const string Unauthorized = "unauthorized";
+    public const string ChannelInUse = "channel-in-use";
+    public const string LimitExceeded = "limit-exceeded";
 }

@@ -72,13 +72,13 @@ Describe 'A controller on loopback' {
     }
 
     It 'refuses a malformed channel id before asking the router' {
-        $e = Get-ErrorId { Connect-GlassChannel -Id 'not-a-channel' -Router $Router -EndpointOnly }
+        $e = Get-ErrorId { Connect-GlassChannel -Id 'not-a-channel' -Router $Router }
         $e.FullyQualifiedErrorId | Should -BeLike 'unknown-channel,*'
         $e.Exception.Message | Should -BeLike '*32 hex characters*'
     }
 
     It 'says translator-unavailable, naming the socket, when no translator runs' {
-        $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router -EndpointOnly }
+        $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router }
         $e.FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
         $e.Exception.Message | Should -BeLike "*$Socket*"
         # The failed link gave its ports back.
@@ -106,7 +106,7 @@ Describe 'A controller on loopback' {
         }
         $Controller.Status.BadRequests | Should -BeGreaterOrEqual 3
         # A real client is still served.
-        $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router -EndpointOnly }
+        $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router }
         $e.FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
     }
 
@@ -115,7 +115,7 @@ Describe 'A controller on loopback' {
         $tiny = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -PortRange 61100-61100
         try {
             $b = New-GlassBinding -LocalPort 9 -Router "127.0.0.1:$($tiny.EndPoint.Port)"
-            $e = Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router "127.0.0.1:$($tiny.EndPoint.Port)" -EndpointOnly }
+            $e = Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router "127.0.0.1:$($tiny.EndPoint.Port)" }
             $e.FullyQualifiedErrorId | Should -BeLike 'router-full,*'
             $e.CategoryInfo.Category | Should -Be 'LimitsExceeded'
             $e.Exception.Message | Should -BeLike '*61100-61100*'
@@ -130,7 +130,7 @@ Describe 'A controller on loopback' {
         $Binding | Stop-Job
         $Binding.JobStateInfo.State | Should -Be 'Stopped'
         Wait-GlassCondition -TimeoutSeconds 10 -Because 'the controller to notice the binder left' { $Controller.Bindings -eq 0 } | Out-Null
-        $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router -EndpointOnly }
+        $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router }
         $e.FullyQualifiedErrorId | Should -BeLike 'unknown-channel,*'
     }
 
@@ -140,5 +140,138 @@ Describe 'A controller on loopback' {
         $Controller.JobStateInfo.State | Should -Be 'Stopped'
         $e = Get-ErrorId { New-GlassBinding -LocalPort 9 -Router "127.0.0.1:$port" }
         $e.FullyQualifiedErrorId | Should -BeLike 'router-unreachable,*'
+    }
+}
+
+Describe 'Channels that survive, tokens, secrets and limits, on loopback' {
+    BeforeAll {
+        # Secrets of bound channels go here, not into the user's home.
+        $script:OldXdg = $env:XDG_DATA_HOME
+        $env:XDG_DATA_HOME = Join-Path $TestDrive 'xdg'
+        $script:Socket = Join-Path $TestDrive 'no-translator.sock'
+        $config = Join-Path $TestDrive 'router.yaml'
+        @"
+access:
+  bindToken: b-token
+  connectToken: c-token
+limits:
+  connectRatePerAddress: 2
+"@ | Set-Content $config
+        $script:Guarded = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -ConfigPath $config
+        $script:GuardedRouter = "127.0.0.1:$($Guarded.EndPoint.Port)"
+        $script:Open = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket
+        $script:OpenRouter = "127.0.0.1:$($Open.EndPoint.Port)"
+
+        function Send-Raw([int] $Port, [byte[]] $Bytes, [int] $AnswerBytes) {
+            $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $Port)
+            try {
+                $s = $c.GetStream(); $s.ReadTimeout = 10000
+                $s.Write($Bytes, 0, $Bytes.Length)
+                if ($AnswerBytes -eq 0) { return [IO.StreamReader]::new($s).ReadLine() }
+                $buf = [byte[]]::new($AnswerBytes); $n = 0
+                while ($n -lt $AnswerBytes) { $r = $s.Read($buf, $n, $AnswerBytes - $n); if ($r -eq 0) { break }; $n += $r }
+                , $buf[0..($n - 1)]
+            }
+            finally { $c.Dispose() }
+        }
+    }
+
+    AfterAll {
+        Get-Job | Where-Object PSJobTypeName -like 'Glass*' | Remove-Job -Force
+        $env:XDG_DATA_HOME = $OldXdg
+    }
+
+    It 'refuses binders and connectors without the router''s tokens with unauthorized' {
+        $e = Get-ErrorId { New-GlassBinding -LocalPort 9 -Router $GuardedRouter }
+        $e.FullyQualifiedErrorId | Should -BeLike 'unauthorized,*'
+        $e.CategoryInfo.Category | Should -Be 'PermissionDenied'
+        $b = New-GlassBinding -LocalPort 9 -Router $GuardedRouter -Token b-token
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $GuardedRouter }).FullyQualifiedErrorId | Should -BeLike 'unauthorized,*'
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $GuardedRouter -Token b-token }).FullyQualifiedErrorId | Should -BeLike 'unauthorized,*'
+        # With the right token the request passes the check and reaches the (absent) translator.
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $GuardedRouter -Token c-token }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+    }
+
+    It 'limits the connect rate per address with limit-exceeded' {
+        $b = New-GlassBinding -LocalPort 9 -Router $GuardedRouter -Token b-token
+        # A bucket of twice the rate (4) was partly spent above; a quick burst must hit the limit.
+        $ids = 1..8 | ForEach-Object { (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $GuardedRouter -Token c-token }).FullyQualifiedErrorId }
+        $ids | Where-Object { $_ -like 'limit-exceeded,*' } | Should -Not -BeNullOrEmpty
+        $e = Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $GuardedRouter -Token c-token }
+        $e.Exception.Message | Should -BeLike '*connect requests per second*'
+    }
+
+    It 'asks for the channel''s connect secret when its binder set one' {
+        $b = New-GlassBinding -LocalPort 9 -Router $OpenRouter -ConnectSecret door
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter }).FullyQualifiedErrorId | Should -BeLike 'unauthorized,*'
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter -Secret wrong }).FullyQualifiedErrorId | Should -BeLike 'unauthorized,*'
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter -Secret door }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+    }
+
+    It 'gives a stable id back after a restart, and to nobody else' {
+        $first = New-GlassBinding -LocalPort 9 -Router $OpenRouter
+        $id = $first.ChannelId
+        Test-Path (Join-Path $env:XDG_DATA_HOME "glass/channels/$id") | Should -BeTrue
+        (Get-ErrorId { New-GlassBinding -LocalPort 9 -Router $OpenRouter -ChannelId $id }).FullyQualifiedErrorId | Should -BeLike 'channel-in-use,*'
+        $first | Stop-Job
+        $again = New-GlassBinding -LocalPort 9 -Router $OpenRouter -ChannelId $id
+        $again.ChannelId | Should -Be $id
+        # Someone without the secret (another user's store) cannot take the id.
+        $raw = Send-Raw $Open.EndPoint.Port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND id=$id secret=guess`n")) 0
+        $raw | Should -Match '^ERR unauthorized '
+        $again | Stop-Job
+    }
+
+    It 'keeps a dropped binder''s channel as temporarily unavailable until it comes back' {
+        $answer = Send-Raw $Open.EndPoint.Port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND`n")) 0
+        $null, $id, $secret = $answer -split ' '
+        # That connection closed without BYE: the binder is away, its lease holds.
+        Wait-GlassCondition -TimeoutSeconds 10 -Because 'the controller to notice the binder dropped' {
+            (Get-ErrorId { Connect-GlassChannel -Id $id -Router $OpenRouter }).FullyQualifiedErrorId -like 'binder-unavailable,*'
+        } | Out-Null
+        $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $Open.EndPoint.Port)
+        try {
+            $s = $c.GetStream(); $s.ReadTimeout = 10000
+            $b = [Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND id=$id secret=$secret`n"); $s.Write($b, 0, $b.Length)
+            [IO.StreamReader]::new($s).ReadLine() | Should -Be "OK $id $secret"
+            (Get-ErrorId { Connect-GlassChannel -Id $id -Router $OpenRouter }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+        }
+        finally { $c.Dispose() }
+    }
+
+    It 'speaks the original design''s binary BIND and CONN' {
+        $id = [byte[]](1..16)
+        $hex = -join ($id | ForEach-Object { $_.ToString('x2') })
+        $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $Open.EndPoint.Port)
+        try {
+            $s = $c.GetStream()
+            $m = [Text.Encoding]::ASCII.GetBytes('BIND') + $id; $s.Write($m, 0, $m.Length)
+            Wait-GlassCondition -TimeoutSeconds 10 -Because 'the binary BIND to register' {
+                (Get-ErrorId { Connect-GlassChannel -Id $hex -Router $OpenRouter }).FullyQualifiedErrorId -like 'translator-unavailable,*'
+            } | Out-Null
+        }
+        finally { $c.Dispose() }
+        # CONN for an unknown id is answered with eight zero bytes.
+        $answer = Send-Raw $Open.EndPoint.Port ([Text.Encoding]::ASCII.GetBytes('CONN') + [byte[]](101..116)) 8
+        $answer.Count | Should -Be 8
+        ($answer | Measure-Object -Sum).Sum | Should -Be 0
+    }
+
+    It 'keeps serving real clients while garbage floods its port' {
+        $b = New-GlassBinding -LocalPort 9 -Router $OpenRouter
+        $rng = [Random]::new(11)
+        $flood = 1..150 | ForEach-Object {
+            $bytes = [byte[]]::new($rng.Next(1, 600)); $rng.NextBytes($bytes)
+            $c = [System.Net.Sockets.TcpClient]::new()
+            $c.Connect('127.0.0.1', $Open.EndPoint.Port)
+            try { $c.GetStream().Write($bytes, 0, $bytes.Length) } catch { }
+            $c
+        }
+        try {
+            (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+        }
+        finally { $flood | ForEach-Object { $_.Dispose() } }
+        $Open.JobStateInfo.State | Should -Be 'Running'
+        Wait-GlassCondition -TimeoutSeconds 10 -Because 'the garbage to be counted' { $Open.Status.BadRequests -gt 0 } | Out-Null
     }
 }

@@ -45,7 +45,9 @@ internal static class CommandSupport
                 GlassErrors.TranslatorUnavailable or GlassErrors.BinderUnavailable => ErrorCategory.ResourceUnavailable,
                 GlassErrors.RouterUnreachable => ErrorCategory.ConnectionError,
                 GlassErrors.BadRequest => ErrorCategory.InvalidArgument,
-                "unauthorized" => ErrorCategory.PermissionDenied,
+                GlassErrors.Unauthorized => ErrorCategory.PermissionDenied,
+                GlassErrors.LimitExceeded => ErrorCategory.LimitsExceeded,
+                GlassErrors.ChannelInUse => ErrorCategory.ResourceBusy,
                 _ => ErrorCategory.ProtocolError,
             };
             return new ErrorRecord(g, g.ErrorId, category, target);

@@ -6,10 +6,11 @@ using Glass.PowerShell.Jobs;
 namespace Glass.PowerShell.Commands;
 
 /// <summary>
-/// Connects to a channel. With -LocalPort, listens there and forwards every local connection
-/// (a background job); without it, returns one router endpoint for one direct TCP connection.
+/// Connects to a channel. With -LocalPort, listens there and forwards every local connection,
+/// each through its own router endpoint (a background job); without it, returns one router
+/// endpoint for one direct TCP connection by the application itself.
 /// </summary>
-[Cmdlet(VerbsCommunications.Connect, "GlassChannel", DefaultParameterSetName = ForwardSet)]
+[Cmdlet(VerbsCommunications.Connect, "GlassChannel", DefaultParameterSetName = EndpointSet)]
 [OutputType(typeof(GlassChannelJob), ParameterSetName = new[] { ForwardSet })]
 [OutputType(typeof(GlassEndpoint), ParameterSetName = new[] { EndpointSet })]
 public sealed class ConnectGlassChannelCommand : PSCmdlet
@@ -34,11 +35,18 @@ public sealed class ConnectGlassChannelCommand : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string Router { get; set; } = "";
 
+    /// <summary>The channel's connect secret, where its binder set one.</summary>
+    [Parameter]
+    [ValidateLength(1, 64)]
+    public string? Secret { get; set; }
+
+    /// <summary>The router's connect token, where it requires one.</summary>
+    [Parameter]
+    [ValidateLength(1, 64)]
+    public string? Token { get; set; }
+
     [Parameter(ParameterSetName = ForwardSet)]
     public string? Name { get; set; }
-
-    [Parameter(Mandatory = true, ParameterSetName = EndpointSet)]
-    public SwitchParameter EndpointOnly { get; set; }
 
     protected override void EndProcessing()
     {
@@ -47,11 +55,11 @@ public sealed class ConnectGlassChannelCommand : PSCmdlet
             var router = RouterEndpoint.ResolveAsync(Router).GetAwaiter().GetResult();
             if (ParameterSetName == EndpointSet)
             {
-                var ep = ControllerConnection.RequestEndpointAsync(router, Id).GetAwaiter().GetResult();
+                var ep = ControllerConnection.RequestEndpointAsync(router, Id, Secret, Token).GetAwaiter().GetResult();
                 WriteObject(new GlassEndpoint(Id.ToLowerInvariant(), ep.Address, ep.Port));
                 return;
             }
-            var forwarder = GlassForwarder.StartAsync(router, Id, new IPEndPoint(LocalAddress, LocalPort)).GetAwaiter().GetResult();
+            var forwarder = GlassForwarder.StartAsync(router, Id, new IPEndPoint(LocalAddress, LocalPort), Secret, Token).GetAwaiter().GetResult();
             var job = new GlassChannelJob(forwarder, MyInvocation.Line, Name);
             job.MarkRunning();
             JobRepository.Add(job);

@@ -6,8 +6,9 @@ using Glass.PowerShell.Jobs;
 namespace Glass.PowerShell.Commands;
 
 /// <summary>
-/// Exposes a local TCP server on a fresh channel id. Returns once the router has assigned the id;
-/// the binding keeps serving in the background until Stop-Job or Remove-Job.
+/// Exposes a local TCP server on a channel id. Returns once the router has assigned the id; the
+/// binding keeps serving in the background (reconnecting when its control connection drops)
+/// until Stop-Job or Remove-Job. The id's secret is remembered, so -ChannelId gets it back later.
 /// </summary>
 [Cmdlet(VerbsCommon.New, "GlassBinding")]
 [OutputType(typeof(GlassBindingJob))]
@@ -25,21 +26,47 @@ public sealed class NewGlassBindingCommand : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string Router { get; set; } = "";
 
+    /// <summary>A channel id this user bound before (its secret is remembered), or a new id to claim.</summary>
+    [Parameter]
+    [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    public string? ChannelId { get; set; }
+
+    /// <summary>A secret connectors must present (Connect-GlassChannel -Secret).</summary>
+    [Parameter]
+    [ValidateLength(1, 64)]
+    public string? ConnectSecret { get; set; }
+
+    /// <summary>The router's bind token, where it requires one.</summary>
+    [Parameter]
+    [ValidateLength(1, 64)]
+    public string? Token { get; set; }
+
     [Parameter]
     public string? Name { get; set; }
 
     protected override void EndProcessing()
     {
+        var store = new ChannelStore();
         GlassBinding binding;
         try
         {
             var router = RouterEndpoint.ResolveAsync(Router).GetAwaiter().GetResult();
-            binding = GlassBinding.StartAsync(router, new IPEndPoint(LocalAddress, LocalPort)).GetAwaiter().GetResult();
+            var id = ChannelId?.ToLowerInvariant();
+            // A remembered secret reclaims the id; an id never bound here is claimed with a new one.
+            var secret = id is null ? null : store.Load(id) ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+            var options = new BindingOptions { ChannelId = id, Secret = secret, ConnectSecret = ConnectSecret, Token = Token };
+            binding = GlassBinding.StartAsync(router, new IPEndPoint(LocalAddress, LocalPort), options).GetAwaiter().GetResult();
+            store.Save(binding.ChannelId, binding.Secret);
         }
         catch (GlassException e)
         {
             ThrowTerminatingError(CommandSupport.ToErrorRecord(e, Router));
             return;
+        }
+        catch (IOException e)
+        {
+            WriteWarning($"The channel's secret could not be saved under {store.Directory}: {e.Message}");
+            throw;
         }
         var job = new GlassBindingJob(binding, MyInvocation.Line, Name);
         job.MarkRunning();

@@ -29,6 +29,11 @@ public sealed class StartGlassControllerCommand : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string? ConfigPath { get; set; }
 
+    /// <summary>Seconds a channel stays reserved after its binder's connection dropped.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int LeaseTime { get; set; }
+
     [Parameter]
     public string? Name { get; set; }
 
@@ -44,6 +49,16 @@ public sealed class StartGlassControllerCommand : PSCmdlet
             PortRange = CommandSupport.Bound(this, nameof(PortRange)) || config.PortRange is null
                 ? CommandSupport.ParseRange(this, PortRange)
                 : config.PortRange.Value,
+            BindToken = config.BindToken,
+            ConnectToken = config.ConnectToken,
+        };
+        var defaults = new ControllerOptions();
+        options = options with
+        {
+            LeaseTime = CommandSupport.Bound(this, nameof(LeaseTime)) ? TimeSpan.FromSeconds(LeaseTime) : config.LeaseTime ?? defaults.LeaseTime,
+            MaxBindingsPerAddress = config.MaxBindingsPerAddress ?? defaults.MaxBindingsPerAddress,
+            MaxLinksPerAddress = config.MaxLinksPerAddress ?? defaults.MaxLinksPerAddress,
+            ConnectRatePerAddress = config.ConnectRatePerAddress ?? defaults.ConnectRatePerAddress,
         };
         var host = new ControllerHost(options);
         try

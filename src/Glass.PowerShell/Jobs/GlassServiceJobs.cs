@@ -63,6 +63,7 @@ public sealed class GlassControllerJob : GlassJob
     public string PortRange => _host.Options.PortRange.ToString();
     public ControllerStatus Status => _host.GetStatus();
     public int Bindings => Status.Bindings;
+    public int PortsInUse => Status.PortsInUse;
 
     protected override void StopService() => _host.Stop();
 }
@@ -81,6 +82,9 @@ public sealed class GlassBindingJob : GlassJob
     }
 
     public string ChannelId => _binding.ChannelId;
+    /// <summary>Connected, or Reconnecting while the control connection is being restored.</summary>
+    public string ControlState => _binding.ControlState;
+    public long Reconnects => _binding.Reconnects;
     public IPEndPoint Router => _binding.Router;
     public IPEndPoint LocalTarget => _binding.LocalTarget;
     public long Connections => _binding.Connections;

@@ -51,11 +51,11 @@ public static class ControllerConnection
     }
 
     /// <summary>Checks that a channel is bound; returns its normalized id.</summary>
-    public static async Task<string> LookupAsync(IPEndPoint router, string channelId, CancellationToken ct = default)
+    public static async Task<string> LookupAsync(IPEndPoint router, string channelId, string? token = null, CancellationToken ct = default)
     {
         var id = Normalize(channelId);
         using var conn = await OpenAsync(router, ct).ConfigureAwait(false);
-        await conn.WriteLineAsync($"GLASS/1 LOOKUP {id}", ct).ConfigureAwait(false);
+        await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Lookup, ChannelId = id, Token = token }.Format(), ct).ConfigureAwait(false);
         await ReadAnswerAsync(conn, router, ct).ConfigureAwait(false);
         return id;
     }
@@ -66,11 +66,11 @@ public static class ControllerConnection
             : throw new GlassException(GlassErrors.UnknownChannel, $"'{channelId}' is not a channel id: expected 32 hex characters, as New-GlassBinding prints.");
 
     /// <summary>Asks for a fresh router endpoint for one connection to <paramref name="channelId"/>.</summary>
-    public static async Task<IPEndPoint> RequestEndpointAsync(IPEndPoint router, string channelId, CancellationToken ct = default)
+    public static async Task<IPEndPoint> RequestEndpointAsync(IPEndPoint router, string channelId, string? secret = null, string? token = null, CancellationToken ct = default)
     {
         var id = Normalize(channelId);
         using var conn = await OpenAsync(router, ct).ConfigureAwait(false);
-        await conn.WriteLineAsync($"GLASS/1 CONNECT {id}", ct).ConfigureAwait(false);
+        await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = id, Secret = secret, Token = token }.Format(), ct).ConfigureAwait(false);
         var words = await ReadAnswerAsync(conn, router, ct).ConfigureAwait(false);
         if (words.Length != 2 || !IPAddress.TryParse(words[0], out var addr) || !ushort.TryParse(words[1], out var port))
             throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} answered CONNECT with '{string.Join(' ', words)}'.");

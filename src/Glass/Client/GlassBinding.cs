@@ -4,30 +4,53 @@ using Glass.Protocol;
 
 namespace Glass.Client;
 
+/// <summary>How a binding identifies itself to the router.</summary>
+public sealed record BindingOptions
+{
+    /// <summary>A channel id to claim or reclaim (with <see cref="Secret"/>); null for a fresh one.</summary>
+    public string? ChannelId { get; init; }
+    public string? Secret { get; init; }
+    /// <summary>A secret connectors must present, or null.</summary>
+    public string? ConnectSecret { get; init; }
+    /// <summary>The router's bind token, where it requires one.</summary>
+    public string? Token { get; init; }
+    /// <summary>How often to PING; three intervals without an answer count as a lost connection.</summary>
+    public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>The longest pause between reconnection attempts.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(10);
+}
+
 /// <summary>
-/// Exposes a local TCP server on a fresh channel id: keeps the control connection to the
-/// controller, and for each pushed "CONNECT router port" dials that router endpoint and the local
-/// server and copies bytes both ways.
+/// Exposes a local TCP server on a channel id: keeps a control connection to the controller
+/// (reconnecting with backoff, reclaiming the same id, when it drops), and for each pushed
+/// "CONNECT router port" dials that router endpoint and the local server and copies bytes both ways.
 /// </summary>
 public sealed class GlassBinding : IDisposable
 {
-    private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(15);
-    private readonly LineConnection _control;
     private readonly CancellationTokenSource _stop = new();
-    private long _connections, _active, _toLocal, _fromLocal, _failures;
+    private readonly BindingOptions _options;
+    private LineConnection _control;
+    private long _connections, _active, _toLocal, _fromLocal, _failures, _reconnects;
     private Task? _run;
 
-    private GlassBinding(LineConnection control, string channelId, IPEndPoint router, IPEndPoint localTarget)
+    private GlassBinding(LineConnection control, string channelId, string secret, IPEndPoint router, IPEndPoint localTarget, BindingOptions options)
     {
         _control = control;
         ChannelId = channelId;
+        Secret = secret;
         Router = router;
         LocalTarget = localTarget;
+        _options = options;
     }
 
     public string ChannelId { get; }
+    /// <summary>Proves ownership of <see cref="ChannelId"/> when binding it again.</summary>
+    public string Secret { get; }
     public IPEndPoint Router { get; }
     public IPEndPoint LocalTarget { get; }
+    /// <summary>Connected, or Reconnecting while the control connection is being restored.</summary>
+    public string ControlState { get; private set; } = "Connected";
+    public long Reconnects => Interlocked.Read(ref _reconnects);
     public long Connections => Interlocked.Read(ref _connections);
     public long ActiveConnections => Interlocked.Read(ref _active);
     public long BytesToLocal => Interlocked.Read(ref _toLocal);
@@ -37,21 +60,29 @@ public sealed class GlassBinding : IDisposable
     /// <summary>What happened, for the job's verbose and warning streams. Handlers must be quick.</summary>
     public event Action<string, bool>? Message;
 
-    /// <summary>Ends when the binding stops: normally after Stop, faulted when the controller connection is lost.</summary>
+    /// <summary>Ends when the binding stops: normally after Stop, faulted when the router refuses it for good.</summary>
     public Task Completion => _run ?? Task.CompletedTask;
 
-    public static async Task<GlassBinding> StartAsync(IPEndPoint router, IPEndPoint localTarget, CancellationToken ct = default)
+    public static async Task<GlassBinding> StartAsync(IPEndPoint router, IPEndPoint localTarget, BindingOptions? options = null, CancellationToken ct = default)
+    {
+        options ??= new BindingOptions();
+        var (conn, id, secret) = await BindAsync(router, options, options.ChannelId, options.Secret, ct).ConfigureAwait(false);
+        var binding = new GlassBinding(conn, id, secret, router, localTarget, options);
+        binding._run = binding.RunAsync();
+        return binding;
+    }
+
+    private static async Task<(LineConnection, string, string)> BindAsync(IPEndPoint router, BindingOptions o, string? id, string? secret, CancellationToken ct)
     {
         var conn = await ControllerConnection.OpenAsync(router, ct).ConfigureAwait(false);
         try
         {
-            await conn.WriteLineAsync("GLASS/1 BIND", ct).ConfigureAwait(false);
+            var request = new ControllerRequest { Verb = ControllerVerb.Bind, ChannelId = id, Secret = secret, ConnectSecret = o.ConnectSecret, Token = o.Token };
+            await conn.WriteLineAsync(request.Format(), ct).ConfigureAwait(false);
             var words = await ControllerConnection.ReadAnswerAsync(conn, router, ct).ConfigureAwait(false);
-            if (words.Length != 1 || !Controller.ChannelId.TryNormalize(words[0], out var id))
+            if (words.Length != 2 || !Controller.ChannelId.TryNormalize(words[0], out var bound))
                 throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} answered BIND with '{string.Join(' ', words)}'.");
-            var binding = new GlassBinding(conn, id, router, localTarget);
-            binding._run = binding.RunAsync();
-            return binding;
+            return (conn, bound, words[1]);
         }
         catch
         {
@@ -63,10 +94,62 @@ public sealed class GlassBinding : IDisposable
     private async Task RunAsync()
     {
         var ct = _stop.Token;
-        var heartbeat = HeartbeatAsync(ct);
+        var backoff = TimeSpan.FromMilliseconds(250);
+        while (true)
+        {
+            var lost = await ServeControlAsync(ct).ConfigureAwait(false);
+            if (ct.IsCancellationRequested)
+                return;
+            ControlState = "Reconnecting";
+            Message?.Invoke($"The control connection of channel {ChannelId} to {Router} was lost ({lost}); reconnecting.", true);
+            while (true)
+            {
+                try
+                {
+                    await Task.Delay(backoff, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
+                try
+                {
+                    var (conn, _, _) = await BindAsync(Router, _options, ChannelId, Secret, ct).ConfigureAwait(false);
+                    _control = conn;
+                    break;
+                }
+                catch (GlassException e) when (e.ErrorId == GlassErrors.Unauthorized)
+                {
+                    throw new GlassException(e.ErrorId, $"Channel {ChannelId} can no longer be bound: {e.Message}", e);
+                }
+                catch (GlassException e)
+                {
+                    // Unreachable, or the router still holds our old connection: try again.
+                    Message?.Invoke($"Reconnecting channel {ChannelId}: {e.Message}", false);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+            Interlocked.Increment(ref _reconnects);
+            backoff = TimeSpan.FromMilliseconds(250);
+            ControlState = "Connected";
+            Message?.Invoke($"Channel {ChannelId} is bound again at {Router}.", false);
+        }
+    }
+
+    /// <summary>Serves one control connection until it is lost; returns why.</summary>
+    private async Task<string> ServeControlAsync(CancellationToken ct)
+    {
+        var control = _control;
+        using var connectionEnded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var heartbeat = HeartbeatAsync(control, connectionEnded.Token);
         try
         {
-            while (await _control.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+            // Any line (a PONG at least) must arrive within three heartbeats.
+            while (await control.ReadLineAsync(_options.Heartbeat * 3, ct).ConfigureAwait(false) is { } line)
             {
                 var f = line.Split(' ');
                 if (f.Length == 3 && f[0] == "CONNECT" && IPAddress.TryParse(f[1], out var addr) && ushort.TryParse(f[2], out var port))
@@ -74,31 +157,28 @@ public sealed class GlassBinding : IDisposable
                 else if (line != "PONG")
                     Message?.Invoke($"Ignored an unexpected line from the controller: '{line}'.", true);
             }
-            if (!ct.IsCancellationRequested)
-                throw new GlassException(GlassErrors.RouterUnreachable, $"The controller at {Router} closed the control connection of channel {ChannelId}.");
+            return "closed by the controller";
         }
-        catch (Exception e) when (ct.IsCancellationRequested && e is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
+        catch (Exception e) when (e is SocketException or IOException or ProtocolException or ObjectDisposedException or OperationCanceledException)
         {
-        }
-        catch (Exception e) when (e is SocketException or IOException or ProtocolException)
-        {
-            throw new GlassException(GlassErrors.RouterUnreachable, $"The control connection of channel {ChannelId} to {Router} was lost: {e.Message}", e);
+            return e.Message;
         }
         finally
         {
-            _stop.Cancel();
+            connectionEnded.Cancel();
+            control.Dispose();
             await heartbeat.ConfigureAwait(false);
         }
     }
 
-    private async Task HeartbeatAsync(CancellationToken ct)
+    private async Task HeartbeatAsync(LineConnection control, CancellationToken ct)
     {
         try
         {
             while (true)
             {
-                await Task.Delay(HeartbeatInterval, ct).ConfigureAwait(false);
-                await _control.WriteLineAsync("PING", ct).ConfigureAwait(false);
+                await Task.Delay(_options.Heartbeat, ct).ConfigureAwait(false);
+                await control.WriteLineAsync("PING", ct).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
@@ -142,8 +222,20 @@ public sealed class GlassBinding : IDisposable
         }
     }
 
+    /// <summary>Stops serving and tells the router the channel is gone (not merely away).</summary>
     public void Stop()
     {
+        if (ControlState == "Connected" && !_stop.IsCancellationRequested)
+        {
+            try
+            {
+                _control.WriteLineAsync("BYE", CancellationToken.None).AsTask().Wait(TimeSpan.FromSeconds(1));
+            }
+            catch (AggregateException)
+            {
+                // The router will expire the lease instead.
+            }
+        }
         _stop.Cancel();
         _control.Dispose();
         try

@@ -14,11 +14,15 @@ public sealed class GlassForwarder : IDisposable
     private long _connections, _active, _sent, _received, _failures;
     private Task? _run;
 
-    private GlassForwarder(Socket listener, IPEndPoint router, string channelId)
+    private readonly string? _secret, _token;
+
+    private GlassForwarder(Socket listener, IPEndPoint router, string channelId, string? secret, string? token)
     {
         _listener = listener;
         Router = router;
         ChannelId = channelId;
+        _secret = secret;
+        _token = token;
     }
 
     public string ChannelId { get; }
@@ -35,9 +39,10 @@ public sealed class GlassForwarder : IDisposable
     public Task Completion => _run ?? Task.CompletedTask;
 
     /// <summary>Checks that the channel exists, then listens on <paramref name="listen"/>.</summary>
-    public static async Task<GlassForwarder> StartAsync(IPEndPoint router, string channelId, IPEndPoint listen, CancellationToken ct = default)
+    public static async Task<GlassForwarder> StartAsync(IPEndPoint router, string channelId, IPEndPoint listen,
+        string? secret = null, string? token = null, CancellationToken ct = default)
     {
-        var id = await ControllerConnection.LookupAsync(router, channelId, ct).ConfigureAwait(false);
+        var id = await ControllerConnection.LookupAsync(router, channelId, token, ct).ConfigureAwait(false);
         var s = new Socket(listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -50,7 +55,7 @@ public sealed class GlassForwarder : IDisposable
             s.Dispose();
             throw new GlassException("listen-failed", $"Cannot listen on {listen}: {e.Message}. Pick another -LocalPort.", e);
         }
-        var f = new GlassForwarder(s, router, id);
+        var f = new GlassForwarder(s, router, id, secret, token);
         f._run = f.AcceptLoop();
         return f;
     }
@@ -85,7 +90,7 @@ public sealed class GlassForwarder : IDisposable
         using var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            var endpoint = await ControllerConnection.RequestEndpointAsync(Router, ChannelId, ct).ConfigureAwait(false);
+            var endpoint = await ControllerConnection.RequestEndpointAsync(Router, ChannelId, _secret, _token, ct).ConfigureAwait(false);
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 timeout.CancelAfter(ControllerConnection.ReplyTimeout);

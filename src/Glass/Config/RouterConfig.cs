@@ -19,10 +19,18 @@ public sealed record RouterConfig
     public TimeSpan? PendingTimeout { get; init; }
     public TimeSpan? IdleTimeout { get; init; }
     public TimeSpan? TimeWait { get; init; }
+    public TimeSpan? LeaseTime { get; init; }
+    public string? BindToken { get; init; }
+    public string? ConnectToken { get; init; }
+    public int? MaxBindingsPerAddress { get; init; }
+    public int? MaxLinksPerAddress { get; init; }
+    public int? ConnectRatePerAddress { get; init; }
 
-    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "controller", "timeouts" };
+    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "controller", "timeouts", "access", "limits" };
     private static readonly string[] ControllerKeys = { "address", "port" };
-    private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait" };
+    private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
+    private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
+    private static readonly string[] LimitKeys = { "bindingsPerAddress", "linksPerAddress", "connectRatePerAddress" };
 
     public static RouterConfig Load(string path)
     {
@@ -64,6 +72,8 @@ public sealed record RouterConfig
                 "portRange" => config with { PortRange = Range(path, key, value) },
                 "controlSocket" => config with { ControlSocket = Scalar(path, key, value) },
                 "controller" => Controller(path, config, value),
+                "access" => Access(path, config, value),
+                "limits" => Limits(path, config, value),
                 _ => Timeouts(path, config, value),
             };
         }
@@ -100,7 +110,37 @@ public sealed record RouterConfig
             {
                 "pending" => config with { PendingTimeout = seconds },
                 "idle" => config with { IdleTimeout = seconds },
+                "lease" => config with { LeaseTime = seconds },
                 _ => config with { TimeWait = seconds },
+            };
+        }
+        return config;
+    }
+
+    private static RouterConfig Access(string path, RouterConfig config, YamlNode node)
+    {
+        foreach (var (keyNode, value) in Mapping(path, "access", node).Children)
+        {
+            var key = Key(path, keyNode, AccessKeys, "access.");
+            var token = Scalar(path, "access." + key, value);
+            if (token.Length > 64 || token.Any(c => c <= ' ' || c == '=' || c > '~'))
+                throw new ConfigException(path, value, "access." + key, $"'access.{key}' must be 1 to 64 printable characters without spaces or '='");
+            config = key == "bindToken" ? config with { BindToken = token } : config with { ConnectToken = token };
+        }
+        return config;
+    }
+
+    private static RouterConfig Limits(string path, RouterConfig config, YamlNode node)
+    {
+        foreach (var (keyNode, value) in Mapping(path, "limits", node).Children)
+        {
+            var key = Key(path, keyNode, LimitKeys, "limits.");
+            var n = Integer(path, "limits." + key, value, 1, 1_000_000);
+            config = key switch
+            {
+                "bindingsPerAddress" => config with { MaxBindingsPerAddress = n },
+                "linksPerAddress" => config with { MaxLinksPerAddress = n },
+                _ => config with { ConnectRatePerAddress = n },
             };
         }
         return config;

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using Glass.Packets;
@@ -13,27 +14,42 @@ public sealed record ControllerOptions
     public int Port { get; init; } = 7000;
     public string ControlSocket { get; init; } = TranslatorOptions.DefaultControlSocket;
     public PortRange PortRange { get; init; } = PortRange.Default;
-    /// <summary>How long a new connection may take to send its first line.</summary>
+    /// <summary>How long a new connection may take to send its first request.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>A binder silent for this long (no PING) is taken for dead.</summary>
-    public TimeSpan BinderTimeout { get; init; } = TimeSpan.FromSeconds(45);
+    public TimeSpan BinderTimeout { get; init; } = TimeSpan.FromSeconds(15);
+    /// <summary>How long a channel stays reserved for its binder after the binder's connection dropped.</summary>
+    public TimeSpan LeaseTime { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>Token binders must present (token=...), or null for none.</summary>
+    public string? BindToken { get; init; }
+    /// <summary>Token connectors must present, or null for none.</summary>
+    public string? ConnectToken { get; init; }
+    public int MaxBindingsPerAddress { get; init; } = 64;
+    /// <summary>Router ports one address may hold at once (each pending or live link holds one).</summary>
+    public int MaxLinksPerAddress { get; init; } = 512;
+    /// <summary>Connect requests per second per address (a token bucket holding twice as many).</summary>
+    public int ConnectRatePerAddress { get; init; } = 100;
+    public IClock Clock { get; init; } = SystemClock.Instance;
 }
 
 /// <summary>Controller counters, read as a snapshot.</summary>
-public sealed record ControllerStatus(int Bindings, int PortsInUse, long Connects, long Refused, long BadRequests);
+public sealed record ControllerStatus(int Bindings, int Channels, int PortsInUse, long Connects, long Refused, long BadRequests);
 
 /// <summary>
 /// The rendezvous service (docs/protocol.md): binders register channel ids and keep their control
 /// connection; a connector names a channel id, and the controller allocates a router port for each
 /// side, links them in the translator, pushes one endpoint to the binder and answers the other.
-/// Peers learn only the router's address, never each other's.
+/// Peers learn only the router's address, never each other's. The original design's binary
+/// BIND/CONN messages are served on the same port.
 /// </summary>
 public sealed class ControllerHost : IDisposable
 {
     private readonly ControllerOptions _options;
     private readonly TranslatorClient _translator;
     private readonly PortAllocator _ports;
-    private readonly Dictionary<string, Binder> _channels = new();
+    private readonly ChannelRegistry _channels;
+    private readonly Dictionary<uint, (double Tokens, long At)> _buckets = new();
+    private readonly HashSet<LineConnection> _binderConnections = new();
     private readonly object _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
@@ -45,6 +61,7 @@ public sealed class ControllerHost : IDisposable
         _options = options;
         _translator = new TranslatorClient(options.ControlSocket);
         _ports = new PortAllocator(options.PortRange);
+        _channels = new ChannelRegistry(options.Clock, options.LeaseTime);
     }
 
     public ControllerOptions Options => _options;
@@ -76,7 +93,11 @@ public sealed class ControllerHost : IDisposable
     public ControllerStatus GetStatus()
     {
         lock (_gate)
-            return new ControllerStatus(_channels.Count, _ports.InUse, Interlocked.Read(ref _connects), Interlocked.Read(ref _refused), Interlocked.Read(ref _badRequests));
+        {
+            _channels.Expire();
+            return new ControllerStatus(_channels.Bound, _channels.Count, _ports.InUse,
+                Interlocked.Read(ref _connects), Interlocked.Read(ref _refused), Interlocked.Read(ref _badRequests));
+        }
     }
 
     private void OnReleased(LinkRelease r)
@@ -111,37 +132,46 @@ public sealed class ControllerHost : IDisposable
 
     private async Task Serve(LineConnection conn)
     {
-        var keep = false;
         try
         {
+            var head = await conn.PeekAsync(4, _options.RequestTimeout, _stop.Token).ConfigureAwait(false);
+            if (head.Length == 4 && (head.Span.SequenceEqual("BIND"u8) || head.Span.SequenceEqual("CONN"u8)))
+            {
+                await ServeLegacy(conn, head.Span[0] == (byte)'B').ConfigureAwait(false);
+                return;
+            }
             var line = await conn.ReadLineAsync(_options.RequestTimeout, _stop.Token).ConfigureAwait(false);
             if (line is null)
                 return;
-            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length < 2 || !f[0].StartsWith("GLASS/", StringComparison.Ordinal))
+            if (!ControllerRequest.TryParse(line, out var request, out var code, out var error))
             {
-                await Refuse(conn, GlassErrors.BadRequest, "expected 'GLASS/1 BIND' or 'GLASS/1 CONNECT <channel-id>'").ConfigureAwait(false);
+                await Refuse(conn, code, error).ConfigureAwait(false);
                 return;
             }
-            if (f[0] != "GLASS/1")
+            var required = request.Verb == ControllerVerb.Bind ? _options.BindToken : _options.ConnectToken;
+            if (required is not null && (request.Token is null || !ChannelRegistry.SecretsEqual(required, request.Token)))
             {
-                await Refuse(conn, "version", $"this controller speaks GLASS/1, not {f[0]}").ConfigureAwait(false);
+                await Refuse(conn, GlassErrors.Unauthorized, $"this router requires a valid {(request.Verb == ControllerVerb.Bind ? "bind" : "connect")} token (-Token)").ConfigureAwait(false);
                 return;
             }
-            switch (f[1])
+            switch (request.Verb)
             {
-                case "BIND" when f.Length == 2:
-                    keep = true;
-                    await ServeBinder(conn).ConfigureAwait(false);
+                case ControllerVerb.Bind:
+                    await ServeBinder(conn, request).ConfigureAwait(false);
                     break;
-                case "LOOKUP" when f.Length == 3:
-                    await ServeLookup(conn, f[2]).ConfigureAwait(false);
-                    break;
-                case "CONNECT" when f.Length == 3:
-                    await ServeConnector(conn, f[2]).ConfigureAwait(false);
+                case ControllerVerb.Lookup:
+                    var (channel, problem) = FindChannel(request.ChannelId!, null, checkSecret: false);
+                    if (channel is null)
+                        await Refuse(conn, problem!.Value.Code, problem.Value.Text).ConfigureAwait(false);
+                    else
+                        await conn.WriteLineAsync("OK", _stop.Token).ConfigureAwait(false);
                     break;
                 default:
-                    await Refuse(conn, GlassErrors.BadRequest, $"unknown request '{f[1]}'").ConfigureAwait(false);
+                    var answer = await Connect(AddressOf(conn.Socket.RemoteEndPoint), request.ChannelId!, request.Secret).ConfigureAwait(false);
+                    if (answer.Error is { } e)
+                        await Refuse(conn, e.Code, e.Text).ConfigureAwait(false);
+                    else
+                        await conn.WriteLineAsync($"OK {Ipv4.Format(AddressOf(conn.Socket.LocalEndPoint))} {answer.Port}", _stop.Token).ConfigureAwait(false);
                     break;
             }
         }
@@ -150,14 +180,13 @@ public sealed class ControllerHost : IDisposable
             Interlocked.Increment(ref _badRequests);
             await TrySend(conn, $"ERR {GlassErrors.BadRequest} {e.Message}").ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
             // One client's broken connection touches nothing else.
         }
         finally
         {
-            if (!keep)
-                conn.Dispose();
+            conn.Dispose();
         }
     }
 
@@ -181,66 +210,120 @@ public sealed class ControllerHost : IDisposable
     private static uint AddressOf(EndPoint? ep) =>
         Ipv4.Parse(((IPEndPoint)ep!).Address.MapToIPv4().ToString());
 
-    private async Task ServeBinder(LineConnection conn)
+    /// <summary>Registers the channel, answers, then serves heartbeats until the binder leaves.</summary>
+    private async Task ServeBinder(LineConnection conn, ControllerRequest request)
     {
-        var binder = new Binder(conn, AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
-        string id;
-        lock (_gate)
-        {
-            do
-                id = ChannelId.New();
-            while (_channels.ContainsKey(id));
-            _channels[id] = binder;
-        }
+        var binder = new BinderInfo(
+            (router, port) => conn.WriteLineAsync($"CONNECT {Ipv4.Format(router)} {port}", _stop.Token).AsTask(),
+            AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
+        if (await Register(conn, binder, request.ChannelId, request.Secret, request.ConnectSecret).ConfigureAwait(false) is not { } id)
+            return;
         try
         {
-            await conn.WriteLineAsync($"OK {id}", _stop.Token).ConfigureAwait(false);
             while (await conn.ReadLineAsync(_options.BinderTimeout, _stop.Token).ConfigureAwait(false) is { } line)
             {
                 if (line == "PING")
+                {
                     await conn.WriteLineAsync("PONG", _stop.Token).ConfigureAwait(false);
+                }
+                else if (line == "BYE")
+                {
+                    lock (_gate)
+                        _channels.Release(id, binder);
+                    return;
+                }
                 else
-                    await conn.WriteLineAsync($"ERR {GlassErrors.BadRequest} a binder may only send PING", _stop.Token).ConfigureAwait(false);
+                    await conn.WriteLineAsync($"ERR {GlassErrors.BadRequest} a binder may only send PING or BYE", _stop.Token).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is ProtocolException or SocketException or IOException or OperationCanceledException)
+        catch (ProtocolException)
         {
+            // Silent for too long, or garbage: the binder is gone; its lease remains.
         }
         finally
         {
-            lock (_gate)
-                _channels.Remove(id);
-            conn.Dispose();
+            Unregister(conn, binder, id);
         }
     }
 
-    private Binder? FindBinder(string requested)
+    /// <summary>Claims the channel and answers OK; on refusal answers ERR and returns null.</summary>
+    private async Task<string?> Register(LineConnection conn, BinderInfo binder, string? id, string? secret, string? connectSecret, bool legacy = false)
     {
-        if (!ChannelId.TryNormalize(requested, out var id))
-            return null;
+        BindResult r;
         lock (_gate)
-            return _channels.GetValueOrDefault(id);
-    }
-
-    private async Task ServeLookup(LineConnection conn, string requested)
-    {
-        if (FindBinder(requested) is null)
-            await Refuse(conn, GlassErrors.UnknownChannel, $"no binding has channel id {requested}").ConfigureAwait(false);
-        else
-            await conn.WriteLineAsync("OK", _stop.Token).ConfigureAwait(false);
-    }
-
-    private async Task ServeConnector(LineConnection conn, string requested)
-    {
-        var binder = FindBinder(requested);
-        if (binder is null)
         {
-            await Refuse(conn, GlassErrors.UnknownChannel, $"no binding has channel id {requested}").ConfigureAwait(false);
-            return;
+            r = _channels.BoundFrom(binder.Peer) >= _options.MaxBindingsPerAddress
+                ? BindResult.Fail(GlassErrors.LimitExceeded, $"this address already holds {_options.MaxBindingsPerAddress} bindings")
+                : _channels.Bind(id, secret, connectSecret, binder);
+            if (r.Success)
+                _binderConnections.Add(conn);
+        }
+        if (!r.Success)
+        {
+            if (!legacy)
+                await Refuse(conn, r.ErrorCode!, r.Message!).ConfigureAwait(false);
+            return null;
+        }
+        if (!legacy)
+            await conn.WriteLineAsync($"OK {r.Id} {r.Secret}", _stop.Token).ConfigureAwait(false);
+        return r.Id;
+    }
+
+    private void Unregister(LineConnection conn, BinderInfo binder, string id)
+    {
+        lock (_gate)
+        {
+            _channels.Detach(id, binder);
+            _binderConnections.Remove(conn);
+        }
+    }
+
+    private (ChannelRegistry.Channel? Channel, (string Code, string Text)? Problem) FindChannel(string requested, string? secret, bool checkSecret)
+    {
+        ChannelRegistry.Channel? c;
+        lock (_gate)
+            c = _channels.Find(requested);
+        if (c is null)
+            return (null, (GlassErrors.UnknownChannel, $"no binding has channel id {requested}"));
+        if (checkSecret && c.ConnectSecret is not null && (secret is null || !ChannelRegistry.SecretsEqual(c.ConnectSecret, secret)))
+            return (null, (GlassErrors.Unauthorized, $"channel {c.Id} needs its connect secret (-Secret)"));
+        if (c.Binder is null)
+            return (null, (GlassErrors.BinderUnavailable, $"the binder of channel {c.Id} is temporarily unavailable; try again shortly"));
+        return (c, null);
+    }
+
+    private bool TakeConnectToken(uint address)
+    {
+        var now = _options.Clock.NowMilliseconds;
+        double capacity = 2.0 * _options.ConnectRatePerAddress;
+        var (tokens, at) = _buckets.GetValueOrDefault(address, (capacity, now));
+        tokens = Math.Min(capacity, tokens + (now - at) * _options.ConnectRatePerAddress / 1000.0);
+        if (tokens < 1)
+        {
+            _buckets[address] = (tokens, now);
+            return false;
+        }
+        _buckets[address] = (tokens - 1, now);
+        if (_buckets.Count > 65536)
+            _buckets.Clear(); // bounded: forgetting buckets only forgives
+        return true;
+    }
+
+    /// <summary>Allocates, links and pushes; returns the connector's router port or the refusal.</summary>
+    private async Task<(ushort Port, (string Code, string Text)? Error)> Connect(uint connector, string requested, string? secret)
+    {
+        var (channel, problem) = FindChannel(requested, secret, checkSecret: true);
+        if (channel is null)
+            return (0, problem);
+        var binder = channel.Binder!;
+        lock (_gate)
+        {
+            if (!TakeConnectToken(connector))
+                return (0, (GlassErrors.LimitExceeded, $"more than {_options.ConnectRatePerAddress} connect requests per second from this address"));
+            if (_ports.CountFor(connector) >= _options.MaxLinksPerAddress)
+                return (0, (GlassErrors.LimitExceeded, $"this address already holds {_options.MaxLinksPerAddress} router ports"));
         }
 
-        var connector = AddressOf(conn.Socket.RemoteEndPoint);
-        var routerForConnector = AddressOf(conn.Socket.LocalEndPoint);
         LinkResult link = default;
         ushort pc = 0, pb = 0;
         // A port the translator still holds (e.g. from before a controller restart) is skipped and retried.
@@ -264,8 +347,7 @@ public sealed class ControllerHost : IDisposable
             catch (GlassException e)
             {
                 ReleasePorts(connector, pc, binder.Peer, pb);
-                await Refuse(conn, e.ErrorId, e.Message).ConfigureAwait(false);
-                return;
+                return (0, (e.ErrorId, e.Message));
             }
             if (link.Success || link.ErrorCode != "port-in-use")
                 break;
@@ -273,29 +355,73 @@ public sealed class ControllerHost : IDisposable
             ReleasePorts(connector, pc, binder.Peer, pb);
         }
         if (pc == 0 || pb == 0)
-        {
-            await Refuse(conn, GlassErrors.RouterFull, $"no free router port in {_options.PortRange} for this link").ConfigureAwait(false);
-            return;
-        }
+            return (0, (GlassErrors.RouterFull, $"no free router port in {_options.PortRange} for this link"));
         if (!link.Success)
         {
             ReleasePorts(connector, pc, binder.Peer, pb);
             var code = link.ErrorCode == "full" ? GlassErrors.RouterFull : link.ErrorCode ?? GlassErrors.ProtocolError;
-            await Refuse(conn, code, $"the translator refused the link: {link.Message}").ConfigureAwait(false);
-            return;
+            return (0, (code, $"the translator refused the link: {link.Message}"));
         }
         try
         {
-            await binder.Connection.WriteLineAsync($"CONNECT {Ipv4.Format(binder.Router)} {pb}", _stop.Token).ConfigureAwait(false);
+            await binder.Push(binder.Router, pb).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
             await UnlinkQuietly(connector, pc).ConfigureAwait(false);
-            await Refuse(conn, GlassErrors.BinderUnavailable, "the binder of this channel could not be reached").ConfigureAwait(false);
-            return;
+            return (0, (GlassErrors.BinderUnavailable, $"the binder of channel {channel.Id} could not be reached"));
         }
         Interlocked.Increment(ref _connects);
-        await conn.WriteLineAsync($"OK {Ipv4.Format(routerForConnector)} {pc}", _stop.Token).ConfigureAwait(false);
+        return (pc, null);
+    }
+
+    /// <summary>
+    /// The original design's messages: "BIND" or "CONN" and a 16-byte channel id. CONN is answered
+    /// with 8 bytes (IPv4 address, port, two zero bytes; all zero on refusal); a binder's
+    /// connection stays open and receives one such 8-byte record per connection request.
+    /// </summary>
+    private async Task ServeLegacy(LineConnection conn, bool bind)
+    {
+        var message = await conn.PeekAsync(20, _options.RequestTimeout, _stop.Token).ConfigureAwait(false);
+        if (message.Length < 20)
+            return;
+        var id = Convert.ToHexStringLower(message.Span[4..20]);
+        conn.Consume(20);
+        var required = bind ? _options.BindToken : _options.ConnectToken;
+        if (bind)
+        {
+            if (required is not null)
+                return;
+            var binder = new BinderInfo((router, port) => conn.WriteAsync(Record(router, port), _stop.Token).AsTask(),
+                AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
+            // The old design has no secrets: whoever knows an unbound id may bind it.
+            if (await Register(conn, binder, id, "legacy-" + id, null, legacy: true).ConfigureAwait(false) is null)
+                return;
+            try
+            {
+                // Nothing is expected from a legacy binder; its closing ends the binding.
+                await conn.PeekAsync(1, Timeout.InfiniteTimeSpan, _stop.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                Unregister(conn, binder, id);
+            }
+            return;
+        }
+        var answer = required is null
+            ? await Connect(AddressOf(conn.Socket.RemoteEndPoint), id, null).ConfigureAwait(false)
+            : (0, (GlassErrors.Unauthorized, ""));
+        if (answer.Error is not null)
+            Interlocked.Increment(ref _refused);
+        await conn.WriteAsync(answer.Error is null ? Record(AddressOf(conn.Socket.LocalEndPoint), answer.Port) : new byte[8], _stop.Token).ConfigureAwait(false);
+    }
+
+    private static byte[] Record(uint address, ushort port)
+    {
+        var r = new byte[8];
+        BinaryPrimitives.WriteUInt32BigEndian(r, address);
+        BinaryPrimitives.WriteUInt16BigEndian(r.AsSpan(4), port);
+        return r;
     }
 
     private void ReleasePorts(uint a, ushort pa, uint b, ushort pb)
@@ -326,9 +452,9 @@ public sealed class ControllerHost : IDisposable
         _listener?.Dispose();
         lock (_gate)
         {
-            foreach (var b in _channels.Values)
-                b.Connection.Dispose();
-            _channels.Clear();
+            foreach (var c in _binderConnections)
+                c.Dispose();
+            _binderConnections.Clear();
         }
         try
         {
@@ -341,7 +467,4 @@ public sealed class ControllerHost : IDisposable
     }
 
     public void Dispose() => Stop();
-
-    /// <summary>A bound channel: its control connection, its public address and the router address it reached.</summary>
-    private sealed record Binder(LineConnection Connection, uint Peer, uint Router);
 }

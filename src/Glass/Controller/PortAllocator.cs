@@ -56,5 +56,7 @@ internal sealed class PortAllocator
         return true;
     }
 
+    public int CountFor(uint peer) => _used.TryGetValue(peer, out var held) ? held.Count : 0;
+
     public bool IsUsed(uint peer, ushort port) => _used.TryGetValue(peer, out var held) && held.Contains(port);
 }

@@ -54,6 +54,56 @@ public sealed class LineConnection : IDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until at least <paramref name="count"/> bytes are buffered (fewer only at end of
+    /// stream) and returns them without consuming them, so a caller can tell protocols apart.
+    /// </summary>
+    public async ValueTask<ReadOnlyMemory<byte>> PeekAsync(int count, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        try
+        {
+            while (_end - _start < count)
+            {
+                if (_start > 0)
+                {
+                    Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                    _end -= _start;
+                    _start = 0;
+                }
+                var n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cts.Token).ConfigureAwait(false);
+                if (n == 0)
+                    break;
+                _end += n;
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ProtocolException("timeout", $"No complete request arrived within {timeout.TotalSeconds:0.#} s.");
+        }
+        return _buffer.AsMemory(_start, Math.Min(count, _end - _start));
+    }
+
+    /// <summary>Drops <paramref name="count"/> buffered bytes (after <see cref="PeekAsync"/>).</summary>
+    public void Consume(int count) => _start += Math.Min(count, _end - _start);
+
+    /// <summary>Writes raw bytes (the original design's binary messages).</summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var sent = 0;
+            while (sent < bytes.Length)
+                sent += await _socket.SendAsync(bytes[sent..], SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
     /// <summary>Reads one line, failing when none arrives within <paramref name="timeout"/>.</summary>
     public async ValueTask<string?> ReadLineAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -69,21 +119,8 @@ public sealed class LineConnection : IDisposable
         }
     }
 
-    public async ValueTask WriteLineAsync(string line, CancellationToken cancellationToken)
-    {
-        var bytes = Encoding.ASCII.GetBytes(line + "\n");
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var sent = 0;
-            while (sent < bytes.Length)
-                sent += await _socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    public ValueTask WriteLineAsync(string line, CancellationToken cancellationToken) =>
+        WriteAsync(Encoding.ASCII.GetBytes(line + "\n"), cancellationToken);
 
     public void Dispose()
     {
