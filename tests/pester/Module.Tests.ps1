@@ -126,6 +126,18 @@ Describe 'A controller on loopback' {
         }
     }
 
+    It 'reports its counters to STATUS on loopback' {
+        $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $Controller.EndPoint.Port)
+        try {
+            $s = $c.GetStream(); $s.ReadTimeout = 10000
+            $b = [Text.Encoding]::ASCII.GetBytes("GLASS/1 STATUS`n"); $s.Write($b, 0, $b.Length)
+            $line = [IO.StreamReader]::new($s).ReadLine()
+        }
+        finally { $c.Dispose() }
+        $line | Should -BeLike 'OK {*'
+        ($line.Substring(3) | ConvertFrom-Json).Bindings | Should -Be $Controller.Bindings
+    }
+
     It 'forgets the channel once its binding is stopped' {
         $Binding | Stop-Job
         $Binding.JobStateInfo.State | Should -Be 'Stopped'
@@ -255,6 +267,18 @@ limits:
         $answer = Send-Raw $Open.EndPoint.Port ([Text.Encoding]::ASCII.GetBytes('CONN') + [byte[]](101..116)) 8
         $answer.Count | Should -Be 8
         ($answer | Measure-Object -Sum).Sum | Should -Be 0
+    }
+
+    It 'reconnects a binding to a restarted controller and keeps its channel id' {
+        $port = $Open.EndPoint.Port
+        $b = New-GlassBinding -LocalPort 9 -Router $OpenRouter
+        $Open | Remove-Job -Force
+        Wait-GlassCondition -TimeoutSeconds 20 -Because 'the binding to notice the controller left' { $b.ControlState -eq 'Reconnecting' } | Out-Null
+        $script:Open = Start-GlassController -Port $port -Address 127.0.0.1 -ControlSocket $Socket
+        Wait-GlassCondition -TimeoutSeconds 30 -Because 'the binding to bind again' { $b.ControlState -eq 'Connected' -and $b.Reconnects -ge 1 } | Out-Null
+        $b.JobStateInfo.State | Should -Be 'Running'
+        # The same id is served by the new controller.
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
     }
 
     It 'keeps serving real clients while garbage floods its port' {

@@ -148,6 +148,14 @@ public sealed class ControllerHost : IDisposable
                 await Refuse(conn, code, error).ConfigureAwait(false);
                 return;
             }
+            if (request.Verb == ControllerVerb.Status)
+            {
+                if (conn.Socket.RemoteEndPoint is IPEndPoint { Address: var a } && IPAddress.IsLoopback(a))
+                    await conn.WriteLineAsync("OK " + System.Text.Json.JsonSerializer.Serialize(GetStatus()), _stop.Token).ConfigureAwait(false);
+                else
+                    await Refuse(conn, GlassErrors.Unauthorized, "STATUS is answered on loopback only").ConfigureAwait(false);
+                return;
+            }
             var required = request.Verb == ControllerVerb.Bind ? _options.BindToken : _options.ConnectToken;
             if (required is not null && (request.Token is null || !ChannelRegistry.SecretsEqual(required, request.Token)))
             {

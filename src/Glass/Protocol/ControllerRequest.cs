@@ -9,6 +9,8 @@ public enum ControllerVerb
     Bind,
     Connect,
     Lookup,
+    /// <summary>Counters, for the router's operator: answered only on loopback.</summary>
+    Status,
 }
 
 /// <summary>
@@ -17,6 +19,7 @@ public enum ControllerVerb
 /// GLASS/1 BIND [id=ID secret=SECRET] [connect-secret=S] [token=T]
 /// GLASS/1 CONNECT ID [secret=S] [token=T]
 /// GLASS/1 LOOKUP ID [token=T]
+/// GLASS/1 STATUS
 /// </code>
 /// Values are printable ASCII without spaces or '='; unknown options are refused so typos fail loudly.
 /// </summary>
@@ -47,6 +50,8 @@ public sealed record ControllerRequest
                 if (ConnectSecret is not null)
                     b.Append(" connect-secret=").Append(ConnectSecret);
                 break;
+            case ControllerVerb.Status:
+                return b.Append("STATUS").ToString();
             default:
                 b.Append(Verb == ControllerVerb.Connect ? "CONNECT " : "LOOKUP ").Append(ChannelId);
                 if (Secret is not null)
@@ -84,6 +89,9 @@ public sealed record ControllerRequest
             case "BIND":
                 verb = ControllerVerb.Bind;
                 break;
+            case "STATUS" when f.Length == 2:
+                request = new ControllerRequest { Verb = ControllerVerb.Status };
+                return true;
             case "CONNECT" or "LOOKUP" when f.Length >= 3:
                 verb = f[1] == "CONNECT" ? ControllerVerb.Connect : ControllerVerb.Lookup;
                 channel = f[2];

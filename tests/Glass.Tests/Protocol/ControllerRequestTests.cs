@@ -13,6 +13,7 @@ public sealed class ControllerRequestTests
         new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = Id },
         new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = Id, Secret = "door", Token = "tok" },
         new ControllerRequest { Verb = ControllerVerb.Lookup, ChannelId = Id, Token = "tok" },
+        new ControllerRequest { Verb = ControllerVerb.Status },
     };
 
     [Theory]
