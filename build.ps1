@@ -6,6 +6,8 @@
     build    compiles the solution and lays out the importable module in out/Glass
     test     build, then xunit and Pester; ends with one line "N passed, N failed, N skipped"
     demo     build, then a real splice between two peers behind NATs, in network namespaces it makes
+    bench    build, then the benchmarks (rates as ratios to an anchor measured in the same run,
+             allocations, memory per session) and a one-million-input fuzz run
     prereqs  installs the Debian packages the demo and the network tests need (as root)
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 test
@@ -13,7 +15,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'prereqs')]
+    [ValidateSet('build', 'test', 'demo', 'bench', 'prereqs')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -65,6 +67,7 @@ function Invoke-Build {
     Get-ChildItem $ModuleOut -Filter '*.pdb' | Remove-Item
     $env:GLASS_MODULE = Join-Path $ModuleOut 'Glass.psd1'
     $env:GLASS_TESTPEER = Join-Path $Root "tests/Glass.TestPeer/bin/$Configuration/net10.0/glass-testpeer.dll"
+    $env:GLASS_BENCH = Join-Path $Root "tests/Glass.Bench/bin/$Configuration/net10.0/glass-bench.dll"
     Write-Host "Module ready: Import-Module $ModuleOut"
 }
 
@@ -117,6 +120,11 @@ switch ($Task) {
     'build' { Invoke-Build }
     'prereqs' { Install-Prerequisite }
     'test' { Invoke-Test }
+    'bench' {
+        Invoke-Build
+        Invoke-Native dotnet @($env:GLASS_BENCH, 'bench')
+        Invoke-Native dotnet @($env:GLASS_BENCH, 'fuzz', '--inputs', '1000000')
+    }
     'demo' {
         Install-Prerequisite
         Invoke-Build

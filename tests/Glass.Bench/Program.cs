@@ -24,7 +24,8 @@ internal static class Program
                 measured in the same run: Span.CopyTo of the same datagram plus one full
                 Checksum.Compute over it. Also bytes allocated per relayed packet (must be 0)
                 and managed memory per session. N is the time of each measured phase
-                (default 2; about 11 N + 8 seconds in all). Prints a table, then one JSON line.
+                (default 2; about 8.5 N + 8 seconds in all). Prints a table, then one JSON line.
+                Short runs (N < 1) are for smoke tests: their ratios are noisy.
         fuzz    N inputs (default 1000000; suffixes K and M accepted) of random and mutated
                 datagrams through TcpPacket.TryParse, TcpSynOptions.TryParse,
                 TcpTimestamps.TryFind and SpliceEngine.Process, with links, unlinks, a fake

@@ -145,6 +145,52 @@ internal static class PacketWriter
         return true;
     }
 
+    /// <summary>
+    /// Writes an ICMP "fragmentation needed" error (type 3 code 4, RFC 1191 next-hop MTU) from
+    /// <paramref name="source"/> to <paramref name="target"/> quoting <paramref name="quoted"/> (an IPv4
+    /// header and the start of its TCP segment), with correct IPv4 and ICMP checksums.
+    /// </summary>
+    public static int WriteIcmpTooBig(Span<byte> destination, uint source, uint target, ushort mtu, ReadOnlySpan<byte> quoted)
+    {
+        int total = IpHeaderLength + 8 + quoted.Length;
+        if (total > ushort.MaxValue || total > destination.Length)
+            throw new ArgumentException($"A {total}-byte datagram does not fit.", nameof(destination));
+        Span<byte> p = destination[..total];
+        p[..(IpHeaderLength + 8)].Clear();
+        p[0] = 0x45;
+        p[1] = 0xC0; // internetwork control, as routers send errors
+        BinaryPrimitives.WriteUInt16BigEndian(p[2..], (ushort)total);
+        p[8] = 64;
+        p[9] = 1;
+        BinaryPrimitives.WriteUInt32BigEndian(p[12..], source);
+        BinaryPrimitives.WriteUInt32BigEndian(p[16..], target);
+        Span<byte> icmp = p[IpHeaderLength..];
+        icmp[0] = 3;
+        icmp[1] = 4;
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[6..], mtu);
+        quoted.CopyTo(icmp[8..]);
+        FixIcmpChecksums(p);
+        return total;
+    }
+
+    /// <summary>Recomputes the IPv4 header and ICMP checksums of what looks like an IPv4 ICMP datagram.</summary>
+    public static bool FixIcmpChecksums(Span<byte> packet)
+    {
+        if (packet.Length < IpHeaderLength || packet[0] >> 4 != 4 || packet[9] != 1)
+            return false;
+        int ihl = (packet[0] & 0x0F) * 4;
+        int total = BinaryPrimitives.ReadUInt16BigEndian(packet[2..]);
+        if (ihl < IpHeaderLength || total > packet.Length || total < ihl + 4)
+            return false;
+        Span<byte> ip = packet[..ihl];
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Checksum.Compute(ip));
+        Span<byte> icmp = packet[ihl..total];
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[2..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[2..], Checksum.Compute(icmp));
+        return true;
+    }
+
     /// <summary>Parses, and both the IPv4 header checksum and the TCP checksum verify.</summary>
     public static bool IsValid(ReadOnlySpan<byte> packet) =>
         TcpPacket.TryParse(packet, out var tcp)

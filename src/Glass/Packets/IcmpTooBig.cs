@@ -36,6 +36,7 @@ public readonly struct IcmpTooBig
     public uint QuotedDestination { get; init; }
     public ushort QuotedSourcePort { get; init; }
     public ushort QuotedDestinationPort { get; init; }
+    public uint QuotedSequence { get; init; }
 
     public static bool TryParse(ReadOnlySpan<byte> packet, out IcmpTooBig m)
     {
@@ -70,9 +71,14 @@ public readonly struct IcmpTooBig
             QuotedDestination = BinaryPrimitives.ReadUInt32BigEndian(quoted[Ipv4Layout.DestinationAddress..]),
             QuotedSourcePort = BinaryPrimitives.ReadUInt16BigEndian(quoted[qihl..]),
             QuotedDestinationPort = BinaryPrimitives.ReadUInt16BigEndian(quoted[(qihl + 2)..]),
+            QuotedSequence = BinaryPrimitives.ReadUInt32BigEndian(quoted[(qihl + 4)..]),
         };
         return true;
     }
+
+    /// <summary>True when the ICMP checksum over the whole message is right.</summary>
+    public static bool VerifyChecksum(ReadOnlySpan<byte> packet, in IcmpTooBig m) =>
+        Checksum.Compute(packet[m.IpHeaderLength..m.TotalLength]) == 0;
 
     /// <summary>
     /// Readdresses the error and the segment it quotes, in place; the MTU stays, since relayed

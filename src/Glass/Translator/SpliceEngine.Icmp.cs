@@ -11,7 +11,7 @@ public sealed partial class SpliceEngine
     /// </summary>
     private DropReason OnIcmp(Span<byte> packet)
     {
-        if (!IcmpTooBig.TryParse(packet, out var m))
+        if (!IcmpTooBig.TryParse(packet, out var m) || !IcmpTooBig.VerifyChecksum(packet, m))
             return Count(DropReason.IcmpUnhandled);
         lock (_gate)
         {
@@ -23,6 +23,10 @@ public sealed partial class SpliceEngine
             ref var origin = ref s.Side(!toA);
             if (!origin.HasSyn)
                 return Count(DropReason.NoSession);
+            // RFC 5927 4.1: believe only errors quoting a sequence number the receiver could still
+            // be waiting for, with a usable MTU, so a blind forger cannot shrink a peer's segments.
+            if (m.Mtu < 68 || (to.HasAck && !RstInWindow(in to, in origin, m.QuotedSequence)))
+                return Count(DropReason.IcmpUnhandled);
             IcmpTooBig.Rewrite(packet, m, origin.Router, origin.Peer,
                 origin.Peer, origin.PeerPort, origin.Router, origin.RouterPort);
             if (!_sender.Send(packet[..m.TotalLength], origin.Peer))

@@ -18,9 +18,11 @@ public sealed partial class SpliceEngine
         {
             if (!RstInWindow(in to, in from, tcp.Sequence))
                 return Count(DropReason.RstOutOfWindow);
-            Forward(ref from, in to, packet, tcp);
-            Release(s, "reset");
-            return DropReason.None;
+            // Keep the session when the reset could not be sent: the peer's retransmission retries it.
+            var sent = Forward(ref from, in to, packet, tcp);
+            if (sent == DropReason.None)
+                Release(s, "reset");
+            return sent;
         }
 
         if ((flags & TcpFlags.Ack) != 0)
@@ -30,7 +32,8 @@ public sealed partial class SpliceEngine
             from.HasAck = true;
             from.LastAck = tcp.Acknowledgment;
             from.LastWindow = tcp.Window;
-            if (to.FinSent && !to.FinAcked && SeqAtLeast(tcp.Acknowledgment, to.FinSeq + 1))
+            // Acknowledging a FIN moves the session toward release, so that ACK must be genuine.
+            if (to.FinSent && !to.FinAcked && SeqAtLeast(tcp.Acknowledgment, to.FinSeq + 1) && Checksum.VerifyTcp(packet, tcp))
                 to.FinAcked = true;
         }
         if ((flags & TcpFlags.Fin) != 0 && !from.FinSent)

@@ -91,7 +91,8 @@ public sealed partial class SpliceEngine
 
         lock (_gate)
         {
-            var isSyn = (tcp.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst)) == TcpFlags.Syn;
+            // Only a plain SYN opens a leg: SYN+FIN and friends are scanner probes, not handshakes.
+            var isSyn = (tcp.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == TcpFlags.Syn;
             if (_byFlow.TryGetValue(new FlowKey(tcp.SourceAddress, tcp.SourcePort, tcp.DestinationPort), out var s))
             {
                 var isA = s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort && s.A.PeerPort == tcp.SourcePort;

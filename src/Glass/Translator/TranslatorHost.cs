@@ -42,6 +42,10 @@ public sealed class TranslatorHost : IDisposable
     public TranslatorOptions Options => _options;
     public SpliceEngine? Engine { get; private set; }
     public long RawSendErrors => _raw?.SendErrors ?? 0;
+    private long _internalErrors;
+    /// <summary>Packets whose handling threw (a bug); each was dropped and the loop went on.</summary>
+    public long InternalErrors => Interlocked.Read(ref _internalErrors);
+    public Exception? LastInternalError { get; private set; }
 
     /// <summary>Completes when the packet loop ends: normally after Stop, faulted if the kernel failed it.</summary>
     public Task Completion => _completion.Task;
@@ -116,7 +120,16 @@ public sealed class TranslatorHost : IDisposable
         {
             if (NfQueueMessages.TryReadPacket(message, out var id, out _, out var payload, out var length))
             {
-                Engine!.Process(datagram.Slice(offset + payload, length));
+                try
+                {
+                    Engine!.Process(datagram.Slice(offset + payload, length));
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // A bug must cost one packet, never the router: count it and go on.
+                    Interlocked.Increment(ref _internalErrors);
+                    LastInternalError = e;
+                }
                 lastId = id;
                 any = true;
             }

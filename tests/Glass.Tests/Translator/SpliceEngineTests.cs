@@ -374,4 +374,43 @@ public sealed class SpliceEngineTests
         Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(TooBig(PeerB, Router, relayed.AsSpan(0, 24).ToArray(), 1280)));
         Assert.Equal(sent, _kernel.Sent.Count);
     }
+
+    [Fact]
+    public void ForgedOrCorruptedTooBigErrorsAreNotBelieved()
+    {
+        Handshake();
+        // B acknowledged up to A's ISN+1 with a 500-byte window (scaled by 9).
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack, 500));
+        var sent = _kernel.Sent.Count;
+        var blind = Tcp(Router, PortB, PeerB, SrcB, IsnA + 1 + (500u << 9) + 7, IsnB + 1, TcpFlags.Ack);
+        Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(TooBig(PeerB, Router, blind, 1280)));
+        var inWindow = Tcp(Router, PortB, PeerB, SrcB, IsnA + 1, IsnB + 1, TcpFlags.Ack);
+        Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(TooBig(PeerB, Router, inWindow, 40)));
+        var corrupted = TooBig(PeerB, Router, inWindow, 1280);
+        corrupted[^1] ^= 0x55;
+        Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(corrupted));
+        Assert.Equal(sent, _kernel.Sent.Count);
+        Assert.Equal(DropReason.None, _engine.Process(TooBig(PeerB, Router, inWindow, 1280)));
+    }
+
+    [Fact]
+    public void ASynWithFinIsAProbeNotAHandshake()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        Assert.Equal(DropReason.NoSession, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, 0, TcpFlags.Syn | TcpFlags.Fin)));
+        Assert.Equal(SessionState.Pending, Assert.Single(_engine.GetSessions()).State);
+        Assert.Equal("203.0.113.2", _engine.GetSessions()[0].PeerA); // no source port learnt
+    }
+
+    [Fact]
+    public void AResetThatCouldNotBeSentKeepsTheSession()
+    {
+        Handshake();
+        _kernel.Refuse = true;
+        Assert.Equal(DropReason.SendFailed, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst)));
+        Assert.Single(_engine.GetSessions());
+        _kernel.Refuse = false;
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst)));
+        Assert.Empty(_engine.GetSessions());
+    }
 }
