@@ -1,0 +1,69 @@
+# The rendezvous service across real NATs: a binding survives its link going down, and a
+# hundred connectors at once are all served and leave every router port free.
+
+BeforeDiscovery {
+    Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
+    $script:SkipReason = Test-GlassNetPrerequisite
+}
+
+Describe "The controller behind real NATs$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip:([bool]$SkipReason) {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
+        Import-Module (Join-Path $PSScriptRoot 'GlassE2E.psm1') -Force
+        $script:Net = New-GlassTestNet
+        $script:Router = Start-GlassE2ERouter -Net $Net -PortRange 60000-60499 -TimeWaitSeconds 2
+        $script:Dotnet = Get-GlassE2EDotnet
+        $script:Peer = Get-GlassE2ETestPeer
+        $script:Serve = Start-GlassE2EServer -Net $Net -Bytes 64KB -Seed 3 -Count 0
+        $script:Binding = Start-GlassE2EBinding -Net $Net -Router $Router
+        Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $Binding.ChannelId -LocalPort 5555 | Out-Null
+
+        function Get-ControllerStatus {
+            # STATUS is answered on loopback only: ask from inside the router's namespace.
+            $line = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath sh -ArgumentList @(
+                '-c', 'echo GLASS/1 STATUS | socat -t 5 - TCP:127.0.0.1:7000')
+            $line.Trim() | Should -BeLike 'OK {*'
+            $line.Trim().Substring(3) | ConvertFrom-Json
+        }
+
+        function Invoke-Send([int] $Connections, [string] $Bytes = '64K') {
+            $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 120 -ArgumentList @(
+                $Peer, 'send', '--connect', '127.0.0.1:5555', '--connections', "$Connections", '--bytes', $Bytes, '--seed', '40', '--timeout', '100')
+            ConvertFrom-GlassE2EPeerOutput $out
+        }
+    }
+
+    AfterAll {
+        Remove-GlassTestNet -Net $script:Net
+    }
+
+    It 'serves 100 connectors at once and frees every router port afterwards' {
+        $sent = Invoke-Send -Connections 100
+        $sent.Count | Should -Be 100
+        $sent | Where-Object received -ne 64KB | Should -BeNullOrEmpty
+        $status = Wait-GlassCondition -TimeoutSeconds 30 -Because 'every link to be released and its ports freed' {
+            $s = Get-ControllerStatus
+            if ($s.PortsInUse -eq 0) { $s }
+        }
+        $status.Connects | Should -BeGreaterOrEqual 100
+        @(Get-GlassSession -ControlSocket $Router.ControlSocket).Count | Should -Be 0
+    }
+
+    It 'keeps the binding and its channel id when B''s link is down for 5 s' {
+        Invoke-GlassNetCommand -Net $Net -Namespace natB -FilePath ip -ArgumentList @('link', 'set', $Net.NatPublicInterface, 'down') | Out-Null
+        try {
+            # The outage itself: five seconds without B's uplink.
+            Start-Sleep -Seconds 5
+        }
+        finally {
+            Invoke-GlassNetCommand -Net $Net -Namespace natB -FilePath ip -ArgumentList @('link', 'set', $Net.NatPublicInterface, 'up') | Out-Null
+        }
+        # New connections to the same channel id work again (the binder may first reconnect).
+        $sent = Wait-GlassCondition -TimeoutSeconds 60 -Because 'a connection through the same channel to succeed again' {
+            try { Invoke-Send -Connections 1 } catch { $null }
+        }
+        $sent.received | Should -Be 64KB
+        (Get-ControllerStatus).Bindings | Should -Be 1
+        $Binding.Process.HasExited | Should -BeFalse
+    }
+}
