@@ -16,8 +16,11 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         $script:Peer = Get-GlassE2ETestPeer
 
         function Get-QueueRule {
-            $rules = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath iptables -ArgumentList @('-S', 'INPUT')
-            @($rules -split "`n" | Where-Object { $_ -match 'NFQUEUE' })
+            # Every rule the translator adds carries its comment, in the filter and raw tables.
+            $rules = foreach ($table in 'filter', 'raw') {
+                Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath iptables -ArgumentList @('-t', $table, '-S')
+            }
+            @($rules -split "`n" | Where-Object { $_ -match 'glass-translator-' })
         }
     }
 
@@ -41,7 +44,7 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
     }
 
     It 'installs its NFQUEUE rule while it runs' {
-        Get-QueueRule | Should -HaveCount 2
+        Get-QueueRule | Should -HaveCount 4
         Test-Path $Router.ControlSocket | Should -BeTrue
     }
 
@@ -70,7 +73,7 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
 
     It 'starts again on the same queue and socket, and splices again' {
         $script:Router2 = Start-GlassE2ERouter -Net $Net -Separate -ControllerPort 7001
-        Get-QueueRule | Should -HaveCount 2
+        Get-QueueRule | Should -HaveCount 4
         $serve = Start-GlassE2EServer -Net $Net -Bytes 1MB -Seed 3 -Port 9001
         $binding = Start-GlassE2EBinding -Net $Net -Router $Router2 -LocalPort 9001
         Start-GlassE2EChannel -Net $Net -Router $Router2 -ChannelId $binding.ChannelId -LocalPort 5556 | Out-Null

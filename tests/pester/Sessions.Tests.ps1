@@ -101,4 +101,31 @@ Describe "Spliced sessions$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Sk
         (ConvertFrom-GlassE2EPeerOutput $serve.ReadStdout()).receivedSha256 | Should -Be $sent.sentSha256
         (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).IcmpRelayed | Should -BeGreaterThan $before
     }
+
+    It 'relays segments that arrive fragmented, reassembled by the router''s kernel' {
+        # Host A sends without DF and NAT A's uplink route takes 1280 bytes, so NAT A fragments.
+        Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath sysctl -ArgumentList @('-qw', 'net.ipv4.ip_no_pmtu_disc=1') | Out-Null
+        # Forget the path MTU host A learnt in the test before, or it never sends a large packet.
+        Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath ip -ArgumentList @('route', 'flush', 'cache') | Out-Null
+        Invoke-GlassNetCommand -Net $Net -Namespace natA -FilePath ip -ArgumentList @(
+            'route', 'change', "$($Net.PublicSubnet)", 'dev', $Net.NatPublicInterface, 'proto', 'kernel', 'scope', 'link',
+            'src', $Net.NatAPublicAddress, 'mtu', '1280') | Out-Null
+        function Get-IpCounter([string] $Namespace, [string] $Name) {
+            $lines = (Invoke-GlassNetCommand -Net $Net -Namespace $Namespace -FilePath cat -ArgumentList '/proc/net/snmp') -split "`n" | Where-Object { $_ -like 'Ip:*' }
+            $names = $lines[0] -split '\s+'; $values = $lines[1] -split '\s+'
+            [long]$values[[array]::IndexOf($names, $Name)]
+        }
+        $created = Get-IpCounter natA 'FragCreates'
+        $reassembled = Get-IpCounter router 'ReasmOKs'
+
+        $serve = Start-Pair -ServerPort 9004 -LocalPort 5559 -ServeArguments @('--count', '1', '--bytes', '64K', '--seed', '13')
+        $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 90 -ArgumentList @(
+            $Peer, 'send', '--connect', '127.0.0.1:5559', '--bytes', '4M', '--seed', '14', '--timeout', '60')
+        $sent = ConvertFrom-GlassE2EPeerOutput $out
+        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 30 | Should -Be 0
+        (ConvertFrom-GlassE2EPeerOutput $serve.ReadStdout()).receivedSha256 | Should -Be $sent.sentSha256
+        Get-IpCounter natA 'FragCreates' | Should -BeGreaterThan $created -Because 'NAT A must really have fragmented'
+        Get-IpCounter router 'ReasmOKs' | Should -BeGreaterThan $reassembled
+        (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).Drops.Fragment | Should -Be 0
+    }
 }

@@ -20,48 +20,55 @@ public sealed class NfQueueRule
     public ushort LastPort { get; }
 
     /// <summary>
-    /// The rules as iptables arguments after -A/-D/-C: the port range, and "fragmentation needed"
-    /// errors so path MTU discovery crosses the splice (errors about other flows are dropped).
-    /// No --queue-bypass: without a translator, SYNs are dropped, not reset.
+    /// The rules, each as its table and the iptables arguments after -A/-D/-C:
+    /// <list type="bullet">
+    /// <item>raw PREROUTING/OUTPUT: the relayed flows are not tracked (no conntrack entry per
+    /// flow, no table to fill), yet referring to conntrack turns on the kernel's IPv4
+    /// defragmentation in this namespace, so fragments reach the queue reassembled;</item>
+    /// <item>filter INPUT: queue the port range, and "fragmentation needed" errors so path MTU
+    /// discovery crosses the splice (errors about other flows are dropped). No --queue-bypass:
+    /// without a translator, SYNs are dropped, not reset.</item>
+    /// </list>
     /// </summary>
-    public IReadOnlyList<string[]> Rules => new[]
+    public IReadOnlyList<(string Table, string[] Rule)> Rules
     {
-        new[]
+        get
         {
-            "INPUT", "-p", "tcp", "--dport", $"{FirstPort}:{LastPort}",
-            "-m", "comment", "--comment", $"glass-translator-{Queue}",
-            "-j", "NFQUEUE", "--queue-num", Queue.ToString(),
-        },
-        new[]
-        {
-            "INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed",
-            "-m", "comment", "--comment", $"glass-translator-{Queue}",
-            "-j", "NFQUEUE", "--queue-num", Queue.ToString(),
-        },
-    };
+            var ports = $"{FirstPort}:{LastPort}";
+            var comment = new[] { "-m", "comment", "--comment", $"glass-translator-{Queue}" };
+            var queue = new[] { "-j", "NFQUEUE", "--queue-num", Queue.ToString() };
+            return new (string, string[])[]
+            {
+                ("raw", ["PREROUTING", "-p", "tcp", "--dport", ports, .. comment, "-j", "CT", "--notrack"]),
+                ("raw", ["OUTPUT", "-p", "tcp", "--sport", ports, .. comment, "-j", "CT", "--notrack"]),
+                ("filter", ["INPUT", "-p", "tcp", "--dport", ports, "-m", "conntrack", "--ctstate", "UNTRACKED", .. comment, .. queue]),
+                ("filter", ["INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", .. comment, .. queue]),
+            };
+        }
+    }
 
-    public string Describe() => string.Join("; ", Rules.Select(r => "iptables -A " + string.Join(' ', r)));
+    public string Describe() => string.Join("; ", Rules.Select(r => $"iptables -t {r.Table} -A " + string.Join(' ', r.Rule)));
 
     public void Install()
     {
-        foreach (var rule in Rules)
+        foreach (var (table, rule) in Rules)
         {
-            if (Run("-C", rule, throwOnError: false) != 0)
-                Run("-A", rule, throwOnError: true);
+            if (Run(table, "-C", rule, throwOnError: false) != 0)
+                Run(table, "-A", rule, throwOnError: true);
         }
     }
 
     public void Remove()
     {
         // Remove every copy, in case an earlier run was killed before cleaning up.
-        foreach (var rule in Rules)
+        foreach (var (table, rule) in Rules)
         {
-            for (var i = 0; i < 16 && Run("-C", rule, throwOnError: false) == 0; i++)
-                Run("-D", rule, throwOnError: true);
+            for (var i = 0; i < 16 && Run(table, "-C", rule, throwOnError: false) == 0; i++)
+                Run(table, "-D", rule, throwOnError: true);
         }
     }
 
-    private int Run(string op, string[] rule, bool throwOnError)
+    private int Run(string table, string op, string[] rule, bool throwOnError)
     {
         var psi = new ProcessStartInfo("iptables")
         {
@@ -70,6 +77,8 @@ public sealed class NfQueueRule
             UseShellExecute = false,
         };
         psi.ArgumentList.Add("-w");
+        psi.ArgumentList.Add("-t");
+        psi.ArgumentList.Add(table);
         psi.ArgumentList.Add(op);
         foreach (var a in rule)
             psi.ArgumentList.Add(a);
