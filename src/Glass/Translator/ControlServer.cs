@@ -16,12 +16,17 @@ namespace Glass.Translator;
 /// SESSIONS                        -> OK [sessions as JSON]
 /// WATCH                           -> OK, then "RELEASED a PORT b PORT REASON" lines
 /// </code>
+/// Beside it, a Unix datagram socket at the same path plus ".dgram" takes the original design's
+/// 16-byte LINK datagram: two records of IPv4 address (4 bytes), port (2), two zero bytes, all
+/// big-endian. It has no answer; a malformed datagram is counted and ignored.
 /// </summary>
 public sealed class ControlServer : IDisposable
 {
     private readonly SpliceEngine _engine;
     private readonly string _path;
     private readonly Socket _listener;
+    private readonly Socket? _datagrams;
+    private long _badDatagrams, _datagramLinks;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Channel<string>> _watchers = new();
     private Task? _accept;
@@ -31,10 +36,83 @@ public sealed class ControlServer : IDisposable
         _engine = engine;
         _path = path;
         _listener = Listen(path);
+        try
+        {
+            _datagrams = ListenDatagrams(DatagramPath);
+        }
+        catch
+        {
+            _listener.Dispose();
+            throw;
+        }
         _engine.Released += OnReleased;
     }
 
     public string Path => _path;
+
+    public string DatagramPath => _path + ".dgram";
+
+    /// <summary>Datagrams on the legacy socket that were not a well-formed LINK.</summary>
+    public long BadDatagrams => Interlocked.Read(ref _badDatagrams);
+
+    public long DatagramLinks => Interlocked.Read(ref _datagramLinks);
+
+    private static Socket ListenDatagrams(string path)
+    {
+        // Only our own translator binds here, and Listen() above proved none is alive.
+        if (File.Exists(path))
+            File.Delete(path);
+        var s = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        try
+        {
+            s.Bind(new UnixDomainSocketEndPoint(path));
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
+    private async Task DatagramLoop()
+    {
+        var buffer = new byte[64];
+        while (!_stop.IsCancellationRequested)
+        {
+            int n;
+            try
+            {
+                n = await _datagrams!.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            if (TryReadLegacyLink(buffer.AsSpan(0, n), out var a, out var pa, out var b, out var pb) && _engine.Link(a, pa, b, pb).Success)
+                Interlocked.Increment(ref _datagramLinks);
+            else
+                Interlocked.Increment(ref _badDatagrams);
+        }
+    }
+
+    /// <summary>Reads the original design's LINK datagram: (address, port, 0, 0) twice, big-endian.</summary>
+    internal static bool TryReadLegacyLink(ReadOnlySpan<byte> d, out uint a, out ushort pa, out uint b, out ushort pb)
+    {
+        a = b = 0;
+        pa = pb = 0;
+        if (d.Length != 16 || d[6] != 0 || d[7] != 0 || d[14] != 0 || d[15] != 0)
+            return false;
+        a = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d);
+        pa = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(d[4..]);
+        b = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d[8..]);
+        pb = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(d[12..]);
+        return true;
+    }
 
     private static Socket Listen(string path)
     {
@@ -69,7 +147,13 @@ public sealed class ControlServer : IDisposable
         }
     }
 
-    public void Start() => _accept = AcceptLoop();
+    public void Start()
+    {
+        _accept = AcceptLoop();
+        _datagramLoop = DatagramLoop();
+    }
+
+    private Task? _datagramLoop;
 
     private async Task AcceptLoop()
     {
@@ -175,19 +259,23 @@ public sealed class ControlServer : IDisposable
         _engine.Released -= OnReleased;
         _stop.Cancel();
         _listener.Dispose();
+        _datagrams?.Dispose();
         try
         {
-            _accept?.Wait(TimeSpan.FromSeconds(2));
+            Task.WaitAll(new[] { _accept ?? Task.CompletedTask, _datagramLoop ?? Task.CompletedTask }, TimeSpan.FromSeconds(2));
         }
         catch (AggregateException)
         {
         }
-        try
+        foreach (var path in new[] { _path, DatagramPath })
         {
-            File.Delete(_path);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 }

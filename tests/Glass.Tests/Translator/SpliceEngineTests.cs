@@ -413,4 +413,43 @@ public sealed class SpliceEngineTests
         Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst)));
         Assert.Empty(_engine.GetSessions());
     }
+
+    [Fact]
+    public void FastOpenAndMptcpAreStrippedAndSynDataIsNotAcknowledged()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        // A: MSS, a TFO cookie (kind 34), MP_CAPABLE (kind 30), and 100 bytes of SYN data.
+        var options = new byte[] { 2, 4, 5, 0xB4, 34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 30, 4, 0, 0x81, 1, 0 };
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, 0, TcpFlags.Syn, 64240, options, new byte[100]));
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 64240, new byte[] { 2, 4, 5, 0xB4, 30, 4, 0, 0x81 }));
+        var toA = _kernel.Parse(0);
+        Assert.Equal(IsnA + 1, toA.Acknowledgment); // the SYN's data is left for A to send again
+        Assert.True(TcpSynOptions.TryParse(_kernel.Sent[0].Packet.AsSpan(toA.OptionsOffset, toA.OptionsLength), out var o));
+        Assert.False(o.HasFastOpen);
+        Assert.False(o.HasMptcp);
+        Assert.Equal(1460, o.Mss);
+    }
+
+    [Fact]
+    public void SegmentsWithIpOptionsAreRelayedWithTheirOptions()
+    {
+        Handshake();
+        var plain = Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack, 100, null, new byte[] { 1, 2, 3 });
+        // Insert four bytes of IPv4 options (NOP NOP NOP EOL): IHL 6.
+        var p = new byte[plain.Length + 4];
+        plain.AsSpan(0, 20).CopyTo(p);
+        p[20] = 1; p[21] = 1; p[22] = 1; p[23] = 0;
+        plain.AsSpan(20).CopyTo(p.AsSpan(24));
+        p[0] = 0x46;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(2), (ushort)p.Length);
+        p[10] = p[11] = 0;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(10), Checksum.Compute(p.AsSpan(0, 24)));
+
+        Assert.Equal(DropReason.None, _engine.Process(p));
+        var sent = _kernel.Parse(2);
+        Assert.Equal(24, sent.IpHeaderLength);
+        Assert.Equal(new byte[] { 1, 1, 1, 0 }, _kernel.Sent[2].Packet[20..24]);
+        Assert.Equal((Router, PortB, PeerB, SrcB), (sent.SourceAddress, sent.SourcePort, sent.DestinationAddress, sent.DestinationPort));
+        Assert.Equal(new byte[] { 1, 2, 3 }, _kernel.Sent[2].Packet[^3..]);
+    }
 }

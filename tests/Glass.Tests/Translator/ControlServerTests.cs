@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Glass.Packets;
+using Glass.Translator;
+
+namespace Glass.Tests.Translator;
+
+/// <summary>The translator's control socket, over real Unix sockets in a temporary folder.</summary>
+public sealed class ControlServerTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("glass-control-").FullName;
+    private readonly SpliceEngine _engine = new(new FakeKernel(), new FakeClock());
+    private readonly ControlServer _server;
+
+    public ControlServerTests()
+    {
+        _server = new ControlServer(_engine, Path.Combine(_dir, "t.sock"));
+        _server.Start();
+    }
+
+    public void Dispose()
+    {
+        _server.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static void WaitFor(Func<bool> condition, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"timed out waiting for {what}");
+            Thread.Sleep(10);
+        }
+    }
+
+    private static byte[] LegacyLink(string a, ushort pa, string b, ushort pb)
+    {
+        var d = new byte[16];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(d, Ipv4.Parse(a));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(d.AsSpan(4), pa);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(d.AsSpan(8), Ipv4.Parse(b));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(d.AsSpan(12), pb);
+        return d;
+    }
+
+    [Fact]
+    public void TheOriginalDesignsLinkDatagramLinksAPair()
+    {
+        using var s = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        s.SendTo(LegacyLink("203.0.113.2", 60000, "203.0.113.3", 60001), new UnixDomainSocketEndPoint(_server.DatagramPath));
+        WaitFor(() => _engine.GetSessions().Count == 1, "the datagram's link");
+        var session = _engine.GetSessions()[0];
+        Assert.Equal(("203.0.113.2", (ushort)60000, "203.0.113.3", (ushort)60001), (session.PeerA, session.RouterPortA, session.PeerB, session.RouterPortB));
+        Assert.Equal(1, _server.DatagramLinks);
+    }
+
+    [Fact]
+    public void MalformedDatagramsAreCountedAndLinkNothing()
+    {
+        using var s = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        var ep = new UnixDomainSocketEndPoint(_server.DatagramPath);
+        s.SendTo(new byte[15], ep);
+        var padded = LegacyLink("203.0.113.2", 60000, "203.0.113.3", 60001);
+        padded[7] = 1; // the two padding bytes must be zero
+        s.SendTo(padded, ep);
+        s.SendTo(new byte[17], ep);
+        WaitFor(() => _server.BadDatagrams == 3, "three bad datagrams counted");
+        Assert.Empty(_engine.GetSessions());
+    }
+
+    [Fact]
+    public async Task TheLineProtocolLinksReportsAndUnlinks()
+    {
+        using var client = new TranslatorClient(_server.Path);
+        var link = await client.LinkAsync(Ipv4.Parse("203.0.113.2"), 60000, Ipv4.Parse("203.0.113.3"), 60001);
+        Assert.True(link.Success);
+        var again = await client.LinkAsync(Ipv4.Parse("203.0.113.2"), 60000, Ipv4.Parse("203.0.113.9"), 60009);
+        Assert.Equal("port-in-use", again.ErrorCode);
+        Assert.Contains("\"SessionsPending\":1", await client.QueryAsync("STATUS"));
+        Assert.StartsWith("ERR bad-request", await client.RequestAsync("LINK 1.2.3.4"));
+        Assert.Equal("OK", await client.RequestAsync("UNLINK 203.0.113.3 60001"));
+        Assert.Equal("[]", await client.QueryAsync("SESSIONS"));
+    }
+
+    [Fact]
+    public async Task WatchersHearOfReleasedLinks()
+    {
+        using var client = new TranslatorClient(_server.Path);
+        var heard = new List<LinkRelease>();
+        using var cts = new CancellationTokenSource();
+        var watch = client.WatchAsync(r => { lock (heard) heard.Add(r); }, null, cts.Token);
+        Assert.True(_engine.Link(Ipv4.Parse("203.0.113.2"), 60000, Ipv4.Parse("203.0.113.3"), 60001).Success);
+        // The watcher may connect after the first unlink; keep unlinking fresh links until one is heard.
+        WaitFor(() =>
+        {
+            _engine.Unlink(Ipv4.Parse("203.0.113.2"), 60000);
+            _engine.Link(Ipv4.Parse("203.0.113.2"), 60000, Ipv4.Parse("203.0.113.3"), 60001);
+            lock (heard)
+                return heard.Count > 0;
+        }, "a RELEASED event");
+        lock (heard)
+            Assert.Equal(("unlinked", (ushort)60000, (ushort)60001), (heard[0].Reason, heard[0].RouterPortA, heard[0].RouterPortB));
+        cts.Cancel();
+        await watch.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public void ASecondTranslatorOnTheSameSocketIsRefused()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => new ControlServer(_engine, _server.Path));
+        Assert.Contains("already listening", e.Message);
+    }
+}
