@@ -49,6 +49,21 @@ Describe "The controller behind real NATs$(if ($SkipReason) { " (skipped: $SkipR
         @(Get-GlassSession -ControlSocket $Router.ControlSocket).Count | Should -Be 0
     }
 
+    It 'gives an application one router endpoint to dial itself' {
+        $pwsh = Get-GlassPwshCommand
+        $json = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $pwsh.FilePath -TimeoutSeconds 60 -ArgumentList (@($pwsh.ArgumentList) + @(
+                '-NoProfile', '-NonInteractive', '-Command',
+                "Import-Module '$(Get-GlassE2EModule)'; `$e = Connect-GlassChannel -Id $($Binding.ChannelId) -Router $($Router.Address); `$e.Address.ToString() + ' ' + `$e.Port"))
+        $address, $port = $json.Trim() -split ' '
+        $endpoint = [pscustomobject]@{ Address = $address; Port = [int]$port }
+        $endpoint.Address | Should -Be $Net.RouterAddress
+        $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 60 -ArgumentList @(
+            $Peer, 'send', '--connect', "$($endpoint.Address):$($endpoint.Port)", '--bytes', '64K', '--seed', '41', '--timeout', '50')
+        $sent = ConvertFrom-GlassE2EPeerOutput $out
+        $sent.received | Should -Be 64KB
+        $sent.remote | Should -Be "$($Net.RouterAddress):$($endpoint.Port)"
+    }
+
     It 'keeps the binding and its channel id when B''s link is down for 5 s' {
         Invoke-GlassNetCommand -Net $Net -Namespace natB -FilePath ip -ArgumentList @('link', 'set', $Net.NatPublicInterface, 'down') | Out-Null
         try {

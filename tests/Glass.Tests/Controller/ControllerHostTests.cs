@@ -1,0 +1,133 @@
+using System.Net;
+using Glass.Client;
+using Glass.Controller;
+using Glass.Translator;
+using Glass.Tests.Translator;
+
+namespace Glass.Tests.Controller;
+
+/// <summary>
+/// The controller on loopback against a real translator control socket whose engine sends into
+/// a fake kernel: the whole rendezvous except the packets.
+/// </summary>
+public sealed class ControllerHostTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("glass-controller-").FullName;
+    private readonly SpliceEngine _engine = new(new FakeKernel(), new FakeClock());
+    private readonly ControlServer _translator;
+    private readonly List<IDisposable> _owned = new();
+
+    public ControllerHostTests()
+    {
+        _translator = new ControlServer(_engine, Path.Combine(_dir, "t.sock"));
+        _translator.Start();
+    }
+
+    public void Dispose()
+    {
+        foreach (var d in _owned)
+            d.Dispose();
+        _translator.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private IPEndPoint StartController(Func<ControllerOptions, ControllerOptions>? configure = null)
+    {
+        var options = new ControllerOptions
+        {
+            Address = IPAddress.Loopback,
+            Port = 0,
+            ControlSocket = _translator.Path,
+            PortRange = new PortRange(62000, 62099),
+        };
+        var host = new ControllerHost(configure?.Invoke(options) ?? options);
+        host.Start();
+        _owned.Add(host);
+        return host.LocalEndPoint!;
+    }
+
+    private async Task<GlassBinding> Bind(IPEndPoint router, BindingOptions? options = null)
+    {
+        var b = await GlassBinding.StartAsync(router, new IPEndPoint(IPAddress.Loopback, 9), options);
+        _owned.Add(b);
+        return b;
+    }
+
+    [Fact]
+    public async Task AConnectLinksBothSidesInTheTranslatorAndAnswersARouterPort()
+    {
+        var router = StartController();
+        var binding = await Bind(router);
+        var endpoint = await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
+
+        Assert.Equal(IPAddress.Loopback, endpoint.Address);
+        Assert.InRange(endpoint.Port, 62000, 62099);
+        var session = Assert.Single(_engine.GetSessions());
+        Assert.Equal(SessionState.Pending, session.State);
+        Assert.Contains((ushort)endpoint.Port, new[] { session.RouterPortA, session.RouterPortB });
+        Assert.NotEqual(session.RouterPortA, session.RouterPortB); // both peers are 127.0.0.1
+    }
+
+    [Fact]
+    public async Task LinksPerAddressAreLimitedAndFreedWhenTheTranslatorReleasesThem()
+    {
+        var router = StartController(o => o with { MaxLinksPerAddress = 4 });
+        var binding = await Bind(router);
+        // Binder and connector share 127.0.0.1, so each link holds two of its ports.
+        await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
+        await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
+        var e = await Assert.ThrowsAsync<GlassException>(() => ControllerConnection.RequestEndpointAsync(router, binding.ChannelId));
+        Assert.Equal(GlassErrors.LimitExceeded, e.ErrorId);
+        Assert.Contains("router ports", e.Message);
+
+        foreach (var s in _engine.GetSessions())
+            _engine.Unlink(Glass.Packets.Ipv4.Parse(s.PeerA), s.RouterPortA);
+        // The controller hears RELEASED over its watch connection and frees the ports.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try
+            {
+                await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
+                break;
+            }
+            catch (GlassException x) when (x.ErrorId == GlassErrors.LimitExceeded && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task BindingsPerAddressAreLimited()
+    {
+        var router = StartController(o => o with { MaxBindingsPerAddress = 1 });
+        await Bind(router);
+        var e = await Assert.ThrowsAsync<GlassException>(() => Bind(router));
+        Assert.Equal(GlassErrors.LimitExceeded, e.ErrorId);
+    }
+
+    [Fact]
+    public async Task AnExhaustedRangeIsRouterFull()
+    {
+        var router = StartController(o => o with { PortRange = new PortRange(62000, 62002) });
+        var binding = await Bind(router);
+        await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
+        var e = await Assert.ThrowsAsync<GlassException>(() => ControllerConnection.RequestEndpointAsync(router, binding.ChannelId));
+        Assert.Equal(GlassErrors.RouterFull, e.ErrorId);
+        Assert.Single(_engine.GetSessions());
+    }
+
+    [Fact]
+    public async Task ABindingReclaimsItsIdWithItsSecretAndOthersCannot()
+    {
+        var router = StartController();
+        var first = await Bind(router, new BindingOptions { ConnectSecret = "door" });
+        var (id, secret) = (first.ChannelId, first.Secret);
+        first.Stop();
+        var again = await Bind(router, new BindingOptions { ChannelId = id, Secret = secret });
+        Assert.Equal(id, again.ChannelId);
+        var e = await Assert.ThrowsAsync<GlassException>(() => Bind(router, new BindingOptions { ChannelId = id, Secret = "not-it" }));
+        Assert.Equal(GlassErrors.Unauthorized, e.ErrorId);
+    }
+}
