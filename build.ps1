@@ -68,6 +68,7 @@ function Invoke-Build {
     $env:GLASS_MODULE = Join-Path $ModuleOut 'Glass.psd1'
     $env:GLASS_TESTPEER = Join-Path $Root "tests/Glass.TestPeer/bin/$Configuration/net10.0/glass-testpeer.dll"
     $env:GLASS_BENCH = Join-Path $Root "tests/Glass.Bench/bin/$Configuration/net10.0/glass-bench.dll"
+    $env:GLASS_IMPAIR = Join-Path $Root "tests/Glass.Impair/bin/$Configuration/net10.0/glass-impair.dll"
     Write-Host "Module ready: Import-Module $ModuleOut"
 }
 
@@ -104,7 +105,9 @@ function Invoke-Test {
     $config.Output.Verbosity = 'Detailed'
     $config.TestResult.Enabled = $true
     $config.TestResult.OutputPath = Join-Path $results 'pester.xml'
-    $pester = Invoke-Pester -Configuration $config
+    # Only the run object: anything a test wrote to the pipeline is not a result.
+    $pester = Invoke-Pester -Configuration $config | Where-Object { $_ -is [Pester.Run] } | Select-Object -Last 1
+    if (-not $pester) { throw 'Invoke-Pester returned no run result.' }
 
     $passed = $xunit.Passed + $pester.PassedCount
     # A failed BeforeAll/AfterAll fails its tests' container even when no test counted as failed.
