@@ -1,0 +1,167 @@
+using System.Net.Sockets;
+using Glass.Interop;
+
+namespace Glass.Client;
+
+/// <summary>
+/// A zero-copy variant of <see cref="StreamPump"/> for Linux: each direction moves bytes
+/// socket → pipe → socket with splice(2) on a thread of its own, waiting with poll(2) when a
+/// socket is not ready (.NET keeps the descriptors non-blocking).
+/// It pays two threads per connection, so it serves bulk transfers on a few connections; the
+/// pump falls back to the pooled copy beyond <see cref="MaxConcurrent"/>.
+/// </summary>
+public static class SplicePump
+{
+    private const int Chunk = 256 * 1024;
+    private const int PollMs = 250;
+    private static int s_active;
+
+    /// <summary>Connections pumped with splice at once; further ones use the pooled copy.</summary>
+    public static int MaxConcurrent { get; set; } = 16;
+
+    public static bool IsSupported => OperatingSystem.IsLinux();
+
+    /// <summary>Claims a slot; false when splice is unsupported or all slots are taken.</summary>
+    internal static bool TryEnter()
+    {
+        if (!IsSupported)
+            return false;
+        if (Interlocked.Increment(ref s_active) <= MaxConcurrent)
+            return true;
+        Interlocked.Decrement(ref s_active);
+        return false;
+    }
+
+    internal static void Exit() => Interlocked.Decrement(ref s_active);
+
+    /// <summary>Returns the bytes moved a→b and b→a once both directions ended.</summary>
+    public static async Task<(long AToB, long BToA)> RunAsync(Socket a, Socket b, CancellationToken ct)
+    {
+        var state = new PumpState();
+        var ab = Direction(a, b, state);
+        var ba = Direction(b, a, state);
+        // Aborting shuts the receiving sides down, which wakes any splice blocked on them.
+        await using (ct.Register(() => Abort(a, b, state)))
+        {
+            // A reset on one side ends both at once (see StreamPump).
+            if ((await Task.WhenAny(ab, ba).ConfigureAwait(false)).IsFaulted)
+                Abort(a, b, state);
+            try
+            {
+                await Task.WhenAll(ab, ba).ConfigureAwait(false);
+            }
+            catch
+            {
+                Abort(a, b, state);
+            }
+        }
+        return (ab.IsCompletedSuccessfully ? ab.Result : 0, ba.IsCompletedSuccessfully ? ba.Result : 0);
+    }
+
+    private sealed class PumpState
+    {
+        public volatile bool Aborted;
+    }
+
+    private static void Abort(Socket a, Socket b, PumpState state)
+    {
+        // As in StreamPump: a failure on one side resets both, rather than leaving one hanging.
+        // Shutting down only the receive side wakes the splice threads without sending a FIN
+        // (and the flag keeps them from sending one), so Close(0) resets; Close waits for the
+        // threads to let go of the descriptors.
+        state.Aborted = true;
+        foreach (var s in new[] { a, b })
+        {
+            try
+            {
+                s.Shutdown(SocketShutdown.Receive);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+            }
+        }
+        a.Close(0);
+        b.Close(0);
+    }
+
+    private static Task<long> Direction(Socket from, Socket to, PumpState state)
+    {
+        var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                done.TrySetResult(Move(from, to, state));
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        })
+        { IsBackground = true, Name = "glass-splice" };
+        thread.Start();
+        return done.Task;
+    }
+
+    private static long Move(Socket from, Socket to, PumpState state)
+    {
+        var (read, write) = Splice.CreatePipe(Chunk);
+        using (read)
+        using (write)
+        {
+            var added = false;
+            var addedTo = false;
+            try
+            {
+                // Keep both descriptors alive while the raw fds are in use.
+                from.SafeHandle.DangerousAddRef(ref added);
+                to.SafeHandle.DangerousAddRef(ref addedTo);
+                var src = (int)from.SafeHandle.DangerousGetHandle();
+                var dst = (int)to.SafeHandle.DangerousGetHandle();
+                long total = 0;
+                while (true)
+                {
+                    var n = Splice.Move(src, write.Value, Chunk, Splice.SPLICE_F_MOVE | Splice.SPLICE_F_MORE);
+                    if (n < 0)
+                    {
+                        // Short waits, so an abort that shuts down only the other socket is seen.
+                        if (state.Aborted)
+                            throw new OperationCanceledException();
+                        Splice.Wait(src, Splice.POLLIN, PollMs);
+                        continue;
+                    }
+                    if (n == 0)
+                    {
+                        // tcp_splice_read reports a reset as end of stream; SO_ERROR still holds it.
+                        if (from.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error and not 0)
+                            throw new SocketException(error);
+                        break;
+                    }
+                    total += n;
+                    while (n > 0)
+                    {
+                        var m = Splice.Move(read.Value, dst, n, Splice.SPLICE_F_MOVE | Splice.SPLICE_F_MORE);
+                        if (m >= 0)
+                        {
+                            n -= m;
+                            continue;
+                        }
+                        if (state.Aborted)
+                            throw new OperationCanceledException();
+                        Splice.Wait(dst, Splice.POLLOUT, PollMs);
+                    }
+                }
+                if (!state.Aborted)
+                    to.Shutdown(SocketShutdown.Send);
+                return total;
+            }
+            finally
+            {
+                if (added)
+                    from.SafeHandle.DangerousRelease();
+                if (addedTo)
+                    to.SafeHandle.DangerousRelease();
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Glass.Client;
+
+namespace Glass.Tests.Client;
+
+/// <summary>Both pumps over real loopback sockets (Linux, as the project): bytes intact both ways, half-close, resets.</summary>
+public sealed class PumpTests
+{
+    public enum Kind { Splice, Copy }
+
+    // Connected asynchronously, as the client's sockets are: .NET then keeps them non-blocking.
+    private static (Socket Outer, Socket Inner) Pair(Socket listener)
+    {
+        var outer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var accept = listener.AcceptAsync();
+        outer.ConnectAsync(listener.LocalEndPoint!).Wait();
+        return (outer, accept.Result);
+    }
+
+    private static Task<(long, long)> Pump(Kind kind, Socket a, Socket b, CancellationToken ct) =>
+        kind == Kind.Splice ? SplicePump.RunAsync(a, b, ct) : StreamPump.CopyBothAsync(a, b, ct);
+
+    private static async Task<byte[]> SendAndHash(Socket s, int bytes, int seed)
+    {
+        var data = new byte[bytes];
+        new Random(seed).NextBytes(data);
+        for (var sent = 0; sent < bytes;)
+            sent += await s.SendAsync(data.AsMemory(sent, Math.Min(65536, bytes - sent)), SocketFlags.None);
+        s.Shutdown(SocketShutdown.Send);
+        return SHA256.HashData(data);
+    }
+
+    private static async Task<(long, byte[])> ReceiveAndHash(Socket s)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buf = new byte[65536];
+        long total = 0;
+        int n;
+        while ((n = await s.ReceiveAsync(buf, SocketFlags.None)) > 0)
+        {
+            hash.AppendData(buf, 0, n);
+            total += n;
+        }
+        return (total, hash.GetHashAndReset());
+    }
+
+    [Theory]
+    [InlineData(Kind.Splice)]
+    [InlineData(Kind.Copy)]
+    public async Task BytesCrossIntactBothWaysAndEofFollows(Kind kind)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var (left, leftInner) = Pair(listener);
+        var (right, rightInner) = Pair(listener);
+        using (left)
+        using (right)
+        {
+            var pump = Pump(kind, leftInner, rightInner, CancellationToken.None);
+            var toRight = SendAndHash(left, 8 << 20, 1);
+            var atRight = ReceiveAndHash(right);
+            // Right answers only after left's EOF: the half-close must have crossed.
+            var (got, hash) = await atRight;
+            Assert.Equal(8 << 20, got);
+            Assert.Equal(await toRight, hash);
+            var toLeft = SendAndHash(right, 3 << 20, 2);
+            var (back, backHash) = await ReceiveAndHash(left);
+            Assert.Equal(3 << 20, back);
+            Assert.Equal(await toLeft, backHash);
+            var (ab, ba) = await pump.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal((8L << 20, 3L << 20), (ab, ba));
+        }
+    }
+
+    [Theory]
+    [InlineData(Kind.Splice)]
+    [InlineData(Kind.Copy)]
+    public async Task AResetOnOneSideResetsTheOther(Kind kind)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var (left, leftInner) = Pair(listener);
+        var (right, rightInner) = Pair(listener);
+        using (right)
+        {
+            var pump = Pump(kind, leftInner, rightInner, CancellationToken.None);
+            await left.SendAsync(new byte[1000], SocketFlags.None);
+            left.LingerState = new LingerOption(true, 0);
+            left.Close();
+            var buf = new byte[4096];
+            var e = await Assert.ThrowsAsync<SocketException>(async () =>
+            {
+                while (await right.ReceiveAsync(buf, SocketFlags.None) > 0)
+                {
+                }
+                throw new SocketException((int)SocketError.Success); // EOF instead of a reset
+            });
+            Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
+            await pump.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+    }
+
+    [Fact]
+    public async Task CancellingTheSplicePumpEndsItPromptly()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var (left, leftInner) = Pair(listener);
+        var (right, rightInner) = Pair(listener);
+        using (left)
+        using (right)
+        {
+            using var cts = new CancellationTokenSource();
+            var pump = SplicePump.RunAsync(leftInner, rightInner, cts.Token);
+            cts.Cancel();
+            // Cancelling ends both directions without any traffic to wake them.
+            await pump.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(pump.IsCompletedSuccessfully);
+        }
+    }
+}
