@@ -37,6 +37,11 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
     [ValidateRange(1, int.MaxValue)]
     public int IdleTimeout { get; set; }
 
+    /// <summary>Most sessions (pending or live) held at once: what bounds the translator's memory.</summary>
+    [Parameter]
+    [ValidateRange(1, 1_000_000)]
+    public int MaxSessions { get; set; }
+
     [Parameter]
     public SwitchParameter SkipFirewall { get; set; }
 
@@ -55,6 +60,7 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
             PendingTimeout = CommandSupport.Bound(this, nameof(PendingTimeout)) ? TimeSpan.FromSeconds(PendingTimeout) : config.PendingTimeout ?? splice.PendingTimeout,
             IdleTimeout = CommandSupport.Bound(this, nameof(IdleTimeout)) ? TimeSpan.FromSeconds(IdleTimeout) : config.IdleTimeout ?? splice.IdleTimeout,
             TimeWait = config.TimeWait ?? splice.TimeWait,
+            MaxSessions = CommandSupport.Bound(this, nameof(MaxSessions)) ? MaxSessions : config.MaxSessions ?? splice.MaxSessions,
         };
         var options = new TranslatorOptions
         {

@@ -25,12 +25,13 @@ public sealed record RouterConfig
     public int? MaxBindingsPerAddress { get; init; }
     public int? MaxLinksPerAddress { get; init; }
     public int? ConnectRatePerAddress { get; init; }
+    public int? MaxSessions { get; init; }
 
     private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "controller", "timeouts", "access", "limits" };
     private static readonly string[] ControllerKeys = { "address", "port" };
     private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
     private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
-    private static readonly string[] LimitKeys = { "bindingsPerAddress", "linksPerAddress", "connectRatePerAddress" };
+    private static readonly string[] LimitKeys = { "bindingsPerAddress", "linksPerAddress", "connectRatePerAddress", "sessions" };
 
     public static RouterConfig Load(string path)
     {
@@ -140,6 +141,7 @@ public sealed record RouterConfig
             {
                 "bindingsPerAddress" => config with { MaxBindingsPerAddress = n },
                 "linksPerAddress" => config with { MaxLinksPerAddress = n },
+                "sessions" => config with { MaxSessions = n },
                 _ => config with { ConnectRatePerAddress = n },
             };
         }

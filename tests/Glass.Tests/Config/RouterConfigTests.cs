@@ -18,6 +18,18 @@ public sealed class RouterConfigTests
         Assert.Equal(TimeSpan.FromSeconds(60), c.PendingTimeout);
         Assert.Equal(TimeSpan.FromHours(2), c.IdleTimeout);
         Assert.Equal(TimeSpan.FromSeconds(30), c.TimeWait);
+        Assert.Equal(TimeSpan.FromSeconds(300), c.LeaseTime);
+        Assert.Equal((64, 512, 100, 65536), (c.MaxBindingsPerAddress, c.MaxLinksPerAddress, c.ConnectRatePerAddress, c.MaxSessions));
+        Assert.Null(c.BindToken); // commented out in the example
+    }
+
+    [Fact]
+    public void AccessTokensAreReadAndCheckedForSpaces()
+    {
+        var c = RouterConfig.Parse("access:\n  bindToken: abc\n  connectToken: xyz\n", "a.yaml");
+        Assert.Equal(("abc", "xyz"), (c.BindToken, c.ConnectToken));
+        var e = Assert.Throws<ConfigException>(() => RouterConfig.Parse("access:\n  bindToken: a=b\n", "a.yaml"));
+        Assert.StartsWith("a.yaml:2:14:", e.Message);
     }
 
     [Fact]
