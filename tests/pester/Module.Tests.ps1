@@ -33,6 +33,15 @@ Describe 'The Glass module' {
         $e.Exception.Message | Should -BeLike "$($bad):4:3: unknown key 'controller.prot'*"
     }
 
+    It 'says translator-unavailable when asked for sessions or counters with no translator' {
+        $socket = Join-Path $TestDrive 'none.sock'
+        foreach ($query in { Get-GlassSession -ControlSocket $socket }, { Get-GlassTranslatorStatus -ControlSocket $socket }) {
+            $e = Get-ErrorId $query
+            $e.FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+            $e.Exception.Message | Should -BeLike "*$socket*"
+        }
+    }
+
     It 'says which port range is wrong' {
         $e = Get-ErrorId { Start-GlassController -PortRange '70000-1' -Port 0 }
         $e.FullyQualifiedErrorId | Should -BeLike 'InvalidPortRange,*'

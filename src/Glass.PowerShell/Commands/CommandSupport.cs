@@ -22,6 +22,22 @@ internal static class CommandSupport
         }
     }
 
+    /// <summary>Asks the translator on <paramref name="controlSocket"/> a STATUS or SESSIONS question; returns its JSON.</summary>
+    public static string QueryTranslator(PSCmdlet cmdlet, string controlSocket, string command)
+    {
+        var path = cmdlet.GetUnresolvedProviderPathFromPSPath(controlSocket);
+        using var client = new Translator.TranslatorClient(path);
+        try
+        {
+            return client.QueryAsync(command).GetAwaiter().GetResult();
+        }
+        catch (GlassException e)
+        {
+            cmdlet.ThrowTerminatingError(ToErrorRecord(e, path));
+            throw; // unreachable: ThrowTerminatingError throws
+        }
+    }
+
     public static bool Bound(PSCmdlet cmdlet, string parameter) => cmdlet.MyInvocation.BoundParameters.ContainsKey(parameter);
 
     public static PortRange ParseRange(PSCmdlet cmdlet, string text)

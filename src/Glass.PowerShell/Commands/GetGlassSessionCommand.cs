@@ -15,16 +15,7 @@ public sealed class GetGlassSessionCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
-        using var client = new TranslatorClient(GetUnresolvedProviderPathFromPSPath(ControlSocket));
-        try
-        {
-            var json = client.QueryAsync("SESSIONS").GetAwaiter().GetResult();
-            foreach (var s in JsonSerializer.Deserialize<List<SessionInfo>>(json) ?? new())
-                WriteObject(s);
-        }
-        catch (GlassException e)
-        {
-            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, ControlSocket));
-        }
+        foreach (var s in JsonSerializer.Deserialize<List<SessionInfo>>(CommandSupport.QueryTranslator(this, ControlSocket, "SESSIONS")) ?? new())
+            WriteObject(s);
     }
 }

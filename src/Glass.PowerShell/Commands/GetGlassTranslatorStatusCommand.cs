@@ -15,14 +15,6 @@ public sealed class GetGlassTranslatorStatusCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
-        using var client = new TranslatorClient(GetUnresolvedProviderPathFromPSPath(ControlSocket));
-        try
-        {
-            WriteObject(JsonSerializer.Deserialize<SpliceCounters>(client.QueryAsync("STATUS").GetAwaiter().GetResult()));
-        }
-        catch (GlassException e)
-        {
-            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, ControlSocket));
-        }
+        WriteObject(JsonSerializer.Deserialize<SpliceCounters>(CommandSupport.QueryTranslator(this, ControlSocket, "STATUS")));
     }
 }
