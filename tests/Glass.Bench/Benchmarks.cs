@@ -83,6 +83,12 @@ internal static class Benchmarks
         Console.WriteLine(string.Create(Inv, $"{"memory: linked session (GetTotalMemory delta)",-64} {memory.PerLinkedSession,12:0.#} B/session over {MemorySessions:N0} sessions"));
         Console.WriteLine(string.Create(Inv, $"{"memory: session after both SYNs",-64} {memory.PerHandshakenSession,12:0.#} B/session"));
         Console.WriteLine(string.Create(Inv, $"(anchor = {anchorRate.PerSecond:N0} ops/s; relay loops restore the 40 header bytes the engine rewrote before each Process; total {total.Elapsed.TotalSeconds:0.0} s)"));
+        // The client's forwarding, anchored on the pooled copy.
+        var pumps = PumpBench.Run(1L << 30);
+        var copy = pumps.Single(p => p.Pump == "copy");
+        Console.WriteLine();
+        foreach (var p in pumps)
+            Console.WriteLine(string.Create(Inv, $"{"forwarding: 1 GiB over loopback, " + p.Pump,-64} {p.BytesPerSecond / 1e9,9:0.00} GB/s {p.BytesPerSecond / copy.BytesPerSecond,9:0.000}x   {p.CpuSecondsPerGiB:0.00} CPU s/GiB (incl. sender, receiver)"));
         foreach (var note in drops.Notes)
             Console.WriteLine($"note: {note}");
         foreach (var f in failures)
@@ -119,6 +125,14 @@ internal static class Benchmarks
             w.WriteNumber("bytesPerLinkedSession", Math.Round(memory.PerLinkedSession, 1));
             w.WriteNumber("bytesPerHandshakenSession", Math.Round(memory.PerHandshakenSession, 1));
             w.WriteNumber("memorySessions", MemorySessions);
+            foreach (var p in pumps)
+            {
+                w.WriteStartObject("forward_" + p.Pump);
+                w.WriteNumber("bytesPerSecond", Math.Round(p.BytesPerSecond));
+                w.WriteNumber("ratioToCopy", Math.Round(p.BytesPerSecond / copy.BytesPerSecond, 3));
+                w.WriteNumber("cpuSecondsPerGiB", Math.Round(p.CpuSecondsPerGiB, 3));
+                w.WriteEndObject();
+            }
             w.WriteBoolean("ok", failures.Count == 0);
             w.WriteNumber("elapsedSeconds", Math.Round(total.Elapsed.TotalSeconds, 1));
         }));
