@@ -65,6 +65,7 @@ internal sealed class Session
     public long CreatedAt;
     public long LastActivity;
     public long TimeWaitSince;
+    public long HandshakeSince; // when both SYNs had arrived
 
     public ref Leg Side(bool a) => ref a ? ref A : ref B;
 }

@@ -36,5 +36,6 @@ public sealed record SpliceCounters
     public long SessionsReleased { get; init; }
     public int SessionsActive { get; init; }
     public int SessionsPending { get; init; }
+    public IReadOnlyDictionary<string, int> SessionsByState { get; init; } = new Dictionary<string, int>();
     public IReadOnlyDictionary<string, long> Drops { get; init; } = new Dictionary<string, long>();
 }

@@ -44,6 +44,7 @@ public sealed partial class SpliceEngine
             return Count(DropReason.WaitingForPeer);
 
         s.State = SessionState.Handshake;
+        s.HandshakeSince = s.LastActivity;
         SendSynAck(s, toA: true);
         SendSynAck(s, toA: false);
         return DropReason.None;

@@ -127,7 +127,9 @@ public sealed partial class SpliceEngine
 
     private string? ExpiryReason(Session s, long now) => s.State switch
     {
-        SessionState.Pending or SessionState.Handshake when now - s.CreatedAt >= (long)_options.PendingTimeout.TotalMilliseconds => "unpaired",
+        // A link waits for its SYNs from when it was made; a handshake gets the same time from when it began.
+        SessionState.Pending when now - s.CreatedAt >= (long)_options.PendingTimeout.TotalMilliseconds => "unpaired",
+        SessionState.Handshake when now - s.HandshakeSince >= (long)_options.PendingTimeout.TotalMilliseconds => "unpaired",
         SessionState.TimeWait when now - s.TimeWaitSince >= (long)_options.TimeWait.TotalMilliseconds => "closed",
         SessionState.Established or SessionState.Closing when now - s.LastActivity >= (long)_options.IdleTimeout.TotalMilliseconds => "idle",
         _ => null,
@@ -163,10 +165,14 @@ public sealed partial class SpliceEngine
                     drops[r.ToString()] = Interlocked.Read(ref _drops[(int)r]);
             }
             var pending = 0;
+            var byState = new Dictionary<string, int>();
+            foreach (var st in Enum.GetValues<SessionState>())
+                byState[st.ToString()] = 0;
             foreach (var s in _sessions.Values)
             {
                 if (s.State is SessionState.Pending or SessionState.Handshake)
                     pending++;
+                byState[s.State.ToString()]++;
             }
             return new SpliceCounters
             {
@@ -178,6 +184,7 @@ public sealed partial class SpliceEngine
                 SessionsReleased = _released,
                 SessionsActive = _sessions.Count - pending,
                 SessionsPending = pending,
+                SessionsByState = byState,
                 Drops = drops,
             };
         }

@@ -452,4 +452,31 @@ public sealed class SpliceEngineTests
         Assert.Equal((Router, PortB, PeerB, SrcB), (sent.SourceAddress, sent.SourcePort, sent.DestinationAddress, sent.DestinationPort));
         Assert.Equal(new byte[] { 1, 2, 3 }, _kernel.Sent[2].Packet[^3..]);
     }
+
+    [Fact]
+    public void AHandshakeGetsThePendingTimeFromWhenItBegan()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        _clock.Advance(TimeSpan.FromSeconds(50));
+        _engine.Process(SynA());
+        _engine.Process(SynB());
+        _clock.Advance(TimeSpan.FromSeconds(30)); // 80 s after the link, 30 s into the handshake
+        Assert.Equal(0, _engine.Sweep());
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("unpaired", Assert.Single(_released).Reason);
+    }
+
+    [Fact]
+    public void CountersGiveSessionsByState()
+    {
+        Handshake();
+        Assert.True(_engine.Link(PeerA, 60100, PeerB, 60101).Success);
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+        var c = _engine.GetCounters();
+        Assert.Equal(1, c.SessionsByState["Pending"]);
+        Assert.Equal(1, c.SessionsByState["Established"]);
+        Assert.Equal(0, c.SessionsByState["TimeWait"]);
+        Assert.Equal((1, 1), (c.SessionsPending, c.SessionsActive));
+    }
 }
