@@ -75,6 +75,7 @@ internal sealed class Fuzzer
             MaxSessions = SlotCount,
         });
         _engine.Released += OnReleased;
+        _engine.Paired += OnPaired;
         for (int i = 0; i < SlotCount; i++)
             _slots[i] = new Slot((ushort)(FirstRouterPort + 2 * i), (ushort)(FirstRouterPort + 2 * i + 1));
     }
@@ -83,6 +84,7 @@ internal sealed class Fuzzer
     {
         public readonly ushort PortA = portA, PortB = portB;
         public bool Linked;
+        public bool Paired; // both SYNs in: the engine keys it by flows, its endpoints are free
         public uint PeerA, PeerB;
         public ushort SourceA, SourceB;
         public uint IsnA, IsnB;
@@ -509,7 +511,19 @@ internal sealed class Fuzzer
         else if (r.PeerA != s.PeerA || r.RouterPortA != s.PortA || r.PeerB != s.PeerB || r.RouterPortB != s.PortB)
             Violation($"Released ({r.Reason}) names {Ipv4.Format(r.PeerA)}:{r.RouterPortA}/{Ipv4.Format(r.PeerB)}:{r.RouterPortB}, not slot {i}'s link");
         s.Linked = false;
+        s.Paired = false;
         _live--;
+    }
+
+    private void OnPaired(LinkRelease r)
+    {
+        int i = (r.RouterPortA - FirstRouterPort) / 2;
+        if (r.RouterPortA < FirstRouterPort || i >= SlotCount || !_slots[i].Linked || _slots[i].Paired)
+        {
+            Violation($"Paired names router port {r.RouterPortA}, which no unpaired link holds");
+            return;
+        }
+        _slots[i].Paired = true;
     }
 
     private void TryLink(int i)
@@ -531,6 +545,7 @@ internal sealed class Fuzzer
             return;
         }
         s.Linked = true;
+        s.Paired = false;
         _live++;
         _linksOk++;
     }
@@ -565,7 +580,8 @@ internal sealed class Fuzzer
         {
             var s = _slots[_rng.Below(SlotCount)];
             bool a = _rng.OneIn(2);
-            bool expected = s.Linked;
+            // Only links still waiting for SYNs are found by their endpoints.
+            bool expected = s.Linked && !s.Paired;
             long releases = _releases;
             bool got = _engine.Unlink(s.Peer(a), s.Port(a));
             _unlinks++;
@@ -590,7 +606,7 @@ internal sealed class Fuzzer
                 case 1:
                     ExpectLinkRefused(p, 29000, p, 29000, "bad-link");
                     break;
-                case 2 when s.Linked:
+                case 2 when s.Linked && !s.Paired:
                     ExpectLinkRefused(s.PeerB, s.PortB, p, 29001, "port-in-use");
                     break;
                 case 3 when _live == SlotCount:
@@ -635,7 +651,7 @@ internal sealed class Fuzzer
         for (int i = 0; i < SlotCount; i += 2)
         {
             var s = _slots[i];
-            if (s.Linked && !_engine.Unlink(s.PeerA, s.PortA))
+            if (s.Linked && !s.Paired && !_engine.Unlink(s.PeerA, s.PortA))
                 Violation($"final Unlink of slot {i} returned false");
         }
         // ... the rest must expire: every state has a timer.

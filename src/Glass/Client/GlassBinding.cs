@@ -66,7 +66,22 @@ public sealed class GlassBinding : IDisposable
     public static async Task<GlassBinding> StartAsync(IPEndPoint router, IPEndPoint localTarget, BindingOptions? options = null, CancellationToken ct = default)
     {
         options ??= new BindingOptions();
-        var (conn, id, secret) = await BindAsync(router, options, options.ChannelId, options.Secret, ct).ConfigureAwait(false);
+        // Rebinding right after a Stop can race the router's handling of our BYE: give it a moment.
+        var patience = Environment.TickCount64 + 3000;
+        LineConnection conn;
+        string id, secret;
+        while (true)
+        {
+            try
+            {
+                (conn, id, secret) = await BindAsync(router, options, options.ChannelId, options.Secret, ct).ConfigureAwait(false);
+                break;
+            }
+            catch (GlassException e) when (e.ErrorId == GlassErrors.ChannelInUse && Environment.TickCount64 < patience)
+            {
+                await Task.Delay(100, ct).ConfigureAwait(false);
+            }
+        }
         var binding = new GlassBinding(conn, id, secret, router, localTarget, options);
         binding._run = binding.RunAsync();
         return binding;

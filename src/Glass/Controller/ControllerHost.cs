@@ -50,6 +50,7 @@ public sealed class ControllerHost : IDisposable
     private readonly ChannelRegistry _channels;
     private readonly Dictionary<uint, (double Tokens, long At)> _buckets = new();
     private readonly HashSet<LineConnection> _binderConnections = new();
+    private readonly HashSet<long> _pairedSessions = new();
     private readonly object _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
@@ -100,10 +101,16 @@ public sealed class ControllerHost : IDisposable
         }
     }
 
+    // Ports are free once the translator paired the link (it then keys the session by its
+    // flows), or when a link ended without ever pairing; never twice, as they may be reused.
     private void OnReleased(LinkRelease r)
     {
         lock (_gate)
         {
+            if (r.Reason != LinkRelease.PairedReason && r.SessionId != 0 && _pairedSessions.Remove(r.SessionId))
+                return;
+            if (r.Reason == LinkRelease.PairedReason && _pairedSessions.Add(r.SessionId) && _pairedSessions.Count > 1_000_000)
+                _pairedSessions.Clear(); // bounded: a missed RELEASED must not grow this forever
             _ports.Release(r.PeerA, r.RouterPortA);
             _ports.Release(r.PeerB, r.RouterPortB);
         }

@@ -14,7 +14,8 @@ namespace Glass.Translator;
 /// UNLINK a.b.c.d PORT             -> OK | ERR not-found TEXT
 /// STATUS                          -> OK {counters as JSON}
 /// SESSIONS                        -> OK [sessions as JSON]
-/// WATCH                           -> OK, then "RELEASED a PORT b PORT REASON" lines
+/// WATCH                           -> OK, then "PAIRED a PORT b PORT ID" and
+///                                    "RELEASED a PORT b PORT REASON ID" lines
 /// </code>
 /// Beside it, a Unix datagram socket at the same path plus ".dgram" takes the original design's
 /// 16-byte LINK datagram: two records of IPv4 address (4 bytes), port (2), two zero bytes, all
@@ -46,6 +47,7 @@ public sealed class ControlServer : IDisposable
             throw;
         }
         _engine.Released += OnReleased;
+        _engine.Paired += OnPaired;
     }
 
     public string Path => _path;
@@ -244,9 +246,14 @@ public sealed class ControlServer : IDisposable
         }
     }
 
-    private void OnReleased(LinkRelease r)
+    private void OnPaired(LinkRelease r) =>
+        Broadcast($"PAIRED {Ipv4.Format(r.PeerA)} {r.RouterPortA} {Ipv4.Format(r.PeerB)} {r.RouterPortB} {r.SessionId}");
+
+    private void OnReleased(LinkRelease r) =>
+        Broadcast($"RELEASED {Ipv4.Format(r.PeerA)} {r.RouterPortA} {Ipv4.Format(r.PeerB)} {r.RouterPortB} {r.Reason} {r.SessionId}");
+
+    private void Broadcast(string line)
     {
-        var line = $"RELEASED {Ipv4.Format(r.PeerA)} {r.RouterPortA} {Ipv4.Format(r.PeerB)} {r.RouterPortB} {r.Reason}";
         lock (_watchers)
         {
             foreach (var w in _watchers)
@@ -257,6 +264,7 @@ public sealed class ControlServer : IDisposable
     public void Dispose()
     {
         _engine.Released -= OnReleased;
+        _engine.Paired -= OnPaired;
         _stop.Cancel();
         _listener.Dispose();
         _datagrams?.Dispose();

@@ -85,5 +85,12 @@ public sealed record SessionInfo(
     long AgeMilliseconds,
     long IdleMilliseconds);
 
-/// <summary>What the controller learns when a splice ends: the two (peer, router port) pairs are free again.</summary>
-public readonly record struct LinkRelease(uint PeerA, ushort RouterPortA, uint PeerB, ushort RouterPortB, string Reason);
+/// <summary>
+/// What the controller learns about a link: "paired" when both SYNs arrived (from then on the
+/// session is keyed by its 4-tuples, so both (peer, router port) pairs may be linked again), or
+/// the reason it ended.
+/// </summary>
+public readonly record struct LinkRelease(uint PeerA, ushort RouterPortA, uint PeerB, ushort RouterPortB, string Reason, long SessionId = 0)
+{
+    public const string PairedReason = "paired";
+}

@@ -45,6 +45,9 @@ public sealed partial class SpliceEngine
 
         s.State = SessionState.Handshake;
         s.HandshakeSince = s.LastActivity;
+        // Keyed by its flows from now on: the pairs may carry the next link of these peers.
+        ReleaseEndpoints(s);
+        Paired?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, LinkRelease.PairedReason, s.Id));
         SendSynAck(s, toA: true);
         SendSynAck(s, toA: false);
         return DropReason.None;

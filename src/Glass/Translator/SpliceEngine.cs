@@ -15,7 +15,8 @@ public sealed partial class SpliceEngine
     private readonly IClock _clock;
     private readonly SpliceOptions _options;
 
-    // Every session by the (peer, router port) pairs the controller allocated; unique by construction.
+    // Sessions waiting for SYNs, by the (peer, router port) pairs the controller allocated. Once
+    // both SYNs are in, a session is found by its flows only and these pairs can be linked anew.
     private readonly Dictionary<EndpointKey, Session> _byEndpoint = new();
     // Sides whose SYN arrived, by the full flow (the router address is implied by the port).
     private readonly Dictionary<FlowKey, Session> _byFlow = new();
@@ -35,6 +36,12 @@ public sealed partial class SpliceEngine
 
     /// <summary>Raised under the engine's lock when a session ends; handlers must not block.</summary>
     public event Action<LinkRelease>? Released;
+
+    /// <summary>
+    /// Raised under the engine's lock when both SYNs of a link arrived: its (peer, router port)
+    /// pairs are free for new links. Handlers must not block.
+    /// </summary>
+    public event Action<LinkRelease>? Paired;
 
     /// <summary>
     /// Expects peer A to dial router port <paramref name="portA"/> and B to dial <paramref name="portB"/>.
@@ -60,7 +67,7 @@ public sealed partial class SpliceEngine
         }
     }
 
-    /// <summary>Ends the session that holds (peer, router port), if any.</summary>
+    /// <summary>Ends the link still waiting for SYNs at (peer, router port), if any.</summary>
     public bool Unlink(uint peer, ushort routerPort)
     {
         lock (_gate)
@@ -137,15 +144,24 @@ public sealed partial class SpliceEngine
 
     private void Release(Session s, string reason)
     {
-        _byEndpoint.Remove(new EndpointKey(s.A.Peer, s.A.RouterPort));
-        _byEndpoint.Remove(new EndpointKey(s.B.Peer, s.B.RouterPort));
+        ReleaseEndpoints(s);
         if (s.A.HasSyn)
             _byFlow.Remove(new FlowKey(s.A.Peer, s.A.PeerPort, s.A.RouterPort));
         if (s.B.HasSyn)
             _byFlow.Remove(new FlowKey(s.B.Peer, s.B.PeerPort, s.B.RouterPort));
         _sessions.Remove(s.Id);
         _released++;
-        Released?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, reason));
+        Released?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, reason, s.Id));
+    }
+
+    /// <summary>Frees the session's (peer, router port) pairs, unless a newer link already holds them.</summary>
+    private void ReleaseEndpoints(Session s)
+    {
+        foreach (var key in new[] { new EndpointKey(s.A.Peer, s.A.RouterPort), new EndpointKey(s.B.Peer, s.B.RouterPort) })
+        {
+            if (_byEndpoint.TryGetValue(key, out var holder) && ReferenceEquals(holder, s))
+                _byEndpoint.Remove(key);
+        }
     }
 
     private DropReason Count(DropReason reason)

@@ -88,7 +88,7 @@ public sealed class TranslatorClient : IDisposable
     }
 
     /// <summary>
-    /// Reports every released link until cancelled, reconnecting (with a short pause) whenever the
+    /// Reports every paired and every released link until cancelled, reconnecting (with a short pause) whenever the
     /// translator goes away, so a restarted translator is picked up again.
     /// </summary>
     public async Task WatchAsync(Action<LinkRelease> onRelease, Action<string>? onProblem, CancellationToken ct)
@@ -103,11 +103,17 @@ public sealed class TranslatorClient : IDisposable
                     throw new IOException("The translator refused WATCH.");
                 while (await conn.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
                 {
+                    // PAIRED a pa b pb id | RELEASED a pa b pb reason id
                     var f = line.Split(' ');
-                    if (f.Length >= 5 && f[0] == "RELEASED"
+                    var paired = f[0] == "PAIRED";
+                    if (f.Length >= 5 && (paired || f[0] == "RELEASED")
                         && Ipv4.TryParse(f[1], out var a) && ushort.TryParse(f[2], out var pa)
                         && Ipv4.TryParse(f[3], out var b) && ushort.TryParse(f[4], out var pb))
-                        onRelease(new LinkRelease(a, pa, b, pb, f.Length > 5 ? f[5] : ""));
+                    {
+                        var reason = paired ? LinkRelease.PairedReason : f.Length > 5 ? f[5] : "";
+                        var idText = paired ? (f.Length > 5 ? f[5] : "") : (f.Length > 6 ? f[6] : "");
+                        onRelease(new LinkRelease(a, pa, b, pb, reason, long.TryParse(idText, out var id) ? id : 0));
+                    }
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)

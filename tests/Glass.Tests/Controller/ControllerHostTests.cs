@@ -130,4 +130,37 @@ public sealed class ControllerHostTests : IDisposable
         var e = await Assert.ThrowsAsync<GlassException>(() => Bind(router, new BindingOptions { ChannelId = id, Secret = "not-it" }));
         Assert.Equal(GlassErrors.Unauthorized, e.ErrorId);
     }
+
+    [Fact]
+    public async Task APairedLinkGivesItsPortsBackSoOneAddressOutgrowsTheRange()
+    {
+        // Two ports, and binder and connector share 127.0.0.1: one link takes both.
+        var router = StartController(o => o with { PortRange = new PortRange(62000, 62001) });
+        var binding = await Bind(router);
+        var loopback = Glass.Packets.Ipv4.Parse("127.0.0.1");
+        for (var i = 0; i < 3; i++)
+        {
+            // The next connect waits until the translator reported the previous link paired.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            IPEndPoint endpoint;
+            while (true)
+            {
+                try
+                {
+                    endpoint = await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
+                    break;
+                }
+                catch (GlassException e) when (e.ErrorId == GlassErrors.RouterFull && i > 0 && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(20);
+                }
+            }
+            var session = _engine.GetSessions().Single(s => s.State == SessionState.Pending);
+            // Both peers' SYNs arrive: the session is keyed by its flows and reported PAIRED.
+            Assert.Equal(DropReason.WaitingForPeer, _engine.Process(TestPackets.Tcp(loopback, (ushort)(40000 + i), loopback, session.RouterPortA, 1, 0, Glass.Packets.TcpFlags.Syn)));
+            Assert.Equal(DropReason.None, _engine.Process(TestPackets.Tcp(loopback, (ushort)(50000 + i), loopback, session.RouterPortB, 1, 0, Glass.Packets.TcpFlags.Syn)));
+        }
+        // Three live sessions from one address over a two-port range.
+        Assert.Equal(3, _engine.GetSessions().Count(s => s.State == SessionState.Handshake));
+    }
 }

@@ -479,4 +479,39 @@ public sealed class SpliceEngineTests
         Assert.Equal(0, c.SessionsByState["TimeWait"]);
         Assert.Equal((1, 1), (c.SessionsPending, c.SessionsActive));
     }
+
+    [Fact]
+    public void OncePairedTheSameEndpointsCarryTheNextLinkWhileTheFirstSessionRuns()
+    {
+        var paired = new List<LinkRelease>();
+        _engine.Paired += paired.Add;
+        Handshake();
+        Assert.Equal((LinkRelease.PairedReason, PortA, PortB), (Assert.Single(paired).Reason, paired[0].RouterPortA, paired[0].RouterPortB));
+
+        // The controller may hand the same (peer, router port) pairs to the peers' next connection.
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynA(isn: 7, src: 40777)));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, 50777, Router, PortB, 9, 0, TcpFlags.Syn)));
+        Assert.Equal(2, _engine.GetSessions().Count);
+
+        // Both sessions relay, each to its own peer port.
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+        Assert.Equal(SrcB, _kernel.Parse(_kernel.Sent.Count - 1).DestinationPort);
+        _engine.Process(Tcp(PeerA, 40777, Router, PortA, 8, 10, TcpFlags.Ack));
+        Assert.Equal(50777, _kernel.Parse(_kernel.Sent.Count - 1).DestinationPort);
+
+        // Ending the first session leaves the second one's endpoints alone.
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst));
+        Assert.Single(_engine.GetSessions());
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, 40777, Router, PortA, 8, 10, TcpFlags.Ack)));
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, 60050).Success, "the second session paired too, so its pairs are free");
+    }
+
+    [Fact]
+    public void OnlyLinksStillWaitingForSynsCanBeUnlinked()
+    {
+        Handshake();
+        Assert.False(_engine.Unlink(PeerA, PortA)); // paired: found by its flows only
+        Assert.Single(_engine.GetSessions());
+    }
 }
