@@ -61,7 +61,7 @@ public sealed partial class SpliceEngine
     {
         ref var to = ref s.Side(toA);
         ref var from = ref s.Side(!toA);
-        var o = BuildOptions(to.Options, from.Options);
+        var o = BuildOptions(to.Options, from.Options, _options.MaxSegmentSize);
         var ece = to.EcnSetup && from.EcnSetup;
         var n = TcpSegmentBuilder.WriteSynAck(_scratch, to.Router, to.RouterPort, to.Peer, to.PeerPort,
             from.Isn, to.Isn + 1, from.SynWindow, ece, o);
@@ -72,10 +72,13 @@ public sealed partial class SpliceEngine
     }
 
     /// <summary>The options of the SYN-ACK sent to <paramref name="to"/>, on behalf of <paramref name="from"/>.</summary>
-    internal static SynAckOptions BuildOptions(in TcpSynOptions to, in TcpSynOptions from)
+    internal static SynAckOptions BuildOptions(in TcpSynOptions to, in TcpSynOptions from, ushort maxSegmentSize = 0)
     {
-        // Both ends must agree on one segment size: neither may send more than the smaller leg takes.
+        // Both ends must agree on one segment size: neither may send more than the smaller leg
+        // takes, nor more than the router's own links carry.
         var mss = Math.Min(to.Mss == 0 ? DefaultMss : to.Mss, from.Mss == 0 ? DefaultMss : from.Mss);
+        if (maxSegmentSize > 0)
+            mss = Math.Min(mss, maxSegmentSize);
         var ws = to.WindowScale >= 0 && from.WindowScale >= 0;
         var ts = to.HasTimestamps && from.HasTimestamps;
         return new SynAckOptions

@@ -12,6 +12,12 @@ public sealed record SpliceOptions
     /// <summary>How long the mapping lingers after both FINs were acknowledged (TIME_WAIT-like).</summary>
     public TimeSpan TimeWait { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The largest MSS offered to either side, 0 for no limit beyond the peers' own. The
+    /// translator sets it from its interfaces' MTU, so no relayed segment outgrows the router's links.
+    /// </summary>
+    public ushort MaxSegmentSize { get; init; }
+
     /// <summary>Most sessions (pending or not) held at once; further links are refused.</summary>
     public int MaxSessions { get; init; } = 65536;
 }

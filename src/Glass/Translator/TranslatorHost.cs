@@ -55,7 +55,10 @@ public sealed class TranslatorHost : IDisposable
         try
         {
             _raw = RawIpv4Socket.Open();
-            Engine = new SpliceEngine(_raw, SystemClock.Instance, _options.Splice);
+            var splice = _options.Splice.MaxSegmentSize == 0
+                ? _options.Splice with { MaxSegmentSize = SmallestLinkMss() }
+                : _options.Splice;
+            Engine = new SpliceEngine(_raw, SystemClock.Instance, splice);
             _queue = NfQueueSocket.Open(_options.Queue);
             _control = new ControlServer(Engine, _options.ControlSocket);
             if (!_options.SkipFirewall)
@@ -72,6 +75,32 @@ public sealed class TranslatorHost : IDisposable
             Cleanup();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The MSS that fits every interface of this router that is up (MTU minus 40 bytes of IPv4
+    /// and TCP headers), from /sys/class/net; 0 when none can be read.
+    /// </summary>
+    internal static ushort SmallestLinkMss(string sysClassNet = "/sys/class/net")
+    {
+        var smallest = int.MaxValue;
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories(sysClassNet))
+            {
+                if (Path.GetFileName(dir) == "lo")
+                    continue;
+                var state = Path.Combine(dir, "operstate");
+                var mtu = Path.Combine(dir, "mtu");
+                if (File.Exists(state) && File.ReadAllText(state).Trim() is "up" or "unknown"
+                    && File.Exists(mtu) && int.TryParse(File.ReadAllText(mtu).Trim(), out var m) && m >= 576)
+                    smallest = Math.Min(smallest, m);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        return smallest == int.MaxValue ? (ushort)0 : (ushort)Math.Min(ushort.MaxValue, smallest - 40);
     }
 
     private void Loop()

@@ -514,4 +514,41 @@ public sealed class SpliceEngineTests
         Assert.False(_engine.Unlink(PeerA, PortA)); // paired: found by its flows only
         Assert.Single(_engine.GetSessions());
     }
+
+    [Fact]
+    public void TheMssOfferedNeverExceedsWhatTheRoutersLinksCarry()
+    {
+        var engine = new SpliceEngine(_kernel, _clock, new SpliceOptions { MaxSegmentSize = 1240 });
+        Assert.True(engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        engine.Process(SynA());
+        engine.Process(SynB());
+        var toA = _kernel.Parse(0);
+        Assert.True(TcpSynOptions.TryParse(_kernel.Sent[0].Packet.AsSpan(toA.OptionsOffset, toA.OptionsLength), out var o));
+        Assert.Equal(1240, o.Mss);
+    }
+
+    [Fact]
+    public void TheRoutersLinkMssComesFromItsInterfacesThatAreUp()
+    {
+        var root = Directory.CreateTempSubdirectory("glass-sysnet-").FullName;
+        try
+        {
+            void Interface(string name, string state, string mtu)
+            {
+                Directory.CreateDirectory(Path.Combine(root, name));
+                File.WriteAllText(Path.Combine(root, name, "operstate"), state + "\n");
+                File.WriteAllText(Path.Combine(root, name, "mtu"), mtu + "\n");
+            }
+            Interface("lo", "unknown", "65536");
+            Interface("eth0", "up", "1500");
+            Interface("wg0", "unknown", "1420");
+            Interface("eth1", "down", "1280");
+            Assert.Equal(1380, TranslatorHost.SmallestLinkMss(root));
+            Assert.Equal(0, TranslatorHost.SmallestLinkMss(Path.Combine(root, "missing")));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }
