@@ -10,6 +10,17 @@ public sealed class PumpTests
 {
     public enum Kind { Splice, Copy }
 
+    /// <summary>Two loopback connections, each as (outer end, the end a pump gets).</summary>
+    private static (Socket Left, Socket LeftInner, Socket Right, Socket RightInner) TwoConnections()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var (left, leftInner) = Pair(listener);
+        var (right, rightInner) = Pair(listener);
+        return (left, leftInner, right, rightInner);
+    }
+
     // Connected asynchronously, as the client's sockets are: .NET then keeps them non-blocking.
     private static (Socket Outer, Socket Inner) Pair(Socket listener)
     {
@@ -51,11 +62,7 @@ public sealed class PumpTests
     [InlineData(Kind.Copy)]
     public async Task BytesCrossIntactBothWaysAndEofFollows(Kind kind)
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        var (left, leftInner) = Pair(listener);
-        var (right, rightInner) = Pair(listener);
+        var (left, leftInner, right, rightInner) = TwoConnections();
         using (left)
         using (right)
         {
@@ -80,11 +87,7 @@ public sealed class PumpTests
     [InlineData(Kind.Copy)]
     public async Task AResetOnOneSideResetsTheOther(Kind kind)
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        var (left, leftInner) = Pair(listener);
-        var (right, rightInner) = Pair(listener);
+        var (left, leftInner, right, rightInner) = TwoConnections();
         using (right)
         {
             var pump = Pump(kind, leftInner, rightInner, CancellationToken.None);
@@ -107,11 +110,7 @@ public sealed class PumpTests
     [Fact]
     public async Task CancellingTheSplicePumpEndsItPromptly()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        var (left, leftInner) = Pair(listener);
-        var (right, rightInner) = Pair(listener);
+        var (left, leftInner, right, rightInner) = TwoConnections();
         using (left)
         using (right)
         {
