@@ -36,6 +36,11 @@ public sealed class GlassTranslatorJob : GlassJob
     public SpliceCounters? Counters => _host.Engine?.GetCounters();
     public long PacketsRelayed => Counters?.PacketsRelayed ?? 0;
     public int Sessions => Counters is { } c ? c.SessionsActive + c.SessionsPending : 0;
+    /// <summary>Packets whose handling threw (a bug: each was dropped, the translator went on).</summary>
+    public long InternalErrors => _host.InternalErrors;
+    public Exception? LastInternalError => _host.LastInternalError;
+    /// <summary>Datagrams the kernel refused to send (also counted as SendFailed drops).</summary>
+    public long RawSendErrors => _host.RawSendErrors;
 
     protected override void StopService()
     {

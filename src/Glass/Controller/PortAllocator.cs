@@ -37,15 +37,6 @@ internal sealed class PortAllocator
         return false;
     }
 
-    /// <summary>Marks a port as held (the translator reported it in use, e.g. after a controller restart).</summary>
-    public void MarkUsed(uint peer, ushort port)
-    {
-        if (!_used.TryGetValue(peer, out var held))
-            _used[peer] = held = new HashSet<ushort>();
-        if (held.Add(port))
-            InUse++;
-    }
-
     public bool Release(uint peer, ushort port)
     {
         if (!_used.TryGetValue(peer, out var held) || !held.Remove(port))
@@ -57,6 +48,4 @@ internal sealed class PortAllocator
     }
 
     public int CountFor(uint peer) => _used.TryGetValue(peer, out var held) ? held.Count : 0;
-
-    public bool IsUsed(uint peer, ushort port) => _used.TryGetValue(peer, out var held) && held.Contains(port);
 }
