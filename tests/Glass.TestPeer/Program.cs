@@ -315,6 +315,21 @@ internal struct PatternGenerator
         return z ^ (z >> 31);
     }
 
+    /// <summary>One xoshiro256** step: returns the next word and advances the state.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static ulong Next(ref ulong s0, ref ulong s1, ref ulong s2, ref ulong s3)
+    {
+        ulong result = System.Numerics.BitOperations.RotateLeft(s1 * 5, 7) * 9;
+        ulong t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = System.Numerics.BitOperations.RotateLeft(s3, 45);
+        return result;
+    }
+
     public void Fill(Span<byte> destination)
     {
         ulong s0 = _s0, s1 = _s1, s2 = _s2, s3 = _s3;
@@ -323,27 +338,13 @@ internal struct PatternGenerator
         bool little = BitConverter.IsLittleEndian;
         for (int i = 0; i < span.Length; i++)
         {
-            ulong result = System.Numerics.BitOperations.RotateLeft(s1 * 5, 7) * 9;
-            ulong t = s1 << 17;
-            s2 ^= s0;
-            s3 ^= s1;
-            s1 ^= s2;
-            s0 ^= s3;
-            s2 ^= t;
-            s3 = System.Numerics.BitOperations.RotateLeft(s3, 45);
+            ulong result = Next(ref s0, ref s1, ref s2, ref s3);
             span[i] = little ? result : System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(result);
         }
         int rest = destination.Length - words * 8;
         if (rest > 0)
         {
-            ulong result = System.Numerics.BitOperations.RotateLeft(s1 * 5, 7) * 9;
-            ulong t = s1 << 17;
-            s2 ^= s0;
-            s3 ^= s1;
-            s1 ^= s2;
-            s0 ^= s3;
-            s2 ^= t;
-            s3 = System.Numerics.BitOperations.RotateLeft(s3, 45);
+            ulong result = Next(ref s0, ref s1, ref s2, ref s3);
             Span<byte> tail = stackalloc byte[8];
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(tail, result);
             tail[..rest].CopyTo(destination[(words * 8)..]);

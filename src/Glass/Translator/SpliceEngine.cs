@@ -21,7 +21,7 @@ public sealed partial class SpliceEngine
     // Sides whose SYN arrived, by the full flow (the router address is implied by the port).
     private readonly Dictionary<FlowKey, Session> _byFlow = new();
     private readonly Dictionary<long, Session> _sessions = new();
-    private readonly List<Session> _expired = new();
+    private readonly List<(Session Session, string Reason)> _expired = new();
     private readonly byte[] _scratch = new byte[TcpSegmentBuilder.MaxSynAckLength];
     private readonly long[] _drops = new long[Enum.GetValues<DropReason>().Length];
     private long _nextId;
@@ -121,11 +121,11 @@ public sealed partial class SpliceEngine
             var now = _clock.NowMilliseconds;
             foreach (var s in _sessions.Values)
             {
-                if (ExpiryReason(s, now) is not null)
-                    _expired.Add(s);
+                if (ExpiryReason(s, now) is { } reason)
+                    _expired.Add((s, reason));
             }
-            foreach (var s in _expired)
-                Release(s, ExpiryReason(s, now)!);
+            foreach (var (s, reason) in _expired)
+                Release(s, reason);
             var n = _expired.Count;
             _expired.Clear();
             return n;
