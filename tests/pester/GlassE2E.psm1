@@ -49,7 +49,7 @@ function Start-GlassE2ERouter {
     process or (-Separate) in two; returns where they listen.
     #>
     param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
-        [int] $TimeWaitSeconds = 30)
+        [int] $TimeWaitSeconds = 30, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel')
     Import-Module (Get-GlassE2EModule) -Global
     $first, $last = $PortRange -split '-'
     # Keep the router's own outgoing connections out of the relay range.
@@ -60,6 +60,7 @@ function Start-GlassE2ERouter {
 queue: $Queue
 portRange: $PortRange
 controlSocket: $socket
+offload: $Offload
 controller:
   address: 0.0.0.0
   port: $ControllerPort

@@ -42,6 +42,10 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
     [ValidateRange(1, 1_000_000)]
     public int MaxSessions { get; set; }
 
+    /// <summary>Kernel: established sessions are carried by conntrack NAT entries; None: every segment through this process.</summary>
+    [Parameter]
+    public OffloadMode Offload { get; set; } = OffloadMode.Kernel;
+
     [Parameter]
     public SwitchParameter SkipFirewall { get; set; }
 
@@ -70,6 +74,7 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
                 CommandSupport.Bound(this, nameof(ControlSocket)) ? ControlSocket : config.ControlSocket ?? ControlSocket),
             SkipFirewall = SkipFirewall,
             Splice = splice,
+            Offload = CommandSupport.Bound(this, nameof(Offload)) ? Offload : config.Offload ?? Offload,
         };
 
         var rule = new Interop.NfQueueRule(options.Queue, range.First, range.Last);

@@ -1,3 +1,4 @@
+using Glass.Translator;
 using System.Globalization;
 using System.Net;
 using YamlDotNet.Core;
@@ -26,8 +27,9 @@ public sealed record RouterConfig
     public int? MaxLinksPerAddress { get; init; }
     public int? ConnectRatePerAddress { get; init; }
     public int? MaxSessions { get; init; }
+    public OffloadMode? Offload { get; init; }
 
-    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "controller", "timeouts", "access", "limits" };
+    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "controller", "timeouts", "access", "limits" };
     private static readonly string[] ControllerKeys = { "address", "port" };
     private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
     private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
@@ -72,6 +74,7 @@ public sealed record RouterConfig
                 "queue" => config with { Queue = (ushort)Integer(path, key, value, 0, 65535) },
                 "portRange" => config with { PortRange = Range(path, key, value) },
                 "controlSocket" => config with { ControlSocket = Scalar(path, key, value) },
+                "offload" => config with { Offload = ParseOffload(path, value) },
                 "controller" => Controller(path, config, value),
                 "access" => Access(path, config, value),
                 "limits" => Limits(path, config, value),
@@ -79,6 +82,17 @@ public sealed record RouterConfig
             };
         }
         return config;
+    }
+
+    private static OffloadMode ParseOffload(string path, YamlNode node)
+    {
+        var s = Scalar(path, "offload", node);
+        return s switch
+        {
+            "kernel" => OffloadMode.Kernel,
+            "none" => OffloadMode.None,
+            _ => throw new ConfigException(path, node, "offload", $"'offload' must be 'kernel' or 'none', not '{s}'"),
+        };
     }
 
     private static RouterConfig Controller(string path, RouterConfig config, YamlNode node)

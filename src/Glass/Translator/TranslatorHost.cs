@@ -13,6 +13,17 @@ public sealed record TranslatorOptions
     /// <summary>Leave the iptables rule to the operator.</summary>
     public bool SkipFirewall { get; init; }
     public SpliceOptions Splice { get; init; } = new();
+    /// <summary>Who carries established sessions: the kernel (conntrack NAT entries) or this process.</summary>
+    public OffloadMode Offload { get; init; } = OffloadMode.Kernel;
+}
+
+/// <summary>Where established sessions are relayed.</summary>
+public enum OffloadMode
+{
+    /// <summary>Every segment goes through the translator's queue (the userspace path).</summary>
+    None,
+    /// <summary>After the handshake, a conntrack entry with SNAT and DNAT carries the flow in the kernel.</summary>
+    Kernel,
 }
 
 /// <summary>
