@@ -46,6 +46,10 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
     [Parameter]
     public OffloadMode Offload { get; set; } = OffloadMode.Kernel;
 
+    /// <summary>On stop, leave offloaded sessions running in the kernel (with their rules) for the next translator to adopt.</summary>
+    [Parameter]
+    public SwitchParameter KeepSessions { get; set; }
+
     [Parameter]
     public SwitchParameter SkipFirewall { get; set; }
 
@@ -75,6 +79,7 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
             SkipFirewall = SkipFirewall,
             Splice = splice,
             Offload = CommandSupport.Bound(this, nameof(Offload)) ? Offload : config.Offload ?? Offload,
+            KeepSessions = CommandSupport.Bound(this, nameof(KeepSessions)) ? KeepSessions.IsPresent : config.KeepSessions ?? false,
         };
 
         var rule = new Interop.NfQueueRule(options.Queue, range.First, range.Last);
@@ -92,6 +97,8 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
         {
             ThrowTerminatingError(CommandSupport.ToErrorRecord(e, options));
         }
+        foreach (var warning in host.Warnings)
+            WriteWarning(warning);
         var job = new GlassTranslatorJob(host, MyInvocation.Line, Name);
         job.MarkRunning();
         JobRepository.Add(job);

@@ -28,8 +28,9 @@ public sealed record RouterConfig
     public int? ConnectRatePerAddress { get; init; }
     public int? MaxSessions { get; init; }
     public OffloadMode? Offload { get; init; }
+    public bool? KeepSessions { get; init; }
 
-    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "controller", "timeouts", "access", "limits" };
+    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "keepSessions", "controller", "timeouts", "access", "limits" };
     private static readonly string[] ControllerKeys = { "address", "port" };
     private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
     private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
@@ -75,6 +76,7 @@ public sealed record RouterConfig
                 "portRange" => config with { PortRange = Range(path, key, value) },
                 "controlSocket" => config with { ControlSocket = Scalar(path, key, value) },
                 "offload" => config with { Offload = ParseOffload(path, value) },
+                "keepSessions" => config with { KeepSessions = Boolean(path, key, value) },
                 "controller" => Controller(path, config, value),
                 "access" => Access(path, config, value),
                 "limits" => Limits(path, config, value),
@@ -176,6 +178,17 @@ public sealed record RouterConfig
 
     private static string Scalar(string path, string key, YamlNode node) =>
         node is YamlScalarNode { Value: { Length: > 0 } v } ? v : throw new ConfigException(path, node, key, $"'{key}' needs a value");
+
+    private static bool Boolean(string path, string key, YamlNode node)
+    {
+        var s = Scalar(path, key, node);
+        return s switch
+        {
+            "true" => true,
+            "false" => false,
+            _ => throw new ConfigException(path, node, key, $"'{key}' must be true or false, not '{s}'"),
+        };
+    }
 
     private static int Integer(string path, string key, YamlNode node, int min, int max)
     {

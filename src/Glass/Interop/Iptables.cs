@@ -3,24 +3,33 @@ using System.Diagnostics;
 namespace Glass.Interop;
 
 /// <summary>
-/// The one iptables rule the translator needs: queue inbound TCP to the router's port range. The
-/// NFQUEUE target is reached through iptables (xt), the form this kernel supports.
+/// The iptables rules the translator needs: queue inbound TCP to the router's port range (and,
+/// with offload, let the kernel's NAT carry established sessions). The NFQUEUE target is reached
+/// through iptables (xt), the form this kernel supports.
 /// </summary>
 public sealed class NfQueueRule
 {
-    public NfQueueRule(ushort queue, ushort firstPort, ushort lastPort)
+    public NfQueueRule(ushort queue, ushort firstPort, ushort lastPort, bool offload = false, uint mark = 0, bool guardForwarding = false)
     {
         Queue = queue;
         FirstPort = firstPort;
         LastPort = lastPort;
+        Offload = offload;
+        Mark = mark;
+        GuardForwarding = guardForwarding;
     }
 
     public ushort Queue { get; }
     public ushort FirstPort { get; }
     public ushort LastPort { get; }
+    public bool Offload { get; }
+    /// <summary>The conntrack mark of the translator's offloaded entries.</summary>
+    public uint Mark { get; }
+    /// <summary>Forwarding was off before offload turned it on: forward nothing but our entries' flows.</summary>
+    public bool GuardForwarding { get; }
 
     /// <summary>
-    /// The rules, each as its table and the iptables arguments after -A/-D/-C:
+    /// The rules, each as its table and the iptables arguments after -A/-D/-C. Without offload:
     /// <list type="bullet">
     /// <item>raw PREROUTING/OUTPUT: the relayed flows are not tracked (no conntrack entry per
     /// flow, no table to fill), yet referring to conntrack turns on the kernel's IPv4
@@ -28,6 +37,18 @@ public sealed class NfQueueRule
     /// <item>filter INPUT: queue the port range, and "fragmentation needed" errors so path MTU
     /// discovery crosses the splice (errors about other flows are dropped). No --queue-bypass:
     /// without a translator, SYNs are dropped, not reset.</item>
+    /// </list>
+    /// With offload, inbound flows are tracked, so the translator's conntrack entries catch their
+    /// packets before the queue; what matches no entry reaches INPUT and the queue with an
+    /// unconfirmed entry that dies with the dropped packet, so unknown packets leave no state.
+    /// <list type="bullet">
+    /// <item>raw OUTPUT: the router's own segments from the range (crafted SYN-ACKs, relays before
+    /// the hand-off) stay untracked, or their entries would clash with the translator's;</item>
+    /// <item>nat PREROUTING/POSTROUTING: empty of effect, but without them the kernel's NAT hooks
+    /// are not registered and entries are created that never rewrite;</item>
+    /// <item>filter OUTPUT: no ICMP redirects, which would name one peer's address to the other
+    /// when the router forwards a flow back out of the interface it came in on;</item>
+    /// <item>filter FORWARD (only when forwarding had been off): forward nothing but our flows.</item>
     /// </list>
     /// </summary>
     public IReadOnlyList<(string Table, string[] Rule)> Rules
@@ -37,13 +58,29 @@ public sealed class NfQueueRule
             var ports = $"{FirstPort}:{LastPort}";
             var comment = new[] { "-m", "comment", "--comment", $"glass-translator-{Queue}" };
             var queue = new[] { "-j", "NFQUEUE", "--queue-num", Queue.ToString() };
-            return new (string, string[])[]
+            if (!Offload)
             {
-                ("raw", ["PREROUTING", "-p", "tcp", "--dport", ports, .. comment, "-j", "CT", "--notrack"]),
+                return new (string, string[])[]
+                {
+                    ("raw", ["PREROUTING", "-p", "tcp", "--dport", ports, .. comment, "-j", "CT", "--notrack"]),
+                    ("raw", ["OUTPUT", "-p", "tcp", "--sport", ports, .. comment, "-j", "CT", "--notrack"]),
+                    ("filter", ["INPUT", "-p", "tcp", "--dport", ports, "-m", "conntrack", "--ctstate", "UNTRACKED", .. comment, .. queue]),
+                    ("filter", ["INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", .. comment, .. queue]),
+                };
+            }
+            var mark = $"0x{Mark:x}";
+            var rules = new List<(string, string[])>
+            {
                 ("raw", ["OUTPUT", "-p", "tcp", "--sport", ports, .. comment, "-j", "CT", "--notrack"]),
-                ("filter", ["INPUT", "-p", "tcp", "--dport", ports, "-m", "conntrack", "--ctstate", "UNTRACKED", .. comment, .. queue]),
-                ("filter", ["INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", .. comment, .. queue]),
+                ("nat", ["PREROUTING", "-p", "tcp", "--dport", ports, .. comment, "-j", "ACCEPT"]),
+                ("nat", ["POSTROUTING", "-p", "tcp", "--sport", ports, .. comment, "-j", "ACCEPT"]),
+                ("filter", ["INPUT", "-p", "tcp", "--dport", ports, .. comment, .. queue]),
+                ("filter", ["INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-m", "conntrack", "--ctstate", "INVALID,UNTRACKED", .. comment, .. queue]),
+                ("filter", ["OUTPUT", "-p", "icmp", "--icmp-type", "redirect", .. comment, "-j", "DROP"]),
             };
+            if (GuardForwarding)
+                rules.Add(("filter", ["FORWARD", "-m", "connmark", "!", "--mark", mark, .. comment, "-j", "DROP"]));
+            return rules;
         }
     }
 

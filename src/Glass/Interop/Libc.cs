@@ -34,7 +34,10 @@ internal static unsafe partial class Libc
     public const int EAGAIN = 11;
     public const int ENOBUFS = 105;
     public const int EPERM = 1;
+    public const int ENOENT = 2;
     public const int EBUSY = 16;
+    public const int EEXIST = 17;
+    public const int EINVAL = 22;
 
     /// <summary>struct sockaddr_in (netinet/in.h): port and address in network order.</summary>
     [StructLayout(LayoutKind.Sequential)]

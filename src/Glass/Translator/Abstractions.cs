@@ -18,3 +18,42 @@ public sealed class SystemClock : IClock
     public static readonly SystemClock Instance = new();
     public long NowMilliseconds => Environment.TickCount64;
 }
+
+/// <summary>One direction of a TCP flow as conntrack keys it; addresses in host order.</summary>
+public readonly record struct FlowTuple(uint Source, ushort SourcePort, uint Destination, ushort DestinationPort);
+
+/// <summary>
+/// An established splice as one NAT entry: the original direction is A's flow to the router
+/// (A → router:port-a); the reply direction is B's (B → router:port-b). So the kernel rewrites A's
+/// segments to router:port-b → B (DNAT to the reply's source, SNAT to the reply's destination) and
+/// B's back to router:port-a → A, which is exactly the splice once both ISNs are mirrored.
+/// </summary>
+public readonly record struct OffloadedFlow(FlowTuple Original, FlowTuple Reply);
+
+/// <summary>
+/// Hands established splices to the kernel (conntrack NAT entries) and takes them back. Called
+/// under the engine's lock, from the packet thread or the kernel-event thread.
+/// </summary>
+public interface IFlowOffloader
+{
+    /// <summary>Creates the entry; 0 on success, else the errno the kernel answered.</summary>
+    int Offload(in OffloadedFlow flow);
+
+    /// <summary>Removes the entry whose original direction is <paramref name="original"/>; best effort.</summary>
+    void Remove(in FlowTuple original);
+}
+
+/// <summary>A conntrack entry's counters: packets and IP bytes from A (original) and from B (reply).</summary>
+public readonly record struct KernelCounters(ulong PacketsA, ulong BytesA, ulong PacketsB, ulong BytesB);
+
+/// <summary>What the kernel says became of an offloaded session's TCP connection.</summary>
+public enum KernelFlowState
+{
+    Established,
+    /// <summary>One side sent FIN.</summary>
+    Closing,
+    /// <summary>Both FINs acknowledged.</summary>
+    TimeWait,
+    /// <summary>Ended by a reset.</summary>
+    Reset,
+}

@@ -67,6 +67,15 @@ internal sealed class Session
     public long TimeWaitSince;
     public long HandshakeSince; // when both SYNs had arrived
 
+    // Offload: a conntrack entry carries the session; the kernel's counters (IP bytes, not payload)
+    // are read back from it, and HeaderBytes (IP + TCP per segment) turns them into payload.
+    public bool Offloaded;
+    public bool OffloadFailed;
+    public long OffloadedAt;
+    public bool Adopted;        // taken over from an earlier translator: its link was never ours
+    public byte HeaderBytes = 52;
+    public KernelCounters Kernel;
+
     public ref Leg Side(bool a) => ref a ? ref A : ref B;
 }
 
@@ -83,7 +92,8 @@ public sealed record SessionInfo(
     long PacketsFromB,
     long BytesFromB,
     long AgeMilliseconds,
-    long IdleMilliseconds);
+    long IdleMilliseconds,
+    bool Offloaded = false);
 
 /// <summary>
 /// What the controller learns about a link: "paired" when both SYNs arrived (from then on the

@@ -38,4 +38,13 @@ public sealed record SpliceCounters
     public int SessionsPending { get; init; }
     public IReadOnlyDictionary<string, int> SessionsByState { get; init; } = new Dictionary<string, int>();
     public IReadOnlyDictionary<string, long> Drops { get; init; } = new Dictionary<string, long>();
+    /// <summary>Sessions a conntrack entry carries now.</summary>
+    public int SessionsOffloaded { get; init; }
+    public long OffloadedTotal { get; init; }
+    /// <summary>Sessions the kernel refused to take (they stay in userspace); see the translator's last offload error.</summary>
+    public long OffloadFailures { get; init; }
+    /// <summary>The errno of the last refused offload, 0 when none was refused.</summary>
+    public int LastOffloadErrno { get; init; }
+    /// <summary>Sessions taken over from an earlier translator's entries.</summary>
+    public long SessionsAdopted { get; init; }
 }

@@ -45,6 +45,8 @@ public sealed partial class SpliceEngine
 
         s.State = SessionState.Handshake;
         s.HandshakeSince = s.LastActivity;
+        // Every segment carries the timestamp option (12 bytes with padding) once both offered it.
+        s.HeaderBytes = (byte)(40 + (s.A.Options.HasTimestamps && s.B.Options.HasTimestamps ? 12 : 0));
         // Keyed by its flows from now on: the pairs may carry the next link of these peers.
         ReleaseEndpoints(s);
         Paired?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, LinkRelease.PairedReason, s.Id));

@@ -58,7 +58,10 @@ public sealed partial class SpliceEngine
         }
 
         s.LastActivity = now;
-        return Forward(ref from, in to, packet, tcp);
+        var result = Forward(ref from, in to, packet, tcp);
+        if (result == DropReason.None && (flags & TcpFlags.Ack) != 0)
+            MaybeOffload(s);
+        return result;
     }
 
     private DropReason Forward(ref Leg from, in Leg to, Span<byte> packet, in TcpPacket tcp)

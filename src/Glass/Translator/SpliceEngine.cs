@@ -144,6 +144,7 @@ public sealed partial class SpliceEngine
 
     private void Release(Session s, string reason)
     {
+        EndOffload(s);
         ReleaseEndpoints(s);
         if (s.A.HasSyn)
             _byFlow.Remove(new FlowKey(s.A.Peer, s.A.PeerPort, s.A.RouterPort));
@@ -151,7 +152,9 @@ public sealed partial class SpliceEngine
             _byFlow.Remove(new FlowKey(s.B.Peer, s.B.PeerPort, s.B.RouterPort));
         _sessions.Remove(s.Id);
         _released++;
-        Released?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, reason, s.Id));
+        // An adopted session's link belonged to an earlier translator, whose PAIRED freed its ports.
+        if (!s.Adopted)
+            Released?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, reason, s.Id));
     }
 
     /// <summary>Frees the session's (peer, router port) pairs, unless a newer link already holds them.</summary>
@@ -202,6 +205,11 @@ public sealed partial class SpliceEngine
                 SessionsPending = pending,
                 SessionsByState = byState,
                 Drops = drops,
+                SessionsOffloaded = _offloadedNow,
+                OffloadedTotal = _offloadedTotal,
+                OffloadFailures = _offloadFailures,
+                LastOffloadErrno = LastOffloadErrno,
+                SessionsAdopted = _adopted,
             };
         }
     }
@@ -214,10 +222,12 @@ public sealed partial class SpliceEngine
             var list = new List<SessionInfo>(_sessions.Count);
             foreach (var s in _sessions.Values)
             {
+                var k = s.Kernel;
                 list.Add(new SessionInfo(s.Id, s.State,
                     Endpoint(s.A), s.A.RouterPort, Endpoint(s.B), s.B.RouterPort,
-                    s.A.Packets, s.A.Bytes, s.B.Packets, s.B.Bytes,
-                    now - s.CreatedAt, now - s.LastActivity));
+                    s.A.Packets + (long)k.PacketsA, s.A.Bytes + Payload(k.BytesA, k.PacketsA, s.HeaderBytes),
+                    s.B.Packets + (long)k.PacketsB, s.B.Bytes + Payload(k.BytesB, k.PacketsB, s.HeaderBytes),
+                    now - s.CreatedAt, now - s.LastActivity, s.Offloaded));
             }
             return list;
         }

@@ -15,6 +15,8 @@ public sealed record TranslatorOptions
     public SpliceOptions Splice { get; init; } = new();
     /// <summary>Who carries established sessions: the kernel (conntrack NAT entries) or this process.</summary>
     public OffloadMode Offload { get; init; } = OffloadMode.Kernel;
+    /// <summary>On stop, leave the offloaded sessions (and the rules they need) to the next translator, which adopts them.</summary>
+    public bool KeepSessions { get; init; }
 }
 
 /// <summary>Where established sessions are relayed.</summary>
@@ -33,7 +35,11 @@ public enum OffloadMode
 public sealed class TranslatorHost : IDisposable
 {
     private readonly TranslatorOptions _options;
-    private readonly NfQueueRule _rule;
+    private NfQueueRule _rule;
+    private ConntrackOffloader? _offloader;
+    private readonly Sysctl _sysctl = new();
+    private Thread? _kernelThread;
+    private readonly List<string> _warnings = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private NfQueueSocket? _queue;
     private RawIpv4Socket? _raw;
@@ -51,6 +57,12 @@ public sealed class TranslatorHost : IDisposable
     }
 
     public TranslatorOptions Options => _options;
+    /// <summary>What offload this translator really runs: Kernel may have fallen back to None.</summary>
+    public OffloadMode Offload { get; private set; }
+    /// <summary>What Start noticed that the operator should know (fallbacks, kernel limits, adoptions).</summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+    /// <summary>Messages of the kernel-event thread's failures (it goes on after each).</summary>
+    public string? LastKernelError { get; private set; }
     public SpliceEngine? Engine { get; private set; }
     public long RawSendErrors => _raw?.SendErrors ?? 0;
     private long _internalErrors;
@@ -72,10 +84,18 @@ public sealed class TranslatorHost : IDisposable
             Engine = new SpliceEngine(_raw, SystemClock.Instance, splice);
             _queue = NfQueueSocket.Open(_options.Queue);
             _control = new ControlServer(Engine, _options.ControlSocket);
+            Offload = _options.Offload == OffloadMode.Kernel && PrepareOffload(splice) ? OffloadMode.Kernel : OffloadMode.None;
             if (!_options.SkipFirewall)
             {
                 _rule.Install();
                 _ruleInstalled = true;
+            }
+            if (Offload == OffloadMode.Kernel)
+            {
+                Adopt();
+                Engine.Offloader = _offloader;
+                _kernelThread = new Thread(KernelLoop) { IsBackground = true, Name = $"glass-conntrack-{_options.Queue}" };
+                _kernelThread.Start();
             }
             _control.Start();
             _thread = new Thread(Loop) { IsBackground = true, Name = $"glass-nfqueue-{_options.Queue}" };
@@ -85,6 +105,108 @@ public sealed class TranslatorHost : IDisposable
         {
             Cleanup();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens ctnetlink and sets what the kernel's NAT needs (accounting for the counters,
+    /// forwarding); false, with a warning, when the kernel cannot offload.
+    /// </summary>
+    private bool PrepareOffload(SpliceOptions splice)
+    {
+        try
+        {
+            // Entries outlive a silent spell of the idle timeout; the translator ends idle ones itself.
+            _offloader = ConntrackOffloader.Open(_options.Queue, splice.IdleTimeout + TimeSpan.FromMinutes(5));
+        }
+        catch (KernelException e)
+        {
+            _warnings.Add($"Kernel offload is unavailable ({e.Message}); every segment is relayed by the translator (offload: none).");
+            return false;
+        }
+        if (_options.SkipFirewall)
+        {
+            _warnings.Add("-SkipFirewall with offload: kernel: add the rules yourself: " + new NfQueueRule(_options.Queue, _options.PortRange.First, _options.PortRange.Last, offload: true, _offloader.Mark).Describe());
+        }
+        else
+        {
+            _sysctl.Set(Sysctl.ConntrackAccounting, "1");
+            var guard = _sysctl.Set(Sysctl.IpForward, "1");
+            _rule = new NfQueueRule(_options.Queue, _options.PortRange.First, _options.PortRange.Last, offload: true, _offloader.Mark, guard);
+        }
+        if (long.TryParse(Sysctl.Read(Sysctl.ConntrackMax), out var max) && max < splice.MaxSessions)
+            _warnings.Add($"The kernel's conntrack table holds {max} entries (net.netfilter.nf_conntrack_max), fewer than limits.sessions ({splice.MaxSessions}): sessions past it stay in userspace. Raise it: sysctl -w net.netfilter.nf_conntrack_max={splice.MaxSessions * 2}.");
+        return true;
+    }
+
+    /// <summary>Takes over the entries an earlier translator on this queue left (stopped with KeepSessions, or killed).</summary>
+    private void Adopt()
+    {
+        var adopted = 0;
+        var errno = _offloader!.Dump((in ConntrackEntry e) =>
+        {
+            if (Engine!.Adopt(new OffloadedFlow(e.Original, e.Reply), Counters(e)))
+                adopted++;
+        });
+        if (errno != 0)
+            _warnings.Add($"Could not list the conntrack entries an earlier translator left: {Libc.StrError(errno)}.");
+        else if (adopted > 0)
+            _warnings.Add($"Adopted {adopted} offloaded session(s) an earlier translator on queue {_options.Queue} left running.");
+    }
+
+    private static KernelCounters Counters(in ConntrackEntry e) =>
+        new(e.OriginalPackets, e.OriginalBytes, e.ReplyPackets, e.ReplyBytes);
+
+    private static KernelFlowState? StateOf(byte tcpState) => tcpState switch
+    {
+        ConntrackMessages.TCP_CONNTRACK_ESTABLISHED => KernelFlowState.Established,
+        ConntrackMessages.TCP_CONNTRACK_FIN_WAIT or ConntrackMessages.TCP_CONNTRACK_CLOSE_WAIT or ConntrackMessages.TCP_CONNTRACK_LAST_ACK => KernelFlowState.Closing,
+        ConntrackMessages.TCP_CONNTRACK_TIME_WAIT => KernelFlowState.TimeWait,
+        ConntrackMessages.TCP_CONNTRACK_CLOSE => KernelFlowState.Reset,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Follows the kernel's side of offloaded sessions: state changes and ends from conntrack
+    /// events, counters (and ends whose events were lost) from a dump every two seconds.
+    /// </summary>
+    private void KernelLoop()
+    {
+        var buffer = new byte[256 * 1024];
+        var present = new HashSet<FlowTuple>();
+        var engine = Engine!;
+        var nextDump = 0L;
+        while (!_stopping)
+        {
+            try
+            {
+                _offloader!.ReadEvents(buffer,
+                    (in ConntrackEntry e) =>
+                    {
+                        if (StateOf(e.TcpState) is { } st)
+                            engine.OnKernelState(e.Original, st);
+                    },
+                    (in ConntrackEntry e) => engine.OnKernelDestroyed(e.Original, e.HasCounters ? Counters(e) : null));
+                var now = Environment.TickCount64;
+                if (now < nextDump)
+                    continue;
+                nextDump = now + 2000;
+                present.Clear();
+                var started = SystemClock.Instance.NowMilliseconds;
+                var errno = _offloader.Dump((in ConntrackEntry e) =>
+                {
+                    present.Add(e.Original);
+                    engine.OnKernelCounters(e.Original, Counters(e));
+                });
+                if (errno == 0)
+                    engine.ForgetOffloadedExcept(present, started);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // One bad read must not stop the bookkeeping: note it and go on.
+                LastKernelError = e.Message;
+                Thread.Sleep(100);
+            }
         }
     }
 
@@ -188,6 +310,7 @@ public sealed class TranslatorHost : IDisposable
                 return;
             _stopping = true;
             _thread?.Join(TimeSpan.FromSeconds(5));
+            _kernelThread?.Join(TimeSpan.FromSeconds(5));
             Cleanup();
             _stopped = true;
             _completion.TrySetResult();
@@ -196,11 +319,20 @@ public sealed class TranslatorHost : IDisposable
 
     private void Cleanup()
     {
-        if (_ruleInstalled)
+        // Kept sessions need their rules (conntrack and NAT hooks) and settings until a new translator adopts them.
+        var keep = _options.KeepSessions && Offload == OffloadMode.Kernel;
+        if (_ruleInstalled && !keep)
         {
+            // Rules first: a packet of a flushed session then meets the router's TCP stack and is
+            // answered with a reset, rather than queued to nobody.
             _rule.Remove();
             _ruleInstalled = false;
         }
+        if (_offloader is not null && !keep)
+            _offloader.Flush();
+        if (!keep)
+            _sysctl.Restore();
+        _offloader?.Dispose();
         _control?.Dispose();
         _queue?.Dispose();
         _raw?.Dispose();

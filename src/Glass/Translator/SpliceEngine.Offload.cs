@@ -1,0 +1,187 @@
+namespace Glass.Translator;
+
+/// <summary>
+/// Offload: once both peers acknowledged their crafted SYN-ACKs, the splice is a plain full NAT
+/// (sequence numbers need no change), so the kernel can carry it as a conntrack entry. The session
+/// stays here, keyed as before, so counters, idle expiry, the session limit and the controller's
+/// bookkeeping keep working; the kernel reports its end and its counters back.
+/// </summary>
+public sealed partial class SpliceEngine
+{
+    private IFlowOffloader? _offloader;
+    private long _offloadedTotal, _offloadFailures, _adopted;
+    private int _offloadedNow;
+
+    /// <summary>Where established sessions are handed to the kernel; null keeps every segment here.</summary>
+    public IFlowOffloader? Offloader
+    {
+        get => _offloader;
+        set
+        {
+            lock (_gate)
+                _offloader = value;
+        }
+    }
+
+    private void MaybeOffload(Session s)
+    {
+        if (_offloader is null || s.Offloaded || s.OffloadFailed || s.State != SessionState.Established || !s.A.HasAck || !s.B.HasAck)
+            return;
+        var errno = _offloader.Offload(FlowOf(s));
+        if (errno == 0)
+        {
+            s.Offloaded = true;
+            s.OffloadedAt = _clock.NowMilliseconds;
+            _offloadedTotal++;
+            _offloadedNow++;
+            return;
+        }
+        // The session goes on in userspace; the counters say why it was not offloaded.
+        s.OffloadFailed = true;
+        _offloadFailures++;
+        LastOffloadErrno = errno;
+    }
+
+    /// <summary>The errno of the last failed offload (ENOMEM or ENOSPC: the conntrack table is full).</summary>
+    public int LastOffloadErrno { get; private set; }
+
+    private static OffloadedFlow FlowOf(Session s) => new(
+        new FlowTuple(s.A.Peer, s.A.PeerPort, s.A.Router, s.A.RouterPort),
+        new FlowTuple(s.B.Peer, s.B.PeerPort, s.B.Router, s.B.RouterPort));
+
+    private bool TryFindOffloaded(in FlowTuple original, out Session s) =>
+        _byFlow.TryGetValue(new FlowKey(original.Source, original.SourcePort, original.DestinationPort), out s!)
+        && s.Offloaded && s.A.Peer == original.Source && s.A.PeerPort == original.SourcePort;
+
+    /// <summary>The kernel moved an offloaded connection to another TCP state.</summary>
+    public void OnKernelState(in FlowTuple original, KernelFlowState state)
+    {
+        lock (_gate)
+        {
+            if (!TryFindOffloaded(original, out var s))
+                return;
+            var now = _clock.NowMilliseconds;
+            s.LastActivity = now;
+            switch (state)
+            {
+                case KernelFlowState.Reset:
+                    // The reset has crossed already (the event follows the packet): end it here and there.
+                    Release(s, "reset");
+                    break;
+                case KernelFlowState.TimeWait when s.State != SessionState.TimeWait:
+                    s.State = SessionState.TimeWait;
+                    s.TimeWaitSince = now;
+                    break;
+                case KernelFlowState.Closing when s.State == SessionState.Established:
+                    s.State = SessionState.Closing;
+                    break;
+            }
+        }
+    }
+
+    /// <summary>New counters of an offloaded session's entry; any change counts as activity.</summary>
+    public void OnKernelCounters(in FlowTuple original, in KernelCounters counters)
+    {
+        lock (_gate)
+        {
+            if (!TryFindOffloaded(original, out var s))
+                return;
+            if (counters != s.Kernel)
+                s.LastActivity = _clock.NowMilliseconds;
+            s.Kernel = counters;
+        }
+    }
+
+    /// <summary>The kernel destroyed an offloaded session's entry (its own timeout, or someone flushed it).</summary>
+    public void OnKernelDestroyed(in FlowTuple original, in KernelCounters? last)
+    {
+        lock (_gate)
+        {
+            if (!TryFindOffloaded(original, out var s))
+                return;
+            if (last is { } c)
+                s.Kernel = c;
+            s.Offloaded = false; // nothing left to remove
+            _offloadedNow--;
+            Release(s, s.State is SessionState.TimeWait or SessionState.Closing ? "closed" : "evicted");
+        }
+    }
+
+    /// <summary>
+    /// Ends the offloaded sessions whose entries a full dump did not list (their destroy events
+    /// were lost); returns how many.
+    /// </summary>
+    public int ForgetOffloadedExcept(IReadOnlySet<FlowTuple> present, long dumpStartedAt)
+    {
+        lock (_gate)
+        {
+            foreach (var s in _sessions.Values)
+            {
+                // A session offloaded after the dump began may be missing from it.
+                if (s.Offloaded && s.OffloadedAt < dumpStartedAt && !present.Contains(FlowOf(s).Original))
+                    _expired.Add((s, "evicted"));
+            }
+            foreach (var (s, reason) in _expired)
+            {
+                s.Offloaded = false;
+                _offloadedNow--;
+                Release(s, reason);
+            }
+            var n = _expired.Count;
+            _expired.Clear();
+            return n;
+        }
+    }
+
+    /// <summary>
+    /// Takes over an entry an earlier translator made (found by its mark after a restart): the
+    /// session is established and carried by the kernel. False when it is known already or the
+    /// session limit is reached.
+    /// </summary>
+    public bool Adopt(in OffloadedFlow flow, in KernelCounters counters)
+    {
+        lock (_gate)
+        {
+            var ka = new FlowKey(flow.Original.Source, flow.Original.SourcePort, flow.Original.DestinationPort);
+            var kb = new FlowKey(flow.Reply.Source, flow.Reply.SourcePort, flow.Reply.DestinationPort);
+            if (_byFlow.ContainsKey(ka) || _byFlow.ContainsKey(kb) || _sessions.Count >= _options.MaxSessions)
+                return false;
+            var now = _clock.NowMilliseconds;
+            var s = new Session(++_nextId, flow.Original.Source, flow.Original.DestinationPort, flow.Reply.Source, flow.Reply.DestinationPort, now)
+            {
+                State = SessionState.Established,
+                Offloaded = true,
+                OffloadedAt = now,
+                Adopted = true,
+                Kernel = counters,
+            };
+            s.A.HasSyn = s.B.HasSyn = true;
+            s.A.HasAck = s.B.HasAck = true;
+            s.A.PeerPort = flow.Original.SourcePort;
+            s.A.Router = flow.Original.Destination;
+            s.B.PeerPort = flow.Reply.SourcePort;
+            s.B.Router = flow.Reply.Destination;
+            _byFlow[ka] = s;
+            _byFlow[kb] = s;
+            _sessions[s.Id] = s;
+            _created++;
+            _adopted++;
+            _offloadedNow++;
+            return true;
+        }
+    }
+
+    /// <summary>Removes the kernel entry of a session that ends here (idle, time-wait over, reset, unlink).</summary>
+    private void EndOffload(Session s)
+    {
+        if (!s.Offloaded)
+            return;
+        s.Offloaded = false;
+        _offloadedNow--;
+        _offloader?.Remove(FlowOf(s).Original);
+    }
+
+    /// <summary>Payload bytes estimated from the kernel's IP byte count.</summary>
+    private static long Payload(ulong bytes, ulong packets, byte headerBytes) =>
+        (long)Math.Max(0, (long)bytes - (long)packets * headerBytes);
+}
