@@ -43,7 +43,7 @@ function Invoke-Native {
 
 function Install-Prerequisite {
     # command -> Debian package
-    $packages = [ordered]@{ ip = 'iproute2'; iptables = 'iptables'; tcpdump = 'tcpdump'; socat = 'socat' }
+    $packages = [ordered]@{ ip = 'iproute2'; iptables = 'iptables'; tcpdump = 'tcpdump'; socat = 'socat'; conntrack = 'conntrack' }
     $missing = @($packages.Keys | Where-Object { -not (Get-Command $_ -CommandType Application -ErrorAction Ignore) } |
         ForEach-Object { $packages[$_] })
     if ($missing.Count -eq 0) { return }

@@ -49,7 +49,7 @@ function Start-GlassE2ERouter {
     process or (-Separate) in two; returns where they listen.
     #>
     param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
-        [int] $TimeWaitSeconds = 30, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel')
+        [int] $TimeWaitSeconds = 30, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions)
     Import-Module (Get-GlassE2EModule) -Global
     $first, $last = $PortRange -split '-'
     # Keep the router's own outgoing connections out of the relay range.
@@ -61,6 +61,7 @@ queue: $Queue
 portRange: $PortRange
 controlSocket: $socket
 offload: $Offload
+keepSessions: $(if ($KeepSessions) { 'true' } else { 'false' })
 controller:
   address: 0.0.0.0
   port: $ControllerPort
@@ -84,6 +85,17 @@ timeouts:
         FirstPort     = [int]$first
         LastPort      = [int]$last
     }
+}
+
+function Start-GlassE2ETranslator {
+    <# Starts one more translator in the router namespace from a config file, e.g. to restart it. #>
+    param($Net, [string] $ConfigPath, [string] $Name = 'translator-2')
+    $ready = Join-Path $Net.TempDirectory "$Name.ready"
+    Remove-Item -LiteralPath $ready -ErrorAction Ignore
+    $p = Start-GlassE2EPwsh -Net $Net -Namespace router -Script 'examples/router.ps1' -ArgumentList @(
+        '-ConfigPath', $ConfigPath, '-Role', 'Translator', '-ReadyFile', $ready)
+    Wait-GlassE2EFile -Process $p -Path $ready -Because "the glass translator ($Name) to start"
+    $p
 }
 
 function Start-GlassE2EServer {
@@ -117,5 +129,31 @@ function Start-GlassE2EChannel {
     $p
 }
 
-Export-ModuleMember -Function Get-GlassE2EModule, Get-GlassE2ETestPeer, Get-GlassE2EDotnet, ConvertFrom-GlassE2EPeerOutput,
+function Get-GlassE2EControllerStatus {
+    <# The controller's GLASS/1 STATUS counters; it answers on loopback only, so ask from inside the router's namespace. #>
+    param($Net, [int] $Port = 7000)
+    $line = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath sh -ArgumentList @(
+        '-c', "echo GLASS/1 STATUS | socat -t 5 - TCP:127.0.0.1:$Port")
+    if ($line.Trim() -notlike 'OK {*') { throw "The controller answered STATUS with '$($line.Trim())'." }
+    $line.Trim().Substring(3) | ConvertFrom-Json
+}
+
+function Get-GlassE2EOffloadEntry {
+    <# The router's conntrack entries that a translator on this queue made (they carry its mark), as conntrack -L lines. #>
+    param($Net, [int] $Queue = 6)
+    $mark = 0x474C0000 -bor $Queue
+    $out = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath conntrack -ArgumentList @('-L', '-p', 'tcp', '--mark', "$mark")
+    @($out -split "`n" | Where-Object { $_ -match "mark=$mark" })
+}
+
+function Get-GlassE2ERouterRule {
+    <# Every rule a translator added in the router's namespace (they carry its comment), in any table. #>
+    param($Net)
+    $rules = foreach ($table in 'filter', 'raw', 'nat') {
+        Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath iptables -ArgumentList @('-t', $table, '-S')
+    }
+    @($rules -split "`n" | Where-Object { $_ -match 'glass-translator-' })
+}
+
+Export-ModuleMember -Function Start-GlassE2ETranslator, Get-GlassE2EControllerStatus, Get-GlassE2EOffloadEntry, Get-GlassE2ERouterRule, Get-GlassE2EModule, Get-GlassE2ETestPeer, Get-GlassE2EDotnet, ConvertFrom-GlassE2EPeerOutput,
     Start-GlassE2ERouter, Start-GlassE2EServer, Start-GlassE2EBinding, Start-GlassE2EChannel

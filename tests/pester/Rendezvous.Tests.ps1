@@ -18,13 +18,7 @@ Describe "The controller behind real NATs$(if ($SkipReason) { " (skipped: $SkipR
         $script:Binding = Start-GlassE2EBinding -Net $Net -Router $Router
         Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $Binding.ChannelId -LocalPort 5555 | Out-Null
 
-        function Get-ControllerStatus {
-            # STATUS is answered on loopback only: ask from inside the router's namespace.
-            $line = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath sh -ArgumentList @(
-                '-c', 'echo GLASS/1 STATUS | socat -t 5 - TCP:127.0.0.1:7000')
-            $line.Trim() | Should -BeLike 'OK {*'
-            $line.Trim().Substring(3) | ConvertFrom-Json
-        }
+        function Get-ControllerStatus { Get-GlassE2EControllerStatus -Net $Net }
 
         function Invoke-Send([int] $Connections, [string] $Bytes = '64K') {
             $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 120 -ArgumentList @(

@@ -15,13 +15,7 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         $script:Dotnet = Get-GlassE2EDotnet
         $script:Peer = Get-GlassE2ETestPeer
 
-        function Get-QueueRule {
-            # Every rule the translator adds carries its comment, in the filter and raw tables.
-            $rules = foreach ($table in 'filter', 'raw') {
-                Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath iptables -ArgumentList @('-t', $table, '-S')
-            }
-            @($rules -split "`n" | Where-Object { $_ -match 'glass-translator-' })
-        }
+        function Get-QueueRule { Get-GlassE2ERouterRule -Net $Net }
     }
 
     AfterAll {
@@ -43,8 +37,10 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).Drops.Fragment | Should -Be 0
     }
 
-    It 'installs its NFQUEUE rule while it runs' {
-        Get-QueueRule | Should -HaveCount 4
+    It 'installs its rules while it runs' {
+        # raw OUTPUT, nat PREROUTING and POSTROUTING, filter INPUT (TCP and ICMP), OUTPUT (redirects), FORWARD (guard).
+        Get-QueueRule | Should -HaveCount 7
+        @(Get-QueueRule) -match 'NFQUEUE --queue-num 6' | Should -Not -BeNullOrEmpty -Because 'the relay range goes to the queue'
         Test-Path $Router.ControlSocket | Should -BeTrue
     }
 
@@ -73,7 +69,7 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
 
     It 'starts again on the same queue and socket, and splices again' {
         $script:Router2 = Start-GlassE2ERouter -Net $Net -Separate -ControllerPort 7001
-        Get-QueueRule | Should -HaveCount 4
+        Get-QueueRule | Should -HaveCount 7
         $serve = Start-GlassE2EServer -Net $Net -Bytes 1MB -Seed 3 -Port 9001
         $binding = Start-GlassE2EBinding -Net $Net -Router $Router2 -LocalPort 9001
         Start-GlassE2EChannel -Net $Net -Router $Router2 -ChannelId $binding.ChannelId -LocalPort 5556 | Out-Null

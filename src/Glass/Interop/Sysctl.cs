@@ -36,6 +36,30 @@ internal sealed class Sysctl
         return true;
     }
 
+    /// <summary>Whether this instance (or the translator it took over from) changed <paramref name="name"/>.</summary>
+    public bool Changed(string name) => _changed.Exists(c => c.Name == name);
+
+    /// <summary>
+    /// Writes what was changed to <paramref name="path"/>, for a translator that leaves its sessions
+    /// running: the next one reads it with <see cref="TakeOver"/> and puts the values back when it stops.
+    /// </summary>
+    public void Save(string path) =>
+        File.WriteAllLines(path, _changed.Select(c => $"{c.Name}={c.Old}"));
+
+    /// <summary>Takes over what an earlier translator changed and saved; the file is removed.</summary>
+    public void TakeOver(string path)
+    {
+        if (!File.Exists(path))
+            return;
+        foreach (var line in File.ReadAllLines(path))
+        {
+            var eq = line.IndexOf('=');
+            if (eq > 0 && !Changed(line[..eq]))
+                _changed.Add((line[..eq], line[(eq + 1)..]));
+        }
+        File.Delete(path);
+    }
+
     /// <summary>Puts back every value this instance changed, newest first.</summary>
     public void Restore()
     {

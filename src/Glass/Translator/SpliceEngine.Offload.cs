@@ -103,7 +103,9 @@ public sealed partial class SpliceEngine
                 s.Kernel = c;
             s.Offloaded = false; // nothing left to remove
             _offloadedNow--;
-            Release(s, s.State is SessionState.TimeWait or SessionState.Closing ? "closed" : "evicted");
+            // Closing ends as closed; an established entry ran out its own timeout ("expired"),
+            // for instance after a reset the kernel did not take as exact.
+            Release(s, s.State is SessionState.TimeWait or SessionState.Closing ? "closed" : "expired");
         }
     }
 

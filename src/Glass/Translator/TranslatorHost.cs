@@ -130,8 +130,11 @@ public sealed class TranslatorHost : IDisposable
         }
         else
         {
+            // A translator that stopped with KeepSessions left what it changed for us to put back.
+            _sysctl.TakeOver(KeptSettingsPath);
             _sysctl.Set(Sysctl.ConntrackAccounting, "1");
-            var guard = _sysctl.Set(Sysctl.IpForward, "1");
+            _sysctl.Set(Sysctl.IpForward, "1");
+            var guard = _sysctl.Changed(Sysctl.IpForward);
             _rule = new NfQueueRule(_options.Queue, _options.PortRange.First, _options.PortRange.Last, offload: true, _offloader.Mark, guard);
         }
         if (long.TryParse(Sysctl.Read(Sysctl.ConntrackMax), out var max) && max < splice.MaxSessions)
@@ -153,6 +156,9 @@ public sealed class TranslatorHost : IDisposable
         else if (adopted > 0)
             _warnings.Add($"Adopted {adopted} offloaded session(s) an earlier translator on queue {_options.Queue} left running.");
     }
+
+    // Beside the control socket, whose directory is the translator's own.
+    private string KeptSettingsPath => _options.ControlSocket + ".kept";
 
     private static KernelCounters Counters(in ConntrackEntry e) =>
         new(e.OriginalPackets, e.OriginalBytes, e.ReplyPackets, e.ReplyBytes);
@@ -184,7 +190,11 @@ public sealed class TranslatorHost : IDisposable
                     (in ConntrackEntry e) =>
                     {
                         if (StateOf(e.TcpState) is { } st)
+                        {
                             engine.OnKernelState(e.Original, st);
+                            // Read the counters now, while a closing session still shows them.
+                            nextDump = 0;
+                        }
                     },
                     (in ConntrackEntry e) => engine.OnKernelDestroyed(e.Original, e.HasCounters ? Counters(e) : null));
                 var now = Environment.TickCount64;
@@ -332,6 +342,8 @@ public sealed class TranslatorHost : IDisposable
             _offloader.Flush();
         if (!keep)
             _sysctl.Restore();
+        else if (_ruleInstalled)
+            _sysctl.Save(KeptSettingsPath);
         _offloader?.Dispose();
         _control?.Dispose();
         _queue?.Dispose();

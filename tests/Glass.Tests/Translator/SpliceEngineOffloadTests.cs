@@ -1,0 +1,232 @@
+using Glass.Packets;
+using Glass.Translator;
+using static Glass.Tests.Translator.TestPackets;
+
+namespace Glass.Tests.Translator;
+
+/// <summary>Records hand-offs instead of creating conntrack entries.</summary>
+internal sealed class FakeOffloader : IFlowOffloader
+{
+    public List<OffloadedFlow> Offloaded { get; } = new();
+    public List<FlowTuple> Removed { get; } = new();
+    public int Refuse { get; set; }
+
+    public int Offload(in OffloadedFlow flow)
+    {
+        if (Refuse != 0)
+            return Refuse;
+        Offloaded.Add(flow);
+        return 0;
+    }
+
+    public void Remove(in FlowTuple original) => Removed.Add(original);
+}
+
+public sealed class SpliceEngineOffloadTests
+{
+    private static readonly uint Router = Ipv4.Parse("203.0.113.1");
+    private static readonly uint PeerA = Ipv4.Parse("203.0.113.2");
+    private static readonly uint PeerB = Ipv4.Parse("198.51.100.7");
+    private const ushort PortA = 60000, PortB = 60001, SrcA = 40001, SrcB = 50002;
+    private const uint IsnA = 0x1000_0000, IsnB = 0x2000_0000;
+    private static readonly FlowTuple OriginalA = new(PeerA, SrcA, Router, PortA);
+
+    private readonly FakeKernel _kernel = new();
+    private readonly FakeClock _clock = new();
+    private readonly FakeOffloader _offloader = new();
+    private readonly List<LinkRelease> _released = new();
+    private readonly SpliceEngine _engine;
+
+    public SpliceEngineOffloadTests()
+    {
+        _engine = new SpliceEngine(_kernel, _clock, new SpliceOptions
+        {
+            IdleTimeout = TimeSpan.FromHours(2),
+            TimeWait = TimeSpan.FromSeconds(30),
+        }) { Offloader = _offloader };
+        _engine.Released += _released.Add;
+    }
+
+    private void Handshake()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, 0, TcpFlags.Syn, 64240, LinuxSynOptions(1460, 111, 7)));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 65535, LinuxSynOptions(1400, 222, 9))));
+    }
+
+    private DropReason AckFromA() => _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+    private DropReason AckFromB() => _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack));
+
+    private void Offloaded()
+    {
+        Handshake();
+        Assert.Equal(DropReason.None, AckFromA());
+        Assert.Equal(DropReason.None, AckFromB());
+        Assert.Single(_offloader.Offloaded);
+    }
+
+    [Fact]
+    public void TheSpliceIsHandedOffOnceBothPeersAcknowledgedTheirSynAcks()
+    {
+        Handshake();
+        Assert.Equal(DropReason.None, AckFromA());
+        Assert.Empty(_offloader.Offloaded); // B has not proven it got its SYN-ACK
+        Assert.Equal(DropReason.None, AckFromB());
+
+        var flow = Assert.Single(_offloader.Offloaded);
+        Assert.Equal(OriginalA, flow.Original);
+        Assert.Equal(new FlowTuple(PeerB, SrcB, Router, PortB), flow.Reply);
+        // Both ACKs were still relayed here; what follows is the kernel's.
+        Assert.Equal(4, _kernel.Sent.Count);
+        Assert.Equal(DropReason.None, AckFromA());
+        Assert.Single(_offloader.Offloaded);
+
+        var c = _engine.GetCounters();
+        Assert.Equal((1, 1L, 0L), (c.SessionsOffloaded, c.OffloadedTotal, c.OffloadFailures));
+        Assert.True(Assert.Single(_engine.GetSessions()).Offloaded);
+    }
+
+    [Fact]
+    public void ARefusedHandOffLeavesTheSessionRelayedHereAndSaysWhy()
+    {
+        _offloader.Refuse = 28; // ENOSPC: the conntrack table is full
+        Handshake();
+        AckFromA();
+        AckFromB();
+        var data = Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack | TcpFlags.Psh, payload: new byte[100]);
+        Assert.Equal(DropReason.None, _engine.Process(data));
+
+        var c = _engine.GetCounters();
+        Assert.Equal((0, 1L, 28), (c.SessionsOffloaded, c.OffloadFailures, c.LastOffloadErrno));
+        Assert.False(Assert.Single(_engine.GetSessions()).Offloaded);
+        Assert.Equal(5, _kernel.Sent.Count);
+    }
+
+    [Fact]
+    public void TheKernelsCountersShowAsPayloadAndCountAsActivity()
+    {
+        Offloaded();
+        var before = _engine.GetSessions()[0];
+        // 100 segments of 1000 bytes plus 52 bytes of headers (timestamps on both sides) each.
+        _clock.Advance(TimeSpan.FromMinutes(90));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(100, 100 * 1052, 50, 50 * 52));
+        var s = _engine.GetSessions()[0];
+        Assert.Equal(before.BytesFromA + 100_000, s.BytesFromA);
+        Assert.Equal(before.BytesFromB, s.BytesFromB);
+        Assert.Equal(before.PacketsFromA + 100, s.PacketsFromA);
+        Assert.Equal(0, s.IdleMilliseconds);
+
+        // Unchanged counters are no activity: the idle timeout runs from the last change.
+        _clock.Advance(TimeSpan.FromMinutes(90));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(100, 100 * 1052, 50, 50 * 52));
+        Assert.Equal(0, _engine.Sweep());
+        _clock.Advance(TimeSpan.FromMinutes(31));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("idle", Assert.Single(_released).Reason);
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
+    }
+
+    [Fact]
+    public void AKernelTimeWaitLingersThenRemovesTheEntry()
+    {
+        Offloaded();
+        _engine.OnKernelState(OriginalA, KernelFlowState.Closing);
+        Assert.Equal(SessionState.Closing, _engine.GetSessions()[0].State);
+        _engine.OnKernelState(OriginalA, KernelFlowState.TimeWait);
+        Assert.Equal(SessionState.TimeWait, _engine.GetSessions()[0].State);
+        _clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(0, _engine.Sweep());
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("closed", Assert.Single(_released).Reason);
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
+        Assert.Empty(_engine.GetSessions());
+        Assert.Equal(0, _engine.GetCounters().SessionsOffloaded);
+    }
+
+    [Fact]
+    public void AKernelResetEndsTheSessionAndItsEntryAtOnce()
+    {
+        Offloaded();
+        _engine.OnKernelState(OriginalA, KernelFlowState.Reset);
+        Assert.Equal("reset", Assert.Single(_released).Reason);
+        Assert.Single(_offloader.Removed);
+        // The flow is gone: a late segment finds no session.
+        Assert.Equal(DropReason.NoSession, AckFromA());
+    }
+
+    [Fact]
+    public void AnEntryTheKernelDestroyedIsNotRemovedAgain()
+    {
+        Offloaded();
+        _engine.OnKernelState(OriginalA, KernelFlowState.Closing);
+        _engine.OnKernelDestroyed(OriginalA, new KernelCounters(3, 3 * 52, 3, 3 * 52));
+        Assert.Equal("closed", Assert.Single(_released).Reason);
+        Assert.Empty(_offloader.Removed);
+        Assert.Equal(0, _engine.GetCounters().SessionsOffloaded);
+    }
+
+    [Fact]
+    public void AnEstablishedEntryTheKernelLetExpireEndsAsExpired()
+    {
+        Offloaded();
+        _engine.OnKernelDestroyed(OriginalA, null);
+        Assert.Equal("expired", Assert.Single(_released).Reason);
+    }
+
+    [Fact]
+    public void EventsAboutOtherFlowsChangeNothing()
+    {
+        Offloaded();
+        _engine.OnKernelState(new FlowTuple(PeerB, SrcB, Router, PortB), KernelFlowState.Reset); // the reply side is not a key
+        _engine.OnKernelDestroyed(new FlowTuple(PeerA, 1, Router, PortA), null);
+        Assert.Empty(_released);
+        Assert.Single(_engine.GetSessions());
+    }
+
+    [Fact]
+    public void EntriesMissingFromAFullDumpEndUnlessOffloadedSinceItBegan()
+    {
+        Offloaded();
+        var dumpStarted = _clock.NowMilliseconds;
+        _clock.Advance(TimeSpan.FromMilliseconds(5));
+        Assert.Equal(0, _engine.ForgetOffloadedExcept(new HashSet<FlowTuple>(), dumpStarted - 1));
+        Assert.Equal(0, _engine.ForgetOffloadedExcept(new HashSet<FlowTuple> { OriginalA }, _clock.NowMilliseconds));
+        Assert.Equal(1, _engine.ForgetOffloadedExcept(new HashSet<FlowTuple>(), _clock.NowMilliseconds));
+        Assert.Equal("evicted", Assert.Single(_released).Reason);
+        Assert.Empty(_offloader.Removed);
+    }
+
+    [Fact]
+    public void AnAdoptedEntryIsAnEstablishedSessionWhoseEndNoControllerHears()
+    {
+        var flow = new OffloadedFlow(OriginalA, new FlowTuple(PeerB, SrcB, Router, PortB));
+        Assert.True(_engine.Adopt(flow, new KernelCounters(10, 10 * 52 + 4000, 0, 0)));
+        Assert.False(_engine.Adopt(flow, default)); // once
+
+        var s = Assert.Single(_engine.GetSessions());
+        Assert.Equal((SessionState.Established, true), (s.State, s.Offloaded));
+        Assert.Equal(($"{Ipv4.Format(PeerA)}:{SrcA}", PortA, $"{Ipv4.Format(PeerB)}:{SrcB}", PortB), (s.PeerA, s.RouterPortA, s.PeerB, s.RouterPortB));
+        Assert.Equal(4000, s.BytesFromA);
+        Assert.Equal(1, _engine.GetCounters().SessionsAdopted);
+
+        // A segment that still reaches the queue is relayed here, to the right peer.
+        var data = Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack | TcpFlags.Psh, payload: new byte[10]);
+        Assert.Equal(DropReason.None, _engine.Process(data));
+        var sent = _kernel.Parse(0);
+        Assert.Equal((Router, PortA, PeerA, SrcA), (sent.SourceAddress, sent.SourcePort, sent.DestinationAddress, sent.DestinationPort));
+
+        _engine.OnKernelState(OriginalA, KernelFlowState.Reset);
+        Assert.Empty(_released); // its link, and its ports, were an earlier translator's
+        Assert.Empty(_engine.GetSessions());
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
+    }
+
+    [Fact]
+    public void UnlinkingAndTheSessionLimitCountOffloadedSessions()
+    {
+        var engine = new SpliceEngine(_kernel, _clock, new SpliceOptions { MaxSessions = 1 }) { Offloader = _offloader };
+        Assert.True(engine.Adopt(new OffloadedFlow(OriginalA, new FlowTuple(PeerB, SrcB, Router, PortB)), default));
+        Assert.Equal("full", engine.Link(PeerA, PortA, PeerB, PortB).ErrorCode);
+    }
+}

@@ -1,0 +1,160 @@
+# Offload: after the handshake the router's kernel carries each splice as a conntrack NAT entry.
+# Bytes cross intact, the queue sees only handshakes, the translator still knows each session
+# and its bytes, ends follow FIN and RST, a restart keeps live sessions, and a stop leaves nothing.
+
+BeforeDiscovery {
+    Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
+    $script:SkipReason = Test-GlassNetPrerequisite
+    if (-not $SkipReason -and -not (Get-Command conntrack -ErrorAction Ignore)) { $script:SkipReason = 'conntrack (Debian package conntrack) is not installed' }
+}
+
+Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip:([bool]$SkipReason) {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
+        Import-Module (Join-Path $PSScriptRoot 'GlassE2E.psm1') -Force
+        $script:Net = New-GlassTestNet
+        $script:Dotnet = Get-GlassE2EDotnet
+        $script:Peer = Get-GlassE2ETestPeer
+        function Get-Sysctl([string] $Name) {
+            (Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath sysctl -ArgumentList @('-n', $Name)).Trim()
+        }
+        # What the router's kernel said before any translator touched it.
+        $script:Before = @{ Forward = Get-Sysctl net.ipv4.ip_forward; Acct = Get-Sysctl net.netfilter.nf_conntrack_acct }
+        $script:Router = Start-GlassE2ERouter -Net $Net -Separate -TimeWaitSeconds 5 -KeepSessions
+        $script:Serve = Start-GlassE2EServer -Net $Net -Bytes 256MB -Seed 2 -Count 0
+        $script:Binding = Start-GlassE2EBinding -Net $Net -Router $Router
+        Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $Binding.ChannelId -LocalPort 5555 | Out-Null
+
+        function Start-Send([string] $Bytes, [int] $Seed, [string[]] $Extra = @()) {
+            Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $Dotnet -ArgumentList (@(
+                    $Peer, 'send', '--connect', '127.0.0.1:5555', '--bytes', $Bytes, '--seed', "$Seed", '--timeout', '170') + $Extra)
+        }
+        function Wait-Offloaded($Send) {
+            Wait-GlassCondition -TimeoutSeconds 60 -Because 'the session to be offloaded while data flows' {
+                if ($Send.HasExited) { throw "send ended before its session was seen offloaded: $($Send.ReadStderr())" }
+                @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object { $_.Offloaded -and $_.BytesFromA -gt 0 })
+            }
+        }
+        function Wait-AllGone {
+            Wait-GlassCondition -TimeoutSeconds 30 -Because 'the session to leave the translator and conntrack' {
+                @(Get-GlassSession -ControlSocket $Router.ControlSocket).Count -eq 0 -and @(Get-GlassE2EOffloadEntry -Net $Net).Count -eq 0
+            } | Out-Null
+        }
+    }
+
+    AfterAll {
+        Remove-GlassTestNet -Net $script:Net
+    }
+
+    It 'carries 256 MiB each way intact while the queue sees only the handshake' {
+        $send = Start-Send -Bytes 256M -Seed 1
+        $flowing = Wait-Offloaded $send
+        $flowing | Should -HaveCount 1
+        @(Get-GlassE2EOffloadEntry -Net $Net) | Should -HaveCount 1
+
+        Wait-GlassNetProcess -Process $send -TimeoutSeconds 170 | Should -Be 0 -Because $send.ReadStderr()
+        $sent = ConvertFrom-GlassE2EPeerOutput $send.ReadStdout()
+        $served = Wait-GlassCondition -TimeoutSeconds 30 -Because 'the server to report the connection' {
+            $Serve.ReadStdout() -split "`n" | Where-Object { $_ } | ForEach-Object { $_ | ConvertFrom-Json } | Select-Object -First 1
+        }
+        $sent.sent | Should -Be 256MB
+        $served.receivedSha256 | Should -Be $sent.sentSha256
+        $sent.received | Should -Be 256MB
+        $sent.receivedSha256 | Should -Be $served.sentSha256
+
+        $status = Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket
+        $status.OffloadedTotal | Should -Be 1
+        $status.OffloadFailures | Should -Be 0
+        # SYNs are answered, not relayed; the two ACKs of the crafted SYN-ACKs and what was in flight are.
+        $status.PacketsRelayed | Should -BeLessThan 20
+        $status.BytesRelayed | Should -BeLessThan 64KB
+    }
+
+    It 'still shows the session and its bytes, counted by the kernel' {
+        # The session lingers in TimeWait (5 s here) with the counters read when the kernel saw the FINs.
+        $s = Wait-GlassCondition -TimeoutSeconds 10 -Because 'the finished session to show its bytes' {
+            Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object { $_.BytesFromA -ge 256MB -and $_.BytesFromB -ge 256MB }
+        }
+        $s.Offloaded | Should -BeTrue
+        # The kernel counts IP bytes; the translator takes the headers off, to within a fraction of a percent.
+        $s.BytesFromA | Should -BeLessThan (256MB * 1.005)
+        $s.BytesFromB | Should -BeLessThan (256MB * 1.005)
+        $s.PeerA | Should -BeLike "$($Net.NatAPublicAddress):*"
+        $s.PeerB | Should -BeLike "$($Net.NatBPublicAddress):*"
+    }
+
+    It 'forgets the session after the FINs, in the translator and in conntrack, and frees its ports' {
+        Wait-AllGone
+        (Get-GlassE2EControllerStatus -Net $Net).PortsInUse | Should -Be 0
+    }
+
+    It 'ends a session at once when one side resets it' {
+        $offloaded = (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).OffloadedTotal
+        $send = Start-Send -Bytes 64M -Seed 7 -Extra @('--abort-after', '16M')
+        Wait-GlassNetProcess -Process $send -TimeoutSeconds 60 | Out-Null
+        (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).OffloadedTotal | Should -Be ($offloaded + 1)
+        # A reset the kernel takes as exact closes the entry at once; one it doubts (a challenge
+        # ACK may follow) keeps it for conntrack's close timeout (10 s) before it goes.
+        Wait-AllGone
+        (Get-GlassE2EControllerStatus -Net $Net).PortsInUse | Should -Be 0
+        (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).SessionsByState.TimeWait | Should -Be 0
+    }
+
+    It 'keeps a transfer going across a translator restart, and the new translator adopts it' {
+        # Long enough to be running when the translator restarts (a few seconds).
+        $send = Start-Send -Bytes 2G -Seed 9
+        Wait-Offloaded $send | Out-Null
+        $translator = $Router.Process[0]
+        Stop-GlassNetProcess -Process $translator -Signal TERM -TimeoutSeconds 10
+        $translator.HasExited | Should -BeTrue
+        # Kept for the next translator: the entry and the rules that make the kernel use it.
+        @(Get-GlassE2EOffloadEntry -Net $Net) | Should -HaveCount 1
+        @(Get-GlassE2ERouterRule -Net $Net).Count | Should -BeGreaterThan 0
+
+        # The next translator is told to clean up when it stops.
+        $config = Join-Path $Net.TempDirectory 'router-nokeep.yaml'
+        (Get-Content $Router.ConfigPath) -replace '^keepSessions: .*', 'keepSessions: false' | Set-Content $config
+        $script:Translator2 = Start-GlassE2ETranslator -Net $Net -ConfigPath $config
+        (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).SessionsAdopted | Should -Be 1
+
+        Wait-GlassNetProcess -Process $send -TimeoutSeconds 170 | Should -Be 0 -Because $send.ReadStderr()
+        $sent = ConvertFrom-GlassE2EPeerOutput $send.ReadStdout()
+        $sent.received | Should -Be 256MB
+        $served = Wait-GlassCondition -TimeoutSeconds 30 -Because 'the server to report the connection' {
+            $Serve.ReadStdout() -split "`n" | Where-Object { $_ } | ForEach-Object { $_ | ConvertFrom-Json } | Where-Object receivedSha256 -eq $sent.sentSha256
+        }
+        $served.received | Should -Be 2GB
+        $sent.receivedSha256 | Should -Be $served.sentSha256
+        Wait-AllGone
+    }
+
+    It 'leaves no rule, no entry and the kernel settings as they were when stopped' {
+        $send = Start-Send -Bytes 1G -Seed 11
+        Wait-Offloaded $send | Out-Null
+        Stop-GlassNetProcess -Process $Translator2 -Signal TERM -TimeoutSeconds 10
+        Get-GlassE2ERouterRule -Net $Net | Should -HaveCount 0
+        Get-GlassE2EOffloadEntry -Net $Net | Should -HaveCount 0
+        Get-Sysctl net.ipv4.ip_forward | Should -Be $Before.Forward
+        Get-Sysctl net.netfilter.nf_conntrack_acct | Should -Be $Before.Acct
+        # The live session ends with a reset both sides see, not a hang.
+        Wait-GlassNetProcess -Process $send -TimeoutSeconds 60 | Should -Be 1
+        $send.ReadStderr() | Should -Match 'reset|closed'
+    }
+
+    It 'relays every segment itself with offload: none' {
+        Stop-GlassNetProcess -Process $Router.Process -Signal TERM -TimeoutSeconds 10
+        $router = Start-GlassE2ERouter -Net $Net -Separate -Offload none -ControllerPort 7001
+        $serve = Start-GlassE2EServer -Net $Net -Bytes 16MB -Seed 2 -Port 9001
+        $binding = Start-GlassE2EBinding -Net $Net -Router $router -LocalPort 9001
+        Start-GlassE2EChannel -Net $Net -Router $router -ChannelId $binding.ChannelId -LocalPort 5556 | Out-Null
+        $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 120 -ArgumentList @(
+            $Peer, 'send', '--connect', '127.0.0.1:5556', '--bytes', '16M', '--seed', '3', '--timeout', '100')
+        $sent = ConvertFrom-GlassE2EPeerOutput $out
+        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 30 | Should -Be 0
+        (ConvertFrom-GlassE2EPeerOutput $serve.ReadStdout()).receivedSha256 | Should -Be $sent.sentSha256
+        $status = Get-GlassTranslatorStatus -ControlSocket $router.ControlSocket
+        $status.OffloadedTotal | Should -Be 0
+        $status.BytesRelayed | Should -BeGreaterOrEqual 32MB
+        Get-GlassE2EOffloadEntry -Net $Net | Should -HaveCount 0
+    }
+}
