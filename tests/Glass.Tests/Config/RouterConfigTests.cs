@@ -1,5 +1,6 @@
 using System.Net;
 using Glass.Config;
+using Glass.Translator;
 
 namespace Glass.Tests.Config;
 
@@ -19,8 +20,22 @@ public sealed class RouterConfigTests
         Assert.Equal(TimeSpan.FromHours(2), c.IdleTimeout);
         Assert.Equal(TimeSpan.FromSeconds(30), c.TimeWait);
         Assert.Equal(TimeSpan.FromSeconds(300), c.LeaseTime);
-        Assert.Equal((64, 512, 100, 65536), (c.MaxBindingsPerAddress, c.MaxLinksPerAddress, c.ConnectRatePerAddress, c.MaxSessions));
+        Assert.Equal((64, 512, 2000, 65536), (c.MaxBindingsPerAddress, c.MaxLinksPerAddress, c.ConnectRatePerAddress, c.MaxSessions));
+        Assert.Equal((OffloadMode.Kernel, false), (c.Offload, c.KeepSessions));
         Assert.Null(c.BindToken); // commented out in the example
+    }
+
+    [Fact]
+    public void OffloadAndKeepSessionsTakeOnlyTheirWords()
+    {
+        var c = RouterConfig.Parse("offload: none\nkeepSessions: true\n", "a.yaml");
+        Assert.Equal((OffloadMode.None, true), (c.Offload, c.KeepSessions));
+        var e = Assert.Throws<ConfigException>(() => RouterConfig.Parse("offload: fast\n", "a.yaml"));
+        Assert.Equal("offload", e.Key);
+        Assert.Contains("'kernel' or 'none'", e.Message);
+        e = Assert.Throws<ConfigException>(() => RouterConfig.Parse("keepSessions: yes\n", "a.yaml"));
+        Assert.Equal("keepSessions", e.Key);
+        Assert.Contains("true or false", e.Message);
     }
 
     [Fact]
