@@ -1,0 +1,125 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Developer tool: bulk throughput through the real translator, against a socat relay, on the
+    GlassTestNet topology. Not part of build.ps1 (the official end-to-end benchmark lives there).
+.DESCRIPTION
+    Builds one test net, one router (translator and controller in separate processes) and one
+    binding behind NAT B to `glass-testpeer serve --bytes 0`. Each glass run links a fresh router
+    endpoint (Connect-GlassChannel without -LocalPort) and sends -Bytes from host A straight to it,
+    so no client forwarder runs on A's side. Each socat run relays the same bytes through
+    `socat TCP-LISTEN TCP-LISTEN` in the router namespace, with a socat in host B dialling out to
+    it and on to the same server. Runs alternate glass and socat, so that the noise of this shared
+    machine falls on both alike; medians are printed at the end.
+
+    Per glass run it also reports the translator's relayed packets per second (its counters) and
+    the translator process's CPU seconds per GiB (/proc/PID/stat).
+.EXAMPLE
+    dotnet pwsh ./build.ps1 build; dotnet pwsh tests/bench/Relay.Bench.ps1 -Bytes 1GB -Runs 5
+#>
+[CmdletBinding()]
+param(
+    [long] $Bytes = 1GB,
+    [int] $Runs = 3,
+    [ValidateSet('none', 'kernel')] [string] $Offload = 'none',
+    [switch] $NoSocat,
+    # socat's copy buffer (-b); its default is 8192.
+    [int] $SocatBuffer = 0
+)
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+Import-Module (Join-Path $PSScriptRoot '../pester/GlassTestNet.psm1') -Force
+Import-Module (Join-Path $PSScriptRoot '../pester/GlassE2E.psm1') -Force
+
+$reason = Test-GlassNetPrerequisite
+if ($reason) { throw "Cannot run: $reason" }
+$dotnet = Get-GlassE2EDotnet
+$peer = Get-GlassE2ETestPeer
+$ticks = [double](& getconf CLK_TCK)
+
+function Get-CpuSeconds([int] $ProcessId) {
+    # utime and stime, fields 14 and 15 of /proc/PID/stat (after the parenthesised name).
+    $stat = (Get-Content -LiteralPath "/proc/$ProcessId/stat" -Raw)
+    $f = $stat.Substring($stat.LastIndexOf(')') + 2) -split ' '
+    ([double]$f[11] + [double]$f[12]) / $ticks
+}
+
+function Send-Bytes([string] $Endpoint) {
+    $out = Invoke-GlassNetCommand -Net $net -Namespace hostA -FilePath $dotnet -TimeoutSeconds 600 -ArgumentList @(
+        $peer, 'send', '--connect', $Endpoint, '--bytes', "$Bytes", '--seed', '1', '--timeout', '590')
+    $r = ConvertFrom-GlassE2EPeerOutput $out | Select-Object -First 1
+    if (-not $r -or $r.sent -ne $Bytes) { throw "send to $Endpoint did not send $Bytes bytes: $out" }
+    $r
+}
+
+function Get-Median([double[]] $Values) {
+    $s = @($Values | Sort-Object)
+    if ($s.Count -eq 0) { return [double]::NaN }
+    if ($s.Count % 2) { $s[[int][Math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 }
+}
+
+$net = New-GlassTestNet
+try {
+    Write-Host "Test net $($net.Id); $([Math]::Round($Bytes / 1MB)) MiB per run, offload $Offload"
+    $router = Start-GlassE2ERouter -Net $net -Separate -Offload $Offload
+    $translatorPid = @($router.Process)[0].Pid
+    $serve = Start-GlassE2EServer -Net $net -Bytes 0 -Count 0
+    $binding = Start-GlassE2EBinding -Net $net -Router $router
+    $pwsh = Get-GlassPwshCommand
+    $glass = [System.Collections.Generic.List[object]]::new()
+    $socat = [System.Collections.Generic.List[object]]::new()
+
+    for ($i = 1; $i -le $Runs; $i++) {
+        # glass: a fresh endpoint per run, dialled directly from host A.
+        $ep = (Invoke-GlassNetCommand -Net $net -Namespace hostA -FilePath $pwsh.FilePath -TimeoutSeconds 60 -ArgumentList (@($pwsh.ArgumentList) + @(
+                    '-NoProfile', '-NonInteractive', '-Command',
+                    "Import-Module '$(Get-GlassE2EModule)'; `$e = Connect-GlassChannel -Id $($binding.ChannelId) -Router $($router.Address); `$e.Address.ToString() + ':' + `$e.Port"))).Trim()
+        $before = Get-GlassTranslatorStatus -ControlSocket $router.ControlSocket
+        $cpu0 = Get-CpuSeconds $translatorPid
+        $r = Send-Bytes $ep
+        $cpu1 = Get-CpuSeconds $translatorPid
+        $after = Get-GlassTranslatorStatus -ControlSocket $router.ControlSocket
+        $packets = $after.PacketsRelayed - $before.PacketsRelayed
+        $row = [pscustomobject]@{
+            Gbps         = [Math]::Round($Bytes * 8 / $r.seconds / 1e9, 3)
+            PacketsPerS  = [Math]::Round($packets / $r.seconds)
+            BytesPerPkt  = [Math]::Round(($after.BytesRelayed - $before.BytesRelayed) / [Math]::Max(1, $packets))
+            CpuSPerGiB   = [Math]::Round(($cpu1 - $cpu0) / ($Bytes / 1GB), 2)
+            SendFailed   = $after.Drops.SendFailed - $before.Drops.SendFailed
+        }
+        $glass.Add($row)
+        Write-Host ("run {0} glass: {1,6:F3} Gbit/s, {2,8:N0} packets/s ({3} B payload/packet), translator {4} CPU s/GiB, send failures {5}" -f
+            $i, $row.Gbps, $row.PacketsPerS, $row.BytesPerPkt, $row.CpuSPerGiB, $row.SendFailed)
+
+        if (-not $NoSocat) {
+            # socat: A connects first, then B's socat (retrying) is accepted and dials the server.
+            $port = 61000 + 2 * $i
+            $b = if ($SocatBuffer) { @('-b', "$SocatBuffer") } else { @() }
+            $relay = Start-GlassNetProcess -Net $net -Namespace router -FilePath socat -ArgumentList (@($b) + @(
+                    "TCP-LISTEN:$port,reuseaddr", "TCP-LISTEN:$($port + 1),reuseaddr"))
+            Wait-GlassCondition -TimeoutSeconds 10 -Because 'socat to listen' {
+                (Invoke-GlassNetCommand -Net $net -Namespace router -FilePath ss -ArgumentList '-tlnH') -match ":$port\s"
+            } | Out-Null
+            $dial = Start-GlassNetProcess -Net $net -Namespace hostB -FilePath socat -ArgumentList (@($b) + @(
+                    "TCP:$($net.RouterAddress):$($port + 1),retry=200,interval=0.05", 'TCP:127.0.0.1:9000'))
+            $r = Send-Bytes "$($net.RouterAddress):$port"
+            $row = [pscustomobject]@{ Gbps = [Math]::Round($Bytes * 8 / $r.seconds / 1e9, 3) }
+            $socat.Add($row)
+            Write-Host ("run {0} socat: {1,6:F3} Gbit/s" -f $i, $row.Gbps)
+            Stop-GlassNetProcess -Process $relay, $dial
+        }
+    }
+
+    $g = Get-Median ($glass | ForEach-Object Gbps)
+    Write-Host ''
+    Write-Host ("median glass: {0:F3} Gbit/s, {1:N0} packets/s, {2} B/packet, {3} CPU s/GiB (runs: {4})" -f $g,
+        (Get-Median ($glass | ForEach-Object PacketsPerS)), (Get-Median ($glass | ForEach-Object BytesPerPkt)),
+        (Get-Median ($glass | ForEach-Object CpuSPerGiB)), (($glass | ForEach-Object Gbps) -join ', '))
+    if ($socat.Count) {
+        $s = Get-Median ($socat | ForEach-Object Gbps)
+        Write-Host ("median socat: {0:F3} Gbit/s (runs: {1}); glass/socat = {2:F2}" -f $s, (($socat | ForEach-Object Gbps) -join ', '), ($g / $s))
+    }
+}
+finally {
+    Remove-GlassTestNet -Net $net
+}
