@@ -140,6 +140,12 @@ internal sealed unsafe class NfQueueSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// Receives up to a batch of queued packets with one recvmmsg (see <see cref="ReceiveBatch.Receive"/>):
+    /// the number of datagrams, 0 when the receive timeout passed.
+    /// </summary>
+    public int Receive(ReceiveBatch batch, bool dontWait = false) => batch.Receive(_fd, dontWait);
+
     /// <summary>A verdict (NF_ACCEPT or NF_DROP) for one queued packet.</summary>
     public void Verdict(uint packetId, uint verdict) =>
         Send(_send.AsSpan(0, WriteVerdict(_send, ++_seq, Queue, packetId, verdict, batch: false)), "NFQUEUE verdict");

@@ -114,26 +114,27 @@ public sealed class TranslatorHost : IDisposable
         return smallest == int.MaxValue ? (ushort)0 : (ushort)Math.Min(ushort.MaxValue, smallest - 40);
     }
 
+    // Queued packets taken per recvmmsg; every slot holds the largest message (a 64 KiB datagram).
+    private const int ReceiveSlots = 32;
+
     private void Loop()
     {
-        var buffer = new byte[NfQueueSocket.ReceiveBufferSize];
+        var batch = new ReceiveBatch(ReceiveSlots, NfQueueSocket.ReceiveBufferSize);
+        _raw!.BatchOnThisThread();
         var nextSweep = Environment.TickCount64 + 1000;
         try
         {
             while (!_stopping)
             {
-                var n = _queue!.Receive(buffer);
+                var n = _queue!.Receive(batch);
                 if (n > 0)
                 {
                     uint lastId = 0;
                     var any = false;
-                    var batch = 0;
-                    do
-                    {
-                        any |= HandleDatagram(buffer.AsSpan(0, n), ref lastId);
-                    }
-                    while (++batch < 64 && (n = _queue.Receive(buffer, dontWait: true)) > 0);
-                    // Every queued packet is dropped: what goes on is what we sent ourselves.
+                    for (var i = 0; i < n; i++)
+                        any |= HandleDatagram(batch[i], ref lastId);
+                    // What we relayed goes out in one sendmmsg; every queued packet is dropped, in one verdict.
+                    _raw!.Flush();
                     if (any)
                         _queue.DropUpTo(lastId);
                 }
