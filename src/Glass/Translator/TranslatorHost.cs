@@ -159,11 +159,12 @@ public sealed class TranslatorHost : IDisposable
         var offset = 0;
         while (NfQueueMessages.TryReadMessage(datagram.Slice(offset), out _, out var message, out var consumed))
         {
-            if (NfQueueMessages.TryReadPacket(message, out var id, out _, out var payload, out var length))
+            if (NfQueueMessages.TryReadPacket(message, out QueuedPacket p))
             {
+                var info = new QueuedPacketInfo { ChecksumPartial = p.ChecksumPartial, Gso = p.Gso, Truncated = p.Truncated };
                 try
                 {
-                    Engine!.Process(datagram.Slice(offset + payload, length));
+                    Engine!.Process(datagram.Slice(offset + p.PayloadOffset, p.PayloadLength), info);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -171,7 +172,7 @@ public sealed class TranslatorHost : IDisposable
                     Interlocked.Increment(ref _internalErrors);
                     LastInternalError = e;
                 }
-                lastId = id;
+                lastId = p.Id;
                 any = true;
             }
             offset += consumed;
