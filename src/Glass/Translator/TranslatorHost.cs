@@ -37,6 +37,8 @@ public sealed class TranslatorHost : IDisposable
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private NfQueueSocket? _queue;
     private RawIpv4Socket? _raw;
+    private TunDevice? _tun;
+    private TunRules? _tunRules;
     private ControlServer? _control;
     private Thread? _thread;
     private volatile bool _stopping;
@@ -52,7 +54,10 @@ public sealed class TranslatorHost : IDisposable
 
     public TranslatorOptions Options => _options;
     public SpliceEngine? Engine { get; private set; }
-    public long RawSendErrors => _raw?.SendErrors ?? 0;
+    /// <summary>Datagrams the kernel refused to take from the translator (raw socket or tun device).</summary>
+    public long RawSendErrors => (_raw?.SendErrors ?? 0) + (_tun?.SendErrors ?? 0);
+    /// <summary>How relayed packets go back to the kernel, and why not through the tun device if not.</summary>
+    public string SendPath { get; private set; } = "";
     private long _internalErrors;
     /// <summary>Packets whose handling threw (a bug); each was dropped and the loop went on.</summary>
     public long InternalErrors => Interlocked.Read(ref _internalErrors);
@@ -65,12 +70,13 @@ public sealed class TranslatorHost : IDisposable
     {
         try
         {
-            _raw = RawIpv4Socket.Open();
+            var sender = OpenSender();
             var splice = _options.Splice.MaxSegmentSize == 0
                 ? _options.Splice with { MaxSegmentSize = SmallestLinkMss() }
                 : _options.Splice;
-            Engine = new SpliceEngine(_raw, SystemClock.Instance, splice);
-            _queue = NfQueueSocket.Open(_options.Queue);
+            Engine = new SpliceEngine(sender, SystemClock.Instance, splice);
+            // Whole GSO packets only when they can go back whole.
+            _queue = NfQueueSocket.Open(_options.Queue, gso: _tun is not null);
             _control = new ControlServer(Engine, _options.ControlSocket);
             if (!_options.SkipFirewall)
             {
@@ -85,6 +91,36 @@ public sealed class TranslatorHost : IDisposable
         {
             Cleanup();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The tun device when the kernel lets us forward through it (GSO packets stay whole, one
+    /// write each), else the raw socket (every packet MTU-sized, one sendto each, batched).
+    /// </summary>
+    private IPacketSender OpenSender()
+    {
+        var name = $"glass{_options.Queue}";
+        try
+        {
+            _tun = TunDevice.Open(name);
+            if (!_options.SkipFirewall)
+            {
+                _tunRules = new TunRules(name, _options.Queue);
+                _tunRules.Install();
+            }
+            SendPath = $"tun {name}: whole GSO packets, partial checksums";
+            return _tun;
+        }
+        catch (Exception e) when (e is KernelException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            _tunRules?.Remove();
+            _tunRules = null;
+            _tun?.Dispose();
+            _tun = null;
+            _raw = RawIpv4Socket.Open();
+            SendPath = $"raw socket, packets segmented in the queue (no tun device: {e.Message})";
+            return _raw;
         }
     }
 
@@ -120,7 +156,7 @@ public sealed class TranslatorHost : IDisposable
     private void Loop()
     {
         var batch = new ReceiveBatch(ReceiveSlots, NfQueueSocket.ReceiveBufferSize);
-        _raw!.BatchOnThisThread();
+        _raw?.BatchOnThisThread();
         var nextSweep = Environment.TickCount64 + 1000;
         try
         {
@@ -133,8 +169,9 @@ public sealed class TranslatorHost : IDisposable
                     var any = false;
                     for (var i = 0; i < n; i++)
                         any |= HandleDatagram(batch[i], ref lastId);
-                    // What we relayed goes out in one sendmmsg; every queued packet is dropped, in one verdict.
-                    _raw!.Flush();
+                    // What we relayed goes out (the raw socket's in one sendmmsg); every queued
+                    // packet is dropped, in one verdict.
+                    _raw?.Flush();
                     if (any)
                         _queue.DropUpTo(lastId);
                 }
@@ -206,6 +243,9 @@ public sealed class TranslatorHost : IDisposable
         _control?.Dispose();
         _queue?.Dispose();
         _raw?.Dispose();
+        _tunRules?.Remove();
+        _tunRules = null;
+        _tun?.Dispose();
     }
 
     public void Dispose() => Stop();
