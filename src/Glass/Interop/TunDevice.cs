@@ -31,7 +31,10 @@ internal sealed unsafe partial class TunDevice : IPacketSender, IDisposable
     // linux/sockios.h, linux/if.h
     public const uint SIOCGIFFLAGS = 0x8913;
     public const uint SIOCSIFFLAGS = 0x8914;
+    public const uint SIOCSIFMTU = 0x8922;
     public const short IFF_UP = 0x1;
+    // drivers/net/tun.c: MAX_MTU, the most the device takes
+    public const int TunMaxMtu = 65535;
     public const int IFNAMSIZ = 16;
 
     // asm-generic/fcntl.h
@@ -40,12 +43,13 @@ internal sealed unsafe partial class TunDevice : IPacketSender, IDisposable
 
     private const int SOCK_DGRAM = 2;
 
-    /// <summary>struct ifreq (linux/if.h): the name, then a 24-byte union of which we use ifr_flags.</summary>
-    [StructLayout(LayoutKind.Sequential, Size = 40)]
+    /// <summary>struct ifreq (linux/if.h): the name, then a 24-byte union of which we use ifr_flags or ifr_mtu.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 40)]
     private struct IfReq
     {
-        public fixed byte Name[IFNAMSIZ];
-        public short Flags;
+        [FieldOffset(0)] public fixed byte Name[IFNAMSIZ];
+        [FieldOffset(IFNAMSIZ)] public short Flags;
+        [FieldOffset(IFNAMSIZ)] public int Mtu;
     }
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -132,6 +136,11 @@ internal sealed unsafe partial class TunDevice : IPacketSender, IDisposable
         if (s < 0)
             throw new KernelException("socket(AF_INET, SOCK_DGRAM)", Marshal.GetLastPInvokeError());
         using var fd = new SafeFileDescriptor(s);
+        // Nothing is routed out through the device, so its MTU limits nothing; at the maximum it
+        // also stays out of the smallest-link MSS clamp (TranslatorHost.SmallestLinkMss).
+        var mtu = Request(name, 0);
+        mtu.Mtu = TunMaxMtu;
+        Ioctl(fd, SIOCSIFMTU, &mtu, $"SIOCSIFMTU({name}, {TunMaxMtu})");
         var req = Request(name, 0);
         Ioctl(fd, SIOCGIFFLAGS, &req, $"SIOCGIFFLAGS({name})");
         req.Flags |= IFF_UP;
