@@ -53,6 +53,8 @@ internal static class Benchmarks
 
         // Allocation: after the timed phases, so every path is jitted at its final tier.
         long relayAllocated = relayMany.AllocatedBytes(AllocationPackets);
+        // The same through the partial-checksum, GSO path (NFQA_CFG_F_GSO with a tun device).
+        long gsoAllocated = new RelayFixture(4096, seed: 14, new QueuedPacketInfo { ChecksumPartial = true, Gso = true }).AllocatedBytes(AllocationPackets);
         long dropAllocated = drops.AllocatedBytes(AllocationPackets);
         var memory = MeasureMemory(MemorySessions);
 
@@ -65,6 +67,8 @@ internal static class Benchmarks
             failures.Add($"{drops.Unexpected} drop-path packets returned an unexpected DropReason");
         if (relayAllocated != 0)
             failures.Add($"the relay path allocated {relayAllocated} bytes over {AllocationPackets} packets (must be 0)");
+        if (gsoAllocated != 0)
+            failures.Add($"the GSO relay path allocated {gsoAllocated} bytes over {AllocationPackets} packets (must be 0)");
 
         // ---- table ----
         Console.WriteLine();
@@ -78,6 +82,7 @@ internal static class Benchmarks
             Row($"  drop: {drops.Kinds[k].Label} -> {drops.Kinds[k].Expected}", dropKinds[k], anchorRate.PerSecond);
         Console.WriteLine();
         Console.WriteLine(string.Create(Inv, $"{"allocation: relayed packet",-64} {(double)relayAllocated / AllocationPackets,12:0.###} B/packet over {AllocationPackets:N0} packets{(relayAllocated == 0 ? "" : "  FAIL: must be 0")}"));
+        Console.WriteLine(string.Create(Inv, $"{"allocation: relayed super-packet (partial checksum, GSO)",-64} {(double)gsoAllocated / AllocationPackets,12:0.###} B/packet over {AllocationPackets:N0} packets{(gsoAllocated == 0 ? "" : "  FAIL: must be 0")}"));
         Console.WriteLine(string.Create(Inv, $"{"allocation: dropped packet (mix)",-64} {(double)dropAllocated / AllocationPackets,12:0.###} B/packet over {AllocationPackets:N0} packets"));
         Console.WriteLine(string.Create(Inv, $"{"allocation: Link (incl. dictionary growth)",-64} {memory.AllocatedPerLink,12:0.#} B/link"));
         Console.WriteLine(string.Create(Inv, $"{"memory: linked session (GetTotalMemory delta)",-64} {memory.PerLinkedSession,12:0.#} B/session over {MemorySessions:N0} sessions"));
@@ -120,6 +125,7 @@ internal static class Benchmarks
             }
             w.WriteEndObject();
             w.WriteNumber("allocBytesPerRelayedPacket", (double)relayAllocated / AllocationPackets);
+            w.WriteNumber("allocBytesPerGsoPacket", (double)gsoAllocated / AllocationPackets);
             w.WriteNumber("allocBytesPerDroppedPacket", (double)dropAllocated / AllocationPackets);
             w.WriteNumber("allocBytesPerLink", Math.Round(memory.AllocatedPerLink, 1));
             w.WriteNumber("bytesPerLinkedSession", Math.Round(memory.PerLinkedSession, 1));
@@ -321,14 +327,16 @@ internal static class Benchmarks
         private readonly byte[] _packet = new byte[DatagramLength];
         private readonly byte[] _headers;
         private readonly int _mask;
+        private readonly QueuedPacketInfo _info;
         private int _next;
 
         public SpliceEngine Engine { get; }
         public int Sessions { get; }
         public long Unexpected { get; private set; }
 
-        public RelayFixture(int sessions, ulong seed)
+        public RelayFixture(int sessions, ulong seed, QueuedPacketInfo info = default)
         {
+            _info = info;
             if (!int.IsPow2(sessions))
                 throw new ArgumentException("a power of two", nameof(sessions));
             Sessions = sessions;
@@ -394,7 +402,7 @@ internal static class Benchmarks
             for (int i = 0; i < count; i++)
             {
                 headers.Slice(k * HeaderBytes, HeaderBytes).CopyTo(packet);
-                if (engine.Process(packet) != DropReason.None)
+                if (engine.Process(packet, _info) != DropReason.None)
                     bad++;
                 k = (k + 1) & _mask;
             }

@@ -77,6 +77,8 @@ internal sealed class NullSender : IPacketSender
     public static readonly NullSender Instance = new();
 
     public bool Send(ReadOnlySpan<byte> packet, uint destination) => true;
+
+    public bool Send(ReadOnlySpan<byte> packet, uint destination, SendOffload offload) => true;
 }
 
 /// <summary>

@@ -15,7 +15,15 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         $script:Dotnet = Get-GlassE2EDotnet
         $script:Peer = Get-GlassE2ETestPeer
 
-        function Get-QueueRule { Get-GlassE2ERouterRule -Net $Net }
+        # Every rule the translator adds carries its comment.
+        function Get-TranslatorRule { Get-GlassE2ERouterRule -Net $Net }
+        # The queue's and offload's rules, and those for what the translator sends through its tun device.
+        function Get-QueueRule { @(Get-TranslatorRule | Where-Object { $_ -notmatch ' -i glass\d+ ' }) }
+        function Get-TunRule { @(Get-TranslatorRule | Where-Object { $_ -match ' -i glass\d+ ' }) }
+        function Get-TunDevice {
+            $links = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath ip -ArgumentList @('-br', 'link')
+            @($links -split "`n" | Where-Object { $_ -match '^glass\d+\s' })
+        }
     }
 
     AfterAll {
@@ -44,6 +52,17 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         Test-Path $Router.ControlSocket | Should -BeTrue
     }
 
+    It 'sends through its own tun device, forwarded by the kernel, untracked' {
+        Get-TunDevice | Should -HaveCount 1
+        $tun = @(Get-TunDevice)[0].Split(' ')[0]
+        $rules = Get-TunRule
+        $rules | Should -HaveCount 2
+        $rules | Where-Object { $_ -match "^-A PREROUTING -i $tun .* -j CT --notrack" } | Should -HaveCount 1
+        $rules | Where-Object { $_ -match "^-A FORWARD -i $tun .* -j ACCEPT" } | Should -HaveCount 1
+        $sysctl = { param($key) (Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath sysctl -ArgumentList @('-n', $key)).Trim() }
+        & $sysctl "net.ipv4.conf.$tun.forwarding" | Should -Be '1'
+    }
+
     It 'leaves no rule and no socket when stopped, and a connection in flight fails cleanly' {
         $serve = Start-GlassE2EServer -Net $Net -Bytes 1GB -Seed 5 -Port 9002
         $binding = Start-GlassE2EBinding -Net $Net -Router $Router -LocalPort 9002
@@ -59,6 +78,8 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         Stop-GlassNetProcess -Process $translator -Signal TERM -TimeoutSeconds 10
         $translator.HasExited | Should -BeTrue
         Get-QueueRule | Should -HaveCount 0
+        Get-TunRule | Should -HaveCount 0
+        Get-TunDevice | Should -HaveCount 0
         Test-Path $Router.ControlSocket | Should -BeFalse
 
         # Without the translator the router's kernel resets the relayed flows: a clean failure, not a hang.

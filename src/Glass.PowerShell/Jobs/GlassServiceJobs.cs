@@ -41,6 +41,8 @@ public sealed class GlassTranslatorJob : GlassJob
     public Exception? LastInternalError => _host.LastInternalError;
     /// <summary>Datagrams the kernel refused to send (also counted as SendFailed drops).</summary>
     public long RawSendErrors => _host.RawSendErrors;
+    /// <summary>How relayed packets go back to the kernel: the tun device, or the raw socket and why.</summary>
+    public string SendPath => _host.SendPath;
 
     protected override void StopService()
     {

@@ -50,11 +50,25 @@ internal static class NfQueueMessages
     public const ushort NFQA_PACKET_HDR = 1;
     public const ushort NFQA_VERDICT_HDR = 2;
     public const ushort NFQA_PAYLOAD = 10;
+    public const ushort NFQA_CAP_LEN = 13;      // __be32: the packet's length when the payload was cut short
+    public const ushort NFQA_SKB_INFO = 14;     // __be32: NFQA_SKB_* flags
+
+    // flags of NFQA_SKB_INFO
+    public const uint NFQA_SKB_CSUMNOTREADY = 1 << 0;     // CHECKSUM_PARTIAL: the field holds the pseudo-header sum
+    public const uint NFQA_SKB_GSO = 1 << 1;              // a GSO super-packet, longer than the device MTU
+    public const uint NFQA_SKB_CSUM_NOTVERIFIED = 1 << 2;
 
     // enum nfqnl_attr_config
     public const ushort NFQA_CFG_CMD = 1;
     public const ushort NFQA_CFG_PARAMS = 2;
     public const ushort NFQA_CFG_QUEUE_MAXLEN = 3;
+    public const ushort NFQA_CFG_MASK = 4;      // __be32: which flags NFQA_CFG_FLAGS changes
+    public const ushort NFQA_CFG_FLAGS = 5;     // __be32
+
+    // flags for NFQA_CFG_FLAGS
+    public const uint NFQA_CFG_F_FAIL_OPEN = 1 << 0;
+    public const uint NFQA_CFG_F_CONNTRACK = 1 << 1;
+    public const uint NFQA_CFG_F_GSO = 1 << 2;            // queue GSO packets whole, partial checksums unfinished
 
     // enum nfqnl_msg_config_cmds
     public const byte NFQNL_CFG_CMD_BIND = 1;
@@ -133,6 +147,22 @@ internal static class NfQueueMessages
     }
 
     /// <summary>
+    /// NFQNL_MSG_CONFIG with NFQA_CFG_MASK and NFQA_CFG_FLAGS: sets the flags in <paramref name="mask"/>
+    /// to their values in <paramref name="flags"/>. The kernel refuses flags it does not know (EOPNOTSUPP).
+    /// </summary>
+    public static int WriteConfigFlags(Span<byte> b, uint seq, ushort queue, uint flags, uint mask)
+    {
+        Span<byte> m = stackalloc byte[4];
+        Span<byte> f = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(m, mask);
+        BinaryPrimitives.WriteUInt32BigEndian(f, flags);
+        var o = WriteHeader(b, NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, seq, Libc.AF_UNSPEC, queue);
+        o = WriteAttribute(b, o, NFQA_CFG_MASK, m);
+        o = WriteAttribute(b, o, NFQA_CFG_FLAGS, f);
+        return Finish(b, o);
+    }
+
+    /// <summary>
     /// A verdict for one packet, or with <paramref name="batch"/> for every queued packet whose id is
     /// at most <paramref name="packetId"/> (NFQNL_MSG_VERDICT_BATCH).
     /// </summary>
@@ -181,15 +211,26 @@ internal static class NfQueueMessages
     /// </summary>
     public static bool TryReadPacket(ReadOnlySpan<byte> message, out uint packetId, out ushort queue, out int payloadOffset, out int payloadLength)
     {
-        packetId = 0;
-        queue = 0;
-        payloadOffset = 0;
-        payloadLength = 0;
+        var ok = TryReadPacket(message, out QueuedPacket p);
+        packetId = p.Id;
+        queue = p.Queue;
+        payloadOffset = p.PayloadOffset;
+        payloadLength = p.PayloadLength;
+        return ok;
+    }
+
+    /// <summary>
+    /// Reads a queued packet with what the kernel says about it: NFQA_SKB_INFO (partial checksum,
+    /// GSO) and NFQA_CAP_LEN (present only when the payload was cut short).
+    /// </summary>
+    public static bool TryReadPacket(ReadOnlySpan<byte> message, out QueuedPacket packet)
+    {
+        packet = default;
         if (message.Length < NLMSG_HDRLEN + NFGENMSG_LEN)
             return false;
         if (MemoryMarshal.Read<ushort>(message.Slice(4)) != MessageType(NFQNL_MSG_PACKET))
             return false;
-        queue = BinaryPrimitives.ReadUInt16BigEndian(message.Slice(NLMSG_HDRLEN + 2));
+        var p = new QueuedPacket { Queue = BinaryPrimitives.ReadUInt16BigEndian(message.Slice(NLMSG_HDRLEN + 2)) };
         bool haveId = false, havePayload = false;
         var attrs = message.Slice(NLMSG_HDRLEN + NFGENMSG_LEN);
         while (attrs.Length >= NLA_HDRLEN)
@@ -199,25 +240,55 @@ internal static class NfQueueMessages
             if (len < NLA_HDRLEN || len > attrs.Length)
                 return false;
             var value = attrs.Slice(NLA_HDRLEN, len - NLA_HDRLEN);
-            if (type == NFQA_PACKET_HDR)
+            switch (type)
             {
-                // struct nfqnl_msg_packet_hdr { __be32 packet_id; __be16 hw_protocol; __u8 hook; } packed
-                if (value.Length < 4)
-                    return false;
-                packetId = BinaryPrimitives.ReadUInt32BigEndian(value);
-                haveId = true;
-            }
-            else if (type == NFQA_PAYLOAD)
-            {
-                payloadOffset = message.Length - attrs.Length + NLA_HDRLEN;
-                payloadLength = value.Length;
-                havePayload = true;
+                case NFQA_PACKET_HDR:
+                    // struct nfqnl_msg_packet_hdr { __be32 packet_id; __be16 hw_protocol; __u8 hook; } packed
+                    if (value.Length < 4)
+                        return false;
+                    p.Id = BinaryPrimitives.ReadUInt32BigEndian(value);
+                    haveId = true;
+                    break;
+                case NFQA_PAYLOAD:
+                    p.PayloadOffset = message.Length - attrs.Length + NLA_HDRLEN;
+                    p.PayloadLength = value.Length;
+                    havePayload = true;
+                    break;
+                case NFQA_SKB_INFO:
+                    if (value.Length < 4)
+                        return false;
+                    p.SkbInfo = BinaryPrimitives.ReadUInt32BigEndian(value);
+                    break;
+                case NFQA_CAP_LEN:
+                    if (value.Length < 4)
+                        return false;
+                    p.CapturedLength = BinaryPrimitives.ReadUInt32BigEndian(value);
+                    break;
             }
             var next = Align(len);
             if (next >= attrs.Length)
                 break;
             attrs = attrs.Slice(next);
         }
+        packet = p;
         return haveId && havePayload;
     }
+}
+
+/// <summary>One queued packet as <see cref="NfQueueMessages.TryReadPacket(ReadOnlySpan{byte}, out QueuedPacket)"/> found it.</summary>
+internal struct QueuedPacket
+{
+    public uint Id;
+    public ushort Queue;
+    /// <summary>Where the IPv4 datagram starts in the message, and its length as copied.</summary>
+    public int PayloadOffset;
+    public int PayloadLength;
+    /// <summary>NFQA_SKB_INFO flags (NFQA_SKB_CSUMNOTREADY, NFQA_SKB_GSO, ...), 0 when absent.</summary>
+    public uint SkbInfo;
+    /// <summary>NFQA_CAP_LEN: the whole packet's length, 0 when absent (the payload is whole).</summary>
+    public uint CapturedLength;
+
+    public readonly bool ChecksumPartial => (SkbInfo & NfQueueMessages.NFQA_SKB_CSUMNOTREADY) != 0;
+    public readonly bool Gso => (SkbInfo & NfQueueMessages.NFQA_SKB_GSO) != 0;
+    public readonly bool Truncated => CapturedLength > (uint)PayloadLength;
 }

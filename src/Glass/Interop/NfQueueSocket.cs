@@ -24,7 +24,13 @@ internal sealed unsafe class NfQueueSocket : IDisposable
         Queue = queue;
     }
 
-    public static NfQueueSocket Open(ushort queue, uint maxQueueLength = 4096, int receiveTimeoutMs = 200)
+    /// <summary>
+    /// Binds queue <paramref name="queue"/>. With <paramref name="gso"/> (NFQA_CFG_F_GSO) the kernel
+    /// queues GSO super-packets whole and leaves partial checksums unfinished, instead of cutting
+    /// each into MTU-sized segments and checksumming them first; only ask for it when whatever
+    /// sends the packets on can hand such packets back to the kernel.
+    /// </summary>
+    public static NfQueueSocket Open(ushort queue, uint maxQueueLength = 4096, int receiveTimeoutMs = 200, bool gso = false)
     {
         var raw = Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, NETLINK_NETFILTER);
         if (raw < 0)
@@ -42,7 +48,7 @@ internal sealed unsafe class NfQueueSocket : IDisposable
                 if (Libc.bind(fd, a, addr.Length) != 0)
                     throw new KernelException("bind(netlink)", Marshal.GetLastPInvokeError());
             }
-            sock.SetBuffers();
+            sock.SetBuffers(gso ? 32 << 20 : 8 << 20);
             var tv = new Libc.TimeVal { Seconds = receiveTimeoutMs / 1000, Microseconds = receiveTimeoutMs % 1000 * 1000 };
             if (Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, &tv, sizeof(Libc.TimeVal)) != 0)
                 throw new KernelException("setsockopt(SO_RCVTIMEO)", Marshal.GetLastPInvokeError());
@@ -50,6 +56,8 @@ internal sealed unsafe class NfQueueSocket : IDisposable
             var b = sock._send.AsSpan();
             sock.Request(b.Slice(0, WriteConfigCommand(b, ++sock._seq, queue, NFQNL_CFG_CMD_BIND)), $"binding NFQUEUE {queue}");
             sock.Request(b.Slice(0, WriteConfigParams(b, ++sock._seq, queue, 0xFFFF, maxQueueLength)), $"configuring NFQUEUE {queue}");
+            if (gso)
+                sock.Request(b.Slice(0, WriteConfigFlags(b, ++sock._seq, queue, NFQA_CFG_F_GSO, NFQA_CFG_F_GSO)), $"asking NFQUEUE {queue} for whole GSO packets");
             return sock;
         }
         catch
@@ -59,10 +67,10 @@ internal sealed unsafe class NfQueueSocket : IDisposable
         }
     }
 
-    // A deep kernel-side buffer absorbs bursts; NO_ENOBUFS keeps an overrun from failing recv.
-    private void SetBuffers()
+    // A deep kernel-side buffer absorbs bursts (whole GSO packets need more of it); NO_ENOBUFS keeps
+    // an overrun from failing recv.
+    private void SetBuffers(int size)
     {
-        const int size = 8 << 20;
         try
         {
             Libc.SetInt(_fd, Libc.SOL_SOCKET, Libc.SO_RCVBUFFORCE, size, "setsockopt(SO_RCVBUFFORCE)");
@@ -139,6 +147,12 @@ internal sealed unsafe class NfQueueSocket : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Receives up to a batch of queued packets with one recvmmsg (see <see cref="ReceiveBatch.Receive"/>):
+    /// the number of datagrams, 0 when the receive timeout passed.
+    /// </summary>
+    public int Receive(ReceiveBatch batch, bool dontWait = false) => batch.Receive(_fd, dontWait);
 
     /// <summary>A verdict (NF_ACCEPT or NF_DROP) for one queued packet.</summary>
     public void Verdict(uint packetId, uint verdict) =>

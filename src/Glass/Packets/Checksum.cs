@@ -52,6 +52,23 @@ public static class Checksum
         return ComputeTcp(tcp.SourceAddress, tcp.DestinationAddress, packet[tcp.TcpOffset..tcp.TotalLength]) == 0;
     }
 
+    /// <summary>
+    /// What a CHECKSUM_PARTIAL packet carries in its TCP checksum field: the folded pseudo-header
+    /// sum, not complemented (the kernel's ~tcp_v4_check(len, saddr, daddr, 0)). Never 0: the
+    /// protocol word alone makes the sum nonzero, and a nonzero sum folds to 1..0xFFFF.
+    /// </summary>
+    public static ushort PartialPseudoHeader(uint src, uint dst, int tcpLength) => Fold(PseudoHeaderSum(src, dst, tcpLength));
+
+    /// <summary>
+    /// Finishes a partial TCP checksum as the kernel does on the way out (skb_checksum_help): the
+    /// complemented sum over the segment, whose checksum field holds the pseudo-header sum.
+    /// </summary>
+    public static void CompletePartialTcp(Span<byte> packet, in TcpPacket tcp)
+    {
+        var segment = packet[tcp.TcpOffset..tcp.TotalLength];
+        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpLayout.Checksum..], (ushort)~Fold(Accumulate(segment, 0)));
+    }
+
     /// <summary>Unfolded sum of the pseudo-header words.</summary>
     internal static ulong PseudoHeaderSum(uint src, uint dst, int tcpLength) =>
         (ulong)(src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)

@@ -28,6 +28,53 @@ public static class TcpRewriter
         Update(ip[Ipv4Layout.HeaderChecksum..], addressDelta);
         Update(header[TcpLayout.Checksum..], addressDelta + portDelta);
 
+        WriteAddressesAndPorts(ip, header, newSource, newSourcePort, newDestination, newDestinationPort);
+    }
+
+    /// <summary>
+    /// The same rewrite for a packet whose TCP checksum the kernel has yet to compute
+    /// (CHECKSUM_PARTIAL). Its checksum field holds the folded pseudo-header sum, not complemented,
+    /// so the address change enters it without the complements (S' = S + ~m + m', as the kernel's
+    /// inet_proto_csum_replace4 does); the ports are data the kernel sums when it finishes the
+    /// checksum, so they stay out of it. The IPv4 header checksum is complete and is updated as usual.
+    /// </summary>
+    public static void RewritePartial(Span<byte> packet, in TcpPacket tcp, uint newSource, ushort newSourcePort,
+        uint newDestination, ushort newDestinationPort)
+    {
+        Span<byte> ip = packet[..tcp.IpHeaderLength];
+        Span<byte> header = packet.Slice(tcp.TcpOffset, TcpLayout.MinHeaderLength);
+        ulong addressDelta = Delta32(BinaryPrimitives.ReadUInt32BigEndian(ip[Ipv4Layout.SourceAddress..]), newSource)
+            + Delta32(BinaryPrimitives.ReadUInt32BigEndian(ip[Ipv4Layout.DestinationAddress..]), newDestination);
+
+        Update(ip[Ipv4Layout.HeaderChecksum..], addressDelta);
+        ushort partial = BinaryPrimitives.ReadUInt16BigEndian(header[TcpLayout.Checksum..]);
+        BinaryPrimitives.WriteUInt16BigEndian(header[TcpLayout.Checksum..], Checksum.Fold(partial + addressDelta));
+
+        WriteAddressesAndPorts(ip, header, newSource, newSourcePort, newDestination, newDestinationPort);
+    }
+
+    /// <summary>
+    /// Rewrites a GSO super-packet whose TCP checksum field is not a partial sum (a packet GRO
+    /// merged, its segments verified on the way in: the field is the first segment's) and leaves
+    /// it partial: the pseudo-header sum of the new addresses over the whole TCP length, which is
+    /// what the kernel writes into such a packet itself before it cuts it (tcp4_gso_segment).
+    /// </summary>
+    public static void RewriteToPartial(Span<byte> packet, in TcpPacket tcp, uint newSource, ushort newSourcePort,
+        uint newDestination, ushort newDestinationPort)
+    {
+        Span<byte> ip = packet[..tcp.IpHeaderLength];
+        Span<byte> header = packet.Slice(tcp.TcpOffset, TcpLayout.MinHeaderLength);
+        ulong addressDelta = Delta32(BinaryPrimitives.ReadUInt32BigEndian(ip[Ipv4Layout.SourceAddress..]), newSource)
+            + Delta32(BinaryPrimitives.ReadUInt32BigEndian(ip[Ipv4Layout.DestinationAddress..]), newDestination);
+        Update(ip[Ipv4Layout.HeaderChecksum..], addressDelta);
+        BinaryPrimitives.WriteUInt16BigEndian(header[TcpLayout.Checksum..],
+            Checksum.PartialPseudoHeader(newSource, newDestination, tcp.TotalLength - tcp.TcpOffset));
+        WriteAddressesAndPorts(ip, header, newSource, newSourcePort, newDestination, newDestinationPort);
+    }
+
+    private static void WriteAddressesAndPorts(Span<byte> ip, Span<byte> header, uint newSource, ushort newSourcePort,
+        uint newDestination, ushort newDestinationPort)
+    {
         BinaryPrimitives.WriteUInt32BigEndian(ip[Ipv4Layout.SourceAddress..], newSource);
         BinaryPrimitives.WriteUInt32BigEndian(ip[Ipv4Layout.DestinationAddress..], newDestination);
         BinaryPrimitives.WriteUInt16BigEndian(header[TcpLayout.SourcePort..], newSourcePort);

@@ -5,6 +5,13 @@ public interface IPacketSender
 {
     /// <summary>Sends one complete IPv4 datagram; false when the kernel refused it (counted, never thrown).</summary>
     bool Send(ReadOnlySpan<byte> packet, uint destination);
+
+    /// <summary>
+    /// Sends a datagram the kernel must still finish: its TCP checksum and, for a super-packet, its
+    /// cutting into segments. A sender that cannot hand such packets to the kernel refuses them.
+    /// </summary>
+    bool Send(ReadOnlySpan<byte> packet, uint destination, SendOffload offload) =>
+        offload.IsNone && Send(packet, destination);
 }
 
 /// <summary>A monotonic clock, injected so that expiry is tested without sleeping.</summary>

@@ -33,6 +33,8 @@ internal struct Leg
     public uint LastAck;
     public ushort LastWindow;
 
+    public ushort PathMtu;      // toward this peer, from relayed "fragmentation needed" errors; 0 = unknown
+
     public bool FinSent;
     public uint FinSeq;
     public bool FinAcked;

@@ -23,6 +23,8 @@ public enum DropReason
     /// <summary>ICMP other than "fragmentation needed" quoting TCP, or malformed.</summary>
     IcmpUnhandled,
     SendFailed,
+    /// <summary>Longer than NFQUEUE copies (65531 bytes): the queue cut its tail off.</summary>
+    Truncated,
 }
 
 /// <summary>Translator counters; written under the engine's lock, read as snapshots.</summary>

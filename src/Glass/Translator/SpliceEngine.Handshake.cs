@@ -76,11 +76,8 @@ public sealed partial class SpliceEngine
     /// <summary>The options of the SYN-ACK sent to <paramref name="to"/>, on behalf of <paramref name="from"/>.</summary>
     internal static SynAckOptions BuildOptions(in TcpSynOptions to, in TcpSynOptions from, ushort maxSegmentSize = 0)
     {
-        // Both ends must agree on one segment size: neither may send more than the smaller leg
-        // takes, nor more than the router's own links carry.
-        var mss = Math.Min(to.Mss == 0 ? DefaultMss : to.Mss, from.Mss == 0 ? DefaultMss : from.Mss);
-        if (maxSegmentSize > 0)
-            mss = Math.Min(mss, maxSegmentSize);
+        // Both ends must agree on one segment size.
+        var mss = AgreedMss(in to, in from, maxSegmentSize);
         var ws = to.WindowScale >= 0 && from.WindowScale >= 0;
         var ts = to.HasTimestamps && from.HasTimestamps;
         return new SynAckOptions

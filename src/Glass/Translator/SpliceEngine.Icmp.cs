@@ -27,6 +27,9 @@ public sealed partial class SpliceEngine
             // be waiting for, with a usable MTU, so a blind forger cannot shrink a peer's segments.
             if (m.Mtu < 68 || (to.HasAck && !RstInWindow(in to, in origin, m.QuotedSequence)))
                 return Count(DropReason.IcmpUnhandled);
+            // Segments the kernel cuts from super-packets bound for this peer must fit too.
+            if (to.PathMtu == 0 || m.Mtu < to.PathMtu)
+                to.PathMtu = m.Mtu;
             IcmpTooBig.Rewrite(packet, m, origin.Router, origin.Peer,
                 origin.Peer, origin.PeerPort, origin.Router, origin.RouterPort);
             if (!_sender.Send(packet[..m.TotalLength], origin.Peer))

@@ -83,8 +83,16 @@ public sealed partial class SpliceEngine
     /// Handles one IPv4 datagram taken from the queue. It may be rewritten in place and sent on;
     /// the original is dropped in the kernel either way. Never throws on packet contents.
     /// </summary>
-    public DropReason Process(Span<byte> packet)
+    public DropReason Process(Span<byte> packet) => Process(packet, default);
+
+    /// <summary>
+    /// Handles one queued datagram with what the kernel said about it: a partial checksum or a
+    /// GSO super-packet is relayed as such, for the kernel to finish on the way out.
+    /// </summary>
+    public DropReason Process(Span<byte> packet, QueuedPacketInfo info)
     {
+        if (info.Truncated)
+            return Count(DropReason.Truncated);
         if (packet.Length > 9 && packet[9] == IcmpTooBig.ProtocolIcmp)
             return OnIcmp(packet);
         if (!TcpPacket.TryParse(packet, out var tcp))
@@ -92,8 +100,9 @@ public sealed partial class SpliceEngine
         if (tcp.IsFragment)
             return Count(DropReason.Fragment);
         // Segments that change state are verified; plain data is left to the receiver's check,
-        // which a corrupted segment still fails after our incremental rewrite.
-        if ((tcp.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst)) != 0 && !Checksum.VerifyTcp(packet, tcp))
+        // which a corrupted segment still fails after our incremental rewrite. A partial checksum
+        // cannot be checked yet; the kernel vouches for it (the packet was built on this machine).
+        if ((tcp.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst)) != 0 && !info.ChecksumPartial && !Checksum.VerifyTcp(packet, tcp))
             return Count(DropReason.BadChecksum);
 
         lock (_gate)
@@ -103,7 +112,7 @@ public sealed partial class SpliceEngine
             if (_byFlow.TryGetValue(new FlowKey(tcp.SourceAddress, tcp.SourcePort, tcp.DestinationPort), out var s))
             {
                 var isA = s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort && s.A.PeerPort == tcp.SourcePort;
-                return isSyn ? OnSyn(s, isA, packet, tcp) : Relay(s, isA, packet, tcp);
+                return isSyn ? OnSyn(s, isA, packet, tcp) : Relay(s, isA, packet, tcp, info);
             }
             if (!isSyn)
                 return Count(DropReason.NoSession);

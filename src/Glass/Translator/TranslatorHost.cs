@@ -43,6 +43,8 @@ public sealed class TranslatorHost : IDisposable
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private NfQueueSocket? _queue;
     private RawIpv4Socket? _raw;
+    private TunDevice? _tun;
+    private TunRules? _tunRules;
     private ControlServer? _control;
     private Thread? _thread;
     private volatile bool _stopping;
@@ -64,7 +66,10 @@ public sealed class TranslatorHost : IDisposable
     /// <summary>Messages of the kernel-event thread's failures (it goes on after each).</summary>
     public string? LastKernelError { get; private set; }
     public SpliceEngine? Engine { get; private set; }
-    public long RawSendErrors => _raw?.SendErrors ?? 0;
+    /// <summary>Datagrams the kernel refused to take from the translator (raw socket or tun device).</summary>
+    public long RawSendErrors => (_raw?.SendErrors ?? 0) + (_tun?.SendErrors ?? 0);
+    /// <summary>How relayed packets go back to the kernel, and why not through the tun device if not.</summary>
+    public string SendPath { get; private set; } = "";
     private long _internalErrors;
     /// <summary>Packets whose handling threw (a bug); each was dropped and the loop went on.</summary>
     public long InternalErrors => Interlocked.Read(ref _internalErrors);
@@ -77,12 +82,13 @@ public sealed class TranslatorHost : IDisposable
     {
         try
         {
-            _raw = RawIpv4Socket.Open();
+            var sender = OpenSender();
             var splice = _options.Splice.MaxSegmentSize == 0
                 ? _options.Splice with { MaxSegmentSize = SmallestLinkMss() }
                 : _options.Splice;
-            Engine = new SpliceEngine(_raw, SystemClock.Instance, splice);
-            _queue = NfQueueSocket.Open(_options.Queue);
+            Engine = new SpliceEngine(sender, SystemClock.Instance, splice);
+            // Whole GSO packets only when they can go back whole.
+            _queue = NfQueueSocket.Open(_options.Queue, gso: _tun is not null);
             _control = new ControlServer(Engine, _options.ControlSocket);
             Offload = _options.Offload == OffloadMode.Kernel && PrepareOffload(splice) ? OffloadMode.Kernel : OffloadMode.None;
             if (!_options.SkipFirewall)
@@ -221,6 +227,36 @@ public sealed class TranslatorHost : IDisposable
     }
 
     /// <summary>
+    /// The tun device when the kernel lets us forward through it (GSO packets stay whole, one
+    /// write each), else the raw socket (every packet MTU-sized, one sendto each, batched).
+    /// </summary>
+    private IPacketSender OpenSender()
+    {
+        var name = $"glass{_options.Queue}";
+        try
+        {
+            _tun = TunDevice.Open(name);
+            if (!_options.SkipFirewall)
+            {
+                _tunRules = new TunRules(name, _options.Queue);
+                _tunRules.Install();
+            }
+            SendPath = $"tun {name}: whole GSO packets, partial checksums";
+            return _tun;
+        }
+        catch (Exception e) when (e is KernelException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            _tunRules?.Remove();
+            _tunRules = null;
+            _tun?.Dispose();
+            _tun = null;
+            _raw = RawIpv4Socket.Open();
+            SendPath = $"raw socket, packets segmented in the queue (no tun device: {e.Message})";
+            return _raw;
+        }
+    }
+
+    /// <summary>
     /// The MSS that fits every interface of this router that is up (MTU minus 40 bytes of IPv4
     /// and TCP headers), from /sys/class/net; 0 when none can be read.
     /// </summary>
@@ -246,26 +282,28 @@ public sealed class TranslatorHost : IDisposable
         return smallest == int.MaxValue ? (ushort)0 : (ushort)Math.Min(ushort.MaxValue, smallest - 40);
     }
 
+    // Queued packets taken per recvmmsg; every slot holds the largest message (a 64 KiB datagram).
+    private const int ReceiveSlots = 32;
+
     private void Loop()
     {
-        var buffer = new byte[NfQueueSocket.ReceiveBufferSize];
+        var batch = new ReceiveBatch(ReceiveSlots, NfQueueSocket.ReceiveBufferSize);
+        _raw?.BatchOnThisThread();
         var nextSweep = Environment.TickCount64 + 1000;
         try
         {
             while (!_stopping)
             {
-                var n = _queue!.Receive(buffer);
+                var n = _queue!.Receive(batch);
                 if (n > 0)
                 {
                     uint lastId = 0;
                     var any = false;
-                    var batch = 0;
-                    do
-                    {
-                        any |= HandleDatagram(buffer.AsSpan(0, n), ref lastId);
-                    }
-                    while (++batch < 64 && (n = _queue.Receive(buffer, dontWait: true)) > 0);
-                    // Every queued packet is dropped: what goes on is what we sent ourselves.
+                    for (var i = 0; i < n; i++)
+                        any |= HandleDatagram(batch[i], ref lastId);
+                    // What we relayed goes out (the raw socket's in one sendmmsg); every queued
+                    // packet is dropped, in one verdict.
+                    _raw?.Flush();
                     if (any)
                         _queue.DropUpTo(lastId);
                 }
@@ -290,11 +328,12 @@ public sealed class TranslatorHost : IDisposable
         var offset = 0;
         while (NfQueueMessages.TryReadMessage(datagram.Slice(offset), out _, out var message, out var consumed))
         {
-            if (NfQueueMessages.TryReadPacket(message, out var id, out _, out var payload, out var length))
+            if (NfQueueMessages.TryReadPacket(message, out QueuedPacket p))
             {
+                var info = new QueuedPacketInfo { ChecksumPartial = p.ChecksumPartial, Gso = p.Gso, Truncated = p.Truncated };
                 try
                 {
-                    Engine!.Process(datagram.Slice(offset + payload, length));
+                    Engine!.Process(datagram.Slice(offset + p.PayloadOffset, p.PayloadLength), info);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -302,7 +341,7 @@ public sealed class TranslatorHost : IDisposable
                     Interlocked.Increment(ref _internalErrors);
                     LastInternalError = e;
                 }
-                lastId = id;
+                lastId = p.Id;
                 any = true;
             }
             offset += consumed;
@@ -348,6 +387,9 @@ public sealed class TranslatorHost : IDisposable
         _control?.Dispose();
         _queue?.Dispose();
         _raw?.Dispose();
+        _tunRules?.Remove();
+        _tunRules = null;
+        _tun?.Dispose();
     }
 
     public void Dispose() => Stop();

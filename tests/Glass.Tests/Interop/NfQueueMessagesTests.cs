@@ -45,7 +45,7 @@ public sealed class NfQueueMessagesTests
         Assert.Equal(2, BinaryPrimitives.ReadUInt16BigEndian(b.AsSpan(26))); // AF_INET
     }
 
-    private static byte[] PacketMessage(uint id, byte[] payload, bool withHeader = true)
+    private static byte[] PacketMessage(uint id, byte[] payload, bool withHeader = true, params (ushort Type, byte[] Value)[] extra)
     {
         var list = new List<byte>();
         void Attr(ushort type, byte[] value)
@@ -62,6 +62,8 @@ public sealed class NfQueueMessagesTests
         if (withHeader)
             Attr(NFQA_PACKET_HDR, hdr);
         Attr(5, new byte[] { 1, 0, 0, 0 }); // NFQA_IFINDEX_INDEV, skipped
+        foreach (var (type, value) in extra)
+            Attr(type, value);
         Attr(NFQA_PAYLOAD, payload);
         var m = new byte[20 + list.Count];
         MemoryMarshal.Write(m, (uint)m.Length);
@@ -84,6 +86,55 @@ public sealed class NfQueueMessagesTests
         Assert.True(TryReadPacket(msg, out var id, out var queue, out var offset, out var length));
         Assert.Equal((77u, (ushort)6), (id, queue));
         Assert.Equal(payload, msg.Slice(offset, length).ToArray());
+    }
+
+    private static byte[] Be32(uint v)
+    {
+        var b = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(b, v);
+        return b;
+    }
+
+    [Fact]
+    public void AskingForWholeGsoPacketsSetsTheFlagUnderItsMask()
+    {
+        var b = new byte[64];
+        var n = WriteConfigFlags(b, seq: 5, queue: 6, flags: NFQA_CFG_F_GSO, mask: NFQA_CFG_F_GSO);
+
+        Assert.Equal(20 + 8 + 8, n);
+        Assert.Equal((uint)n, MemoryMarshal.Read<uint>(b));
+        Assert.Equal((ushort)(3 << 8 | 2), MemoryMarshal.Read<ushort>(b.AsSpan(4))); // NFNL_SUBSYS_QUEUE, CONFIG
+        Assert.Equal(NLM_F_REQUEST | NLM_F_ACK, MemoryMarshal.Read<ushort>(b.AsSpan(6)));
+        Assert.Equal(6, BinaryPrimitives.ReadUInt16BigEndian(b.AsSpan(18)));
+        // NFQA_CFG_MASK (4) then NFQA_CFG_FLAGS (5), each __be32; F_GSO is 1 << 2.
+        Assert.Equal((8, 4), (MemoryMarshal.Read<ushort>(b.AsSpan(20)), MemoryMarshal.Read<ushort>(b.AsSpan(22))));
+        Assert.Equal(4u, BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(24)));
+        Assert.Equal((8, 5), (MemoryMarshal.Read<ushort>(b.AsSpan(28)), MemoryMarshal.Read<ushort>(b.AsSpan(30))));
+        Assert.Equal(4u, BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(32)));
+    }
+
+    [Fact]
+    public void APacketCarriesItsSkbInfoAndCaptureLength()
+    {
+        var payload = new byte[40];
+        var m = PacketMessage(9, payload, true, (NFQA_SKB_INFO, Be32(NFQA_SKB_CSUMNOTREADY | NFQA_SKB_GSO)));
+        Assert.True(TryReadPacket(m, out QueuedPacket p));
+        Assert.Equal((9u, (ushort)6, 40), (p.Id, p.Queue, p.PayloadLength));
+        Assert.True(p.ChecksumPartial);
+        Assert.True(p.Gso);
+        Assert.False(p.Truncated);
+        Assert.Equal(payload, m.AsSpan(p.PayloadOffset, p.PayloadLength).ToArray());
+
+        // The kernel adds NFQA_CAP_LEN only when it copied less than the whole packet.
+        Assert.True(TryReadPacket(PacketMessage(10, payload, true, (NFQA_CAP_LEN, Be32(65535))), out p));
+        Assert.True(p.Truncated);
+        Assert.False(p.ChecksumPartial || p.Gso);
+        Assert.True(TryReadPacket(PacketMessage(11, payload, true, (NFQA_SKB_INFO, Be32(NFQA_SKB_CSUM_NOTVERIFIED))), out p));
+        Assert.False(p.ChecksumPartial || p.Gso || p.Truncated);
+
+        // A 32-bit attribute shorter than 4 bytes is malformed.
+        Assert.False(TryReadPacket(PacketMessage(12, payload, true, (NFQA_SKB_INFO, new byte[2])), out p));
+        Assert.False(TryReadPacket(PacketMessage(12, payload, true, (NFQA_CAP_LEN, new byte[3])), out p));
     }
 
     [Fact]
@@ -128,6 +179,7 @@ public sealed class NfQueueMessagesTests
             if (TryReadMessage(span, out _, out var msg, out _))
                 TryReadPacket(msg, out _, out _, out _, out _);
             TryReadPacket(span, out _, out _, out _, out _);
+            TryReadPacket(span, out QueuedPacket _);
         }
     }
 }

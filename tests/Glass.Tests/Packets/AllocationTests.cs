@@ -36,6 +36,12 @@ public class AllocationTests
             TcpTimestamps.TryFind(options, out uint tsVal, out _);
             acc += o.Mss + tsVal + (Checksum.VerifyTcp(packet, tcp) ? 1 : 0) + (Checksum.VerifyIpv4Header(packet) ? 1 : 0);
             TcpRewriter.Rewrite(packet, tcp, (uint)i, (ushort)i, ~(uint)i, (ushort)~i);
+            TcpRewriter.RewritePartial(packet, tcp, (uint)i, (ushort)i, ~(uint)i, (ushort)~i);
+            TcpRewriter.RewriteToPartial(packet, tcp, (uint)i, (ushort)i, ~(uint)i, (ushort)~i);
+            Checksum.CompletePartialTcp(packet, tcp);
+            Glass.Interop.VirtioNetHeader.TryCreate(packet, new Glass.Translator.SendOffload(true, 1448), out var vnet);
+            Glass.Interop.VirtioNetHeader.Write(reply, vnet);
+            acc += vnet.HdrLen;
             acc += TcpSegmentBuilder.WriteSynAck(reply, 1, 2, 3, 4, 5, 6, 7, (i & 1) == 0, synAck);
             acc += TcpSegmentBuilder.WriteRst(reply, 1, 2, 3, 4, 5, (i & 1) == 0 ? 9u : null);
         }

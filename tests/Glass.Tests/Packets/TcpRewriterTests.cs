@@ -79,6 +79,96 @@ public class TcpRewriterTests
         }
     }
 
+    /// <summary>
+    /// What the kernel puts in a CHECKSUM_PARTIAL packet's checksum field: the folded sum of the
+    /// pseudo-header, not complemented (computed here with the reference summer).
+    /// </summary>
+    private static ushort ReferencePartial(byte[] packet)
+    {
+        int ihl = (packet[0] & 0x0F) * 4;
+        int total = (packet[2] << 8) | packet[3];
+        var pseudo = new byte[12];
+        packet.AsSpan(12, 8).CopyTo(pseudo);
+        pseudo[9] = 6;
+        BinaryPrimitives.WriteUInt16BigEndian(pseudo.AsSpan(10), (ushort)(total - ihl));
+        return ReferenceChecksum.Sum(pseudo, 0, 12);
+    }
+
+    private static void MakePartial(byte[] packet) =>
+        BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan((packet[0] & 0x0F) * 4 + 16), ReferencePartial(packet));
+
+    [Fact]
+    public void APartialChecksumRewriteEqualsTheNewPseudoHeaderSumAndFinishesToAFullRecomputation()
+    {
+        var rng = new Random(1071);
+        for (int i = 0; i < 3000; i++)
+        {
+            byte[] full = RandomSpec(rng).Build();
+            Assert.True(TcpPacket.TryParse(full, out var tcp));
+            byte[] partial = (byte[])full.Clone();
+            MakePartial(partial);
+            Assert.Equal(ReferencePartial(partial), Checksum.PartialPseudoHeader(tcp.SourceAddress, tcp.DestinationAddress, tcp.TotalLength - tcp.TcpOffset));
+            byte[] before = (byte[])partial.Clone();
+            uint src = PickAddress(rng), dst = PickAddress(rng);
+            ushort sport = PickPort(rng), dport = PickPort(rng);
+
+            TcpRewriter.RewritePartial(partial, tcp, src, sport, dst, dport);
+            TcpRewriter.Rewrite(full, tcp, src, sport, dst, dport);
+
+            // The field is exactly the new pseudo-header's sum, and the IPv4 header checksum is exact.
+            Assert.Equal(ReferencePartial(partial), ReferenceChecksum.TcpField(partial));
+            Assert.Equal(ReferenceChecksum.Ip(partial), ReferenceChecksum.IpField(partial));
+            // Finished as the kernel finishes it, it is the checksum a full recomputation gives.
+            Assert.True(TcpPacket.TryParse(partial, out var after));
+            Checksum.CompletePartialTcp(partial, after);
+            Assert.Equal(ReferenceChecksum.Tcp(partial), ReferenceChecksum.TcpField(partial));
+            Assert.Equal(full, partial);
+            // Only addresses, ports and the two checksums moved.
+            int ihl = tcp.IpHeaderLength;
+            var touched = new HashSet<int> { 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, ihl, ihl + 1, ihl + 2, ihl + 3, ihl + 16, ihl + 17 };
+            for (int b = 0; b < partial.Length; b++)
+                Assert.True(touched.Contains(b) || before[b] == partial[b], $"byte {b} changed");
+        }
+    }
+
+    [Fact]
+    public void APartialRewriteOverEveryStartingPseudoHeaderSum()
+    {
+        // The source address's low word walks the partial sum through every value.
+        var spec = new PacketSpec { Destination = 0, SourcePort = 0, DestinationPort = 0, Flags = TcpFlags.Ack, Payload = [0xAB] };
+        for (int v = 0; v <= 0xFFFF; v++)
+        {
+            spec.Source = (uint)v;
+            byte[] p = spec.Build();
+            MakePartial(p);
+            Assert.True(TcpPacket.TryParse(p, out var tcp));
+            TcpRewriter.RewritePartial(p, tcp, uint.MaxValue, ushort.MaxValue, uint.MaxValue, ushort.MaxValue);
+            Assert.Equal(ReferencePartial(p), ReferenceChecksum.TcpField(p));
+            TcpRewriter.RewritePartial(p, tcp, 0, 0, 0, 0);
+            Assert.Equal(ReferencePartial(p), ReferenceChecksum.TcpField(p));
+            Assert.Equal(ReferenceChecksum.Ip(p), ReferenceChecksum.IpField(p));
+        }
+    }
+
+    [Fact]
+    public void ASuperPacketWithAFullOrStaleChecksumLeavesPartialForItsNewAddresses()
+    {
+        var rng = new Random(9);
+        for (int i = 0; i < 500; i++)
+        {
+            byte[] p = RandomSpec(rng).Build();
+            // GRO leaves the first segment's checksum in the field: anything at all.
+            BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan((p[0] & 0x0F) * 4 + 16), (ushort)rng.Next(65536));
+            Assert.True(TcpPacket.TryParse(p, out var tcp));
+            TcpRewriter.RewriteToPartial(p, tcp, PickAddress(rng), PickPort(rng), PickAddress(rng), PickPort(rng));
+            Assert.Equal(ReferencePartial(p), ReferenceChecksum.TcpField(p));
+            Assert.Equal(ReferenceChecksum.Ip(p), ReferenceChecksum.IpField(p));
+            Assert.True(TcpPacket.TryParse(p, out var after));
+            Checksum.CompletePartialTcp(p, after);
+            Assert.True(Checksum.VerifyTcp(p, after));
+        }
+    }
+
     [Fact]
     public void IncrementalEqualsFullRecomputationOverRandomPackets()
     {

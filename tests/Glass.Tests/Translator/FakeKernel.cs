@@ -7,21 +7,40 @@ namespace Glass.Tests.Translator;
 internal sealed class FakeKernel : IPacketSender
 {
     public List<(byte[] Packet, uint Destination)> Sent { get; } = new();
+    /// <summary>What the kernel was asked to finish for each sent packet, by index.</summary>
+    public List<SendOffload> Offloads { get; } = new();
     public bool Refuse { get; set; }
+    /// <summary>Behave like a raw socket: refuse packets that need the kernel to finish them.</summary>
+    public bool RefuseOffload { get; set; }
 
-    public bool Send(ReadOnlySpan<byte> packet, uint destination)
+    public bool Send(ReadOnlySpan<byte> packet, uint destination) => Send(packet, destination, default);
+
+    public bool Send(ReadOnlySpan<byte> packet, uint destination, SendOffload offload)
     {
-        if (Refuse)
+        if (Refuse || (RefuseOffload && !offload.IsNone))
             return false;
         Sent.Add((packet.ToArray(), destination));
+        Offloads.Add(offload);
         return true;
     }
 
+    /// <summary>
+    /// Parses a sent packet and checks its checksums as the receiver would see them: a partial
+    /// TCP checksum is first finished as the kernel does on the way out (on a copy).
+    /// </summary>
     public TcpPacket Parse(int index)
     {
-        Assert.True(TcpPacket.TryParse(Sent[index].Packet, out var tcp), "the engine sent an unparsable packet");
-        Assert.True(Checksum.VerifyIpv4Header(Sent[index].Packet.AsSpan(0, tcp.IpHeaderLength)), "bad IPv4 header checksum");
-        Assert.True(Checksum.VerifyTcp(Sent[index].Packet, tcp), "bad TCP checksum");
+        var packet = Sent[index].Packet;
+        Assert.True(TcpPacket.TryParse(packet, out var tcp), "the engine sent an unparsable packet");
+        Assert.True(Checksum.VerifyIpv4Header(packet.AsSpan(0, tcp.IpHeaderLength)), "bad IPv4 header checksum");
+        if (Offloads[index].ChecksumPartial)
+        {
+            Assert.Equal(Checksum.PartialPseudoHeader(tcp.SourceAddress, tcp.DestinationAddress, tcp.TotalLength - tcp.TcpOffset),
+                System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(packet.AsSpan(tcp.TcpOffset + 16)));
+            packet = (byte[])packet.Clone();
+            Checksum.CompletePartialTcp(packet, tcp);
+        }
+        Assert.True(Checksum.VerifyTcp(packet, tcp), "bad TCP checksum");
         return tcp;
     }
 }
@@ -64,6 +83,18 @@ internal static class TestPackets
         payload.CopyTo(t.Slice(tcpLen));
         System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(t.Slice(16), Checksum.ComputeTcp(src, dst, t));
         return p;
+    }
+
+    /// <summary>
+    /// The packet as a CHECKSUM_PARTIAL skb carries it: the TCP checksum field holds the folded
+    /// pseudo-header sum (the kernel's ~tcp_v4_check(len, saddr, daddr, 0)).
+    /// </summary>
+    public static byte[] Partial(byte[] packet)
+    {
+        Assert.True(TcpPacket.TryParse(packet, out var tcp));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(tcp.TcpOffset + 16),
+            Checksum.PartialPseudoHeader(tcp.SourceAddress, tcp.DestinationAddress, tcp.TotalLength - tcp.TcpOffset));
+        return packet;
     }
 
     /// <summary>SYN options as Linux sends them: MSS, SACK-permitted, timestamps, NOP, window scale.</summary>

@@ -318,7 +318,7 @@ public sealed class SpliceEngineTests
         Assert.Equal(TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Ece, _kernel.Parse(2).Flags);
     }
 
-    private static byte[] TooBig(uint from, uint to, byte[] quoted, ushort mtu, byte type = 3, byte code = 4)
+    internal static byte[] TooBig(uint from, uint to, byte[] quoted, ushort mtu, byte type = 3, byte code = 4)
     {
         var p = new byte[20 + 8 + quoted.Length];
         p[0] = 0x45;
