@@ -155,7 +155,12 @@ public sealed class TranslatorHost : IDisposable
         var errno = _offloader!.Dump((in ConntrackEntry e) =>
         {
             if (Engine!.Adopt(new OffloadedFlow(e.Original, e.Reply), Counters(e)))
+            {
                 adopted++;
+                // It may have closed while no translator listened to its events.
+                if (StateOf(e.TcpState) is { } st and not KernelFlowState.Established)
+                    Engine.OnKernelState(e.Original, st);
+            }
         });
         if (errno != 0)
             _warnings.Add($"Could not list the conntrack entries an earlier translator left: {Libc.StrError(errno)}.");
@@ -213,6 +218,9 @@ public sealed class TranslatorHost : IDisposable
                 {
                     present.Add(e.Original);
                     engine.OnKernelCounters(e.Original, Counters(e));
+                    // A state change whose event was lost (events are best effort).
+                    if (StateOf(e.TcpState) is { } st and not KernelFlowState.Established)
+                        engine.OnKernelState(e.Original, st);
                 });
                 if (errno == 0)
                     engine.ForgetOffloadedExcept(present, started);
