@@ -47,6 +47,22 @@ internal static class Program
         differ). N accepts the suffixes K, M, G (powers of 1024, e.g. 64M or 64MiB).
         ADDR may be an IPv4 address, [IPv6] or a host name (send only).
 
+        glass-testpeer echo-serve --listen ADDR:PORT [--ready-file PATH]
+                Echoes every byte of every connection back, until killed.
+        glass-testpeer echo --connect ADDR:PORT [--size N] [--count C] [--warmup W] [--seed S]
+                One connection; W unmeasured, then C measured round trips of N bytes (default
+                64 bytes, C 1000, W 100), each checked byte for byte. Prints
+                {"role":"echo","size":N,"count":C,"failures":0,"p50us":x,"p99us":y,"meanus":z}.
+        glass-testpeer setups --connect ADDR:PORT [--count C]
+                C times in sequence: connect, send 1 byte, read its echo, close. Prints
+                {"role":"setups","count":C,"ok":n,"failed":f,"perSecond":r,"p50us":x,"p99us":y};
+                exits 1 if any failed, the first error on stderr.
+        glass-testpeer hold --connect ADDR:PORT --connections N [--parallel P] [--ready-file PATH] [--seconds S]
+                Opens N connections (P at a time, default 64), each proven by a 1-byte echo,
+                writes the count to the ready file, holds them S seconds (or until standard
+                input closes), checks each still echoes, closes all. Prints
+                {"role":"hold","connections":N,"ok":n,"failed":f}.
+
         Output: one JSON line per successfully finished connection on stdout:
           {"role":"serve|send","conn":i,"sent":N,"sentSha256":"hex","received":M,
            "receivedSha256":"hex","remote":"addr:port","local":"addr:port","seconds":t}
@@ -77,9 +93,12 @@ internal static class Program
 
         try
         {
-            return options.Command == "serve"
-                ? await Server.RunAsync(options).ConfigureAwait(false)
-                : await Client.RunAsync(options).ConfigureAwait(false);
+            return options.Command switch
+            {
+                "serve" => await Server.RunAsync(options).ConfigureAwait(false),
+                "send" => await Client.RunAsync(options).ConfigureAwait(false),
+                _ => await Echo.RunAsync(options).ConfigureAwait(false),
+            };
         }
         catch (UsageException e)
         {
@@ -113,6 +132,18 @@ internal static class Program
         _ => $"{e.SocketErrorCode}: {e.Message}",
     };
 
+    /// <summary>Writes the ready file atomically, so its existence means "ready".</summary>
+    internal static async Task WriteReadyFileAsync(string path, string text)
+    {
+        string full = Path.GetFullPath(path);
+        string? dir = Path.GetDirectoryName(full);
+        if (!string.IsNullOrEmpty(dir))
+            Directory.CreateDirectory(dir);
+        string temp = $"{full}.{Environment.ProcessId}.tmp";
+        await File.WriteAllTextAsync(temp, text + "\n").ConfigureAwait(false);
+        File.Move(temp, full, overwrite: true);
+    }
+
     internal static string Format(EndPoint? endPoint)
     {
         if (endPoint is not IPEndPoint ip)
@@ -139,17 +170,31 @@ internal sealed class Options
     public bool SendAfterEof { get; private init; }
     /// <summary>send: after this many bytes, abort the connection with a reset; -1 = never.</summary>
     public long AbortAfter { get; private init; } = -1;
+    /// <summary>echo: bytes per round trip.</summary>
+    public int Size { get; private init; } = 64;
+    /// <summary>echo: unmeasured round trips first.</summary>
+    public int Warmup { get; private init; } = 100;
+    /// <summary>hold: connections opened at once.</summary>
+    public int Parallel { get; private init; } = 64;
+    /// <summary>hold: how long to hold (0 = until standard input closes).</summary>
+    public double HoldSeconds { get; private init; }
 
     public static Options Parse(string[] args)
     {
         string command = args[0];
-        if (command is not ("serve" or "send"))
-            throw new UsageException($"unknown command '{command}' (expected serve or send)");
+        if (command is not ("serve" or "send" or "echo-serve" or "echo" or "setups" or "hold"))
+            throw new UsageException($"unknown command '{command}' (expected serve, send, echo-serve, echo, setups or hold)");
 
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        string[] allowed = command == "serve"
-            ? ["--listen", "--bytes", "--seed", "--count", "--ready-file", "--timeout", "--send-after-eof"]
-            : ["--connect", "--bytes", "--seed", "--connections", "--timeout", "--abort-after"];
+        string[] allowed = command switch
+        {
+            "serve" => ["--listen", "--bytes", "--seed", "--count", "--ready-file", "--timeout", "--send-after-eof"],
+            "send" => ["--connect", "--bytes", "--seed", "--connections", "--timeout", "--abort-after"],
+            "echo-serve" => ["--listen", "--ready-file"],
+            "echo" => ["--connect", "--size", "--count", "--warmup", "--seed", "--timeout"],
+            "setups" => ["--connect", "--count", "--timeout"],
+            _ => ["--connect", "--connections", "--ready-file", "--seconds", "--parallel", "--timeout"],
+        };
         for (int i = 1; i < args.Length; i++)
         {
             string arg = args[i];
@@ -177,7 +222,7 @@ internal sealed class Options
                 throw new UsageException($"option {name} given twice");
         }
 
-        string endpointOption = command == "serve" ? "--listen" : "--connect";
+        string endpointOption = command is "serve" or "echo-serve" ? "--listen" : "--connect";
         if (!values.TryGetValue(endpointOption, out string? endpoint) || endpoint.Length == 0)
             throw new UsageException($"{command} needs {endpointOption} ADDR:PORT");
 
@@ -187,11 +232,15 @@ internal sealed class Options
             EndPointText = endpoint,
             Bytes = values.TryGetValue("--bytes", out string? b) ? ParseSize(b) : 1024 * 1024,
             Seed = values.TryGetValue("--seed", out string? s) ? ParseSeed(s) : command == "send" ? 1UL : 2UL,
-            Count = values.TryGetValue("--count", out string? c) ? ParseInt("--count", c, 0) : 1,
+            Count = values.TryGetValue("--count", out string? c) ? ParseInt("--count", c, 0) : command is "echo" or "setups" ? 1000 : 1,
             Connections = values.TryGetValue("--connections", out string? k) ? ParseInt("--connections", k, 1) : 1,
             ReadyFile = values.GetValueOrDefault("--ready-file"),
             SendAfterEof = values.TryGetValue("--send-after-eof", out string? sae) && ParseBool("--send-after-eof", sae),
             AbortAfter = values.TryGetValue("--abort-after", out string? ab) ? ParseSize(ab) : -1,
+            Size = values.TryGetValue("--size", out string? sz) ? (int)Math.Min(ParseSize(sz), 16 << 20) : 64,
+            Warmup = values.TryGetValue("--warmup", out string? wu) ? ParseInt("--warmup", wu, 0) : 100,
+            Parallel = values.TryGetValue("--parallel", out string? pa) ? ParseInt("--parallel", pa, 1) : 64,
+            HoldSeconds = values.TryGetValue("--seconds", out string? hs) ? ParseTimeout(hs) : 0,
             TimeoutSeconds = values.TryGetValue("--timeout", out string? t)
                 ? ParseTimeout(t)
                 : command == "send" ? 120 : 0,
@@ -518,15 +567,7 @@ internal static class Server
         Console.Error.WriteLine($"glass-testpeer serve: listening on {bound}");
 
         if (o.ReadyFile is not null)
-        {
-            string full = Path.GetFullPath(o.ReadyFile);
-            string? dir = Path.GetDirectoryName(full);
-            if (!string.IsNullOrEmpty(dir))
-                Directory.CreateDirectory(dir);
-            string temp = $"{full}.{Environment.ProcessId}.tmp";
-            await File.WriteAllTextAsync(temp, bound + "\n").ConfigureAwait(false);
-            File.Move(temp, full, overwrite: true);
-        }
+            await Program.WriteReadyFileAsync(o.ReadyFile, bound).ConfigureAwait(false);
 
         var running = new List<Task<bool>>();
         int failures = 0;

@@ -12,7 +12,7 @@ public static class ControllerConnection
 
     internal static async Task<LineConnection> OpenAsync(IPEndPoint router, CancellationToken ct)
     {
-        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var s = TcpSockets.Create(router.AddressFamily);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(ReplyTimeout);
         try

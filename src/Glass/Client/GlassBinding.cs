@@ -206,8 +206,8 @@ public sealed class GlassBinding : IDisposable
     {
         Interlocked.Increment(ref _connections);
         Interlocked.Increment(ref _active);
-        using var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var local = new Socket(LocalTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var remote = TcpSockets.Create();
+        using var local = TcpSockets.Create(LocalTarget.AddressFamily);
         try
         {
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))

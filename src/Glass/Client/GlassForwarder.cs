@@ -43,16 +43,13 @@ public sealed class GlassForwarder : IDisposable
         string? secret = null, string? token = null, CancellationToken ct = default)
     {
         var id = await ControllerConnection.LookupAsync(router, channelId, token, ct).ConfigureAwait(false);
-        var s = new Socket(listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        Socket s;
         try
         {
-            s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            s.Bind(listen);
-            s.Listen(128);
+            s = TcpSockets.Listen(listen, 1024);
         }
         catch (SocketException e)
         {
-            s.Dispose();
             throw new GlassException("listen-failed", $"Cannot listen on {listen}: {e.Message}. Pick another -LocalPort.", e);
         }
         var f = new GlassForwarder(s, router, id, secret, token);
@@ -78,7 +75,7 @@ public sealed class GlassForwarder : IDisposable
             {
                 continue;
             }
-            _ = ServeAsync(client, ct);
+            _ = ServeAsync(TcpSockets.Configure(client), ct);
         }
     }
 
@@ -86,8 +83,9 @@ public sealed class GlassForwarder : IDisposable
     {
         Interlocked.Increment(ref _connections);
         Interlocked.Increment(ref _active);
-        using var local = client;
-        using var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var local = client;
+        using var remote = TcpSockets.Create(Router.AddressFamily);
+        var failed = false;
         try
         {
             var endpoint = await ControllerConnection.RequestEndpointAsync(Router, ChannelId, _secret, _token, ct).ConfigureAwait(false);
@@ -103,14 +101,20 @@ public sealed class GlassForwarder : IDisposable
         }
         catch (Exception e) when (e is GlassException or SocketException or OperationCanceledException or IOException)
         {
+            failed = true;
             if (!ct.IsCancellationRequested)
             {
                 Interlocked.Increment(ref _failures);
-                Message?.Invoke($"A connection to channel {ChannelId} failed: {e.Message}", true);
+                Message?.Invoke($"A connection to channel {ChannelId} failed and was reset: {e.Message}", true);
             }
         }
         finally
         {
+            // A local application must not take a failure for a peer with nothing to say.
+            if (failed)
+                TcpSockets.Reset(local);
+            else
+                local.Dispose();
             Interlocked.Decrement(ref _active);
         }
     }

@@ -121,7 +121,7 @@ public static class SplicePump
                 long total = 0;
                 while (true)
                 {
-                    var n = Splice.Move(src, write.Value, Chunk, Splice.SPLICE_F_MOVE | Splice.SPLICE_F_MORE);
+                    var n = Splice.Move(src, write.Value, Chunk, Splice.SPLICE_F_MOVE);
                     if (n < 0)
                     {
                         // Short waits, so an abort that shuts down only the other socket is seen.
@@ -140,7 +140,9 @@ public static class SplicePump
                     total += n;
                     while (n > 0)
                     {
-                        var m = Splice.Move(read.Value, dst, n, Splice.SPLICE_F_MOVE | Splice.SPLICE_F_MORE);
+                        // No SPLICE_F_MORE: it corks the socket (~200 ms a hop for small writes);
+                        // the kernel sets MSG_MORE itself while the pipe holds more.
+                        var m = Splice.Move(read.Value, dst, n, Splice.SPLICE_F_MOVE);
                         if (m >= 0)
                         {
                             n -= m;

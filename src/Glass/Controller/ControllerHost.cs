@@ -28,7 +28,8 @@ public sealed record ControllerOptions
     /// <summary>Router ports one address may hold at once (each pending or live link holds one).</summary>
     public int MaxLinksPerAddress { get; init; } = 512;
     /// <summary>Connect requests per second per address (a token bucket holding twice as many).</summary>
-    public int ConnectRatePerAddress { get; init; } = 100;
+    /// <summary>Connect requests per second from one public address (bursts of twice that); a NAT may hide a whole office.</summary>
+    public int ConnectRatePerAddress { get; init; } = 2000;
     public IClock Clock { get; init; } = SystemClock.Instance;
 }
 
@@ -74,16 +75,13 @@ public sealed class ControllerHost : IDisposable
 
     public void Start()
     {
-        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        Socket s;
         try
         {
-            s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            s.Bind(new IPEndPoint(_options.Address, _options.Port));
-            s.Listen(512);
+            s = Client.TcpSockets.Listen(new IPEndPoint(_options.Address, _options.Port), 512);
         }
         catch (SocketException e)
         {
-            s.Dispose();
             throw new GlassException("listen-failed", $"The controller cannot listen on {_options.Address}:{_options.Port}: {e.Message}. Pick another -Port or stop what holds it.", e);
         }
         _listener = s;
@@ -133,7 +131,7 @@ public sealed class ControllerHost : IDisposable
             {
                 continue;
             }
-            _ = Serve(new LineConnection(client, 256));
+            _ = Serve(new LineConnection(Client.TcpSockets.Configure(client), 256));
         }
     }
 

@@ -1,0 +1,53 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Glass.Client;
+
+/// <summary>
+/// Every TCP socket Glass creates or accepts gets its options here: no Nagle (a relay that waits
+/// for the application's delayed ACK adds tens of milliseconds to every small exchange).
+/// </summary>
+public static class TcpSockets
+{
+    /// <summary>A new stream socket of <paramref name="family"/>, configured.</summary>
+    public static Socket Create(AddressFamily family = AddressFamily.InterNetwork) =>
+        Configure(new Socket(family, SocketType.Stream, ProtocolType.Tcp));
+
+    /// <summary>Sets Glass's options on a socket it created or accepted; returns it.</summary>
+    public static Socket Configure(Socket s)
+    {
+        s.NoDelay = true;
+        return s;
+    }
+
+    /// <summary>Closes with a reset (SO_LINGER 0), so the peer learns of a failure rather than an empty answer.</summary>
+    public static void Reset(Socket s)
+    {
+        try
+        {
+            s.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        s.Dispose();
+    }
+
+    /// <summary>A listening socket on <paramref name="endPoint"/>.</summary>
+    public static Socket Listen(IPEndPoint endPoint, int backlog)
+    {
+        var s = Create(endPoint.AddressFamily);
+        try
+        {
+            s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            s.Bind(endPoint);
+            s.Listen(backlog);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+}
