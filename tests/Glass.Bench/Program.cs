@@ -17,6 +17,7 @@ internal static class Program
         Usage:
           glass-bench bench [--seconds N]
           glass-bench fuzz  [--inputs N] [--seed S]
+          glass-bench direct send|setups|hold --router ADDR:PORT --channel ID [options]
           glass-bench --help
 
         bench   Relay throughput (1448-byte segments of established sessions), handshakes
@@ -30,6 +31,19 @@ internal static class Program
                 datagrams through TcpPacket.TryParse, TcpSynOptions.TryParse,
                 TcpTimestamps.TryFind and SpliceEngine.Process, with links, unlinks, a fake
                 clock and Sweep in between. Seed S (default 1) makes a run repeatable.
+        direct  The end-to-end benchmark's load for an application that dials router endpoints
+                itself: every connection first asks the controller (GLASS/1 CONNECT, as
+                Connect-GlassChannel without -LocalPort does) for its own endpoint.
+                  send   --connections K --bytes N [--seed S]: K concurrent streams of N bytes
+                         each, hashed both ways; one JSON line per connection, as
+                         glass-testpeer send prints them (--bytes takes K, M, G).
+                  setups --count C: C sequential setups (endpoint, connect, 1-byte echo,
+                         close); one JSON line with ok, failed, perSecond, p50us, p99us.
+                  hold   --connections N [--parallel P] [--ready-file PATH] [--seconds S]:
+                         N connections each proven by a 1-byte echo, the ready file, then
+                         holds until stdin closes (or S seconds), echoes once more on each and
+                         prints {"role":"hold","connections":N,"ok":n,"failed":f}.
+                All take --timeout SEC (default 120) for the whole run.
 
         Exit codes: 0 passed, 1 a violation (fuzz) or a harness or allocation check failed
         (bench), 2 bad arguments.
@@ -45,6 +59,12 @@ internal static class Program
 
         try
         {
+            if (args[0] == "direct")
+            {
+                if (args.Length < 2)
+                    throw new UsageException("direct needs a mode: send, setups or hold");
+                return DirectPeer.Run(args[1], ParseOptions(args.AsSpan(2)));
+            }
             var options = ParseOptions(args.AsSpan(1));
             switch (args[0])
             {
@@ -60,7 +80,7 @@ internal static class Program
                     var seed = options.TryGetValue("seed", out var seedText) ? ParseCount("--seed", seedText) : 1;
                     return new Fuzzer(seed, inputs).Run();
                 default:
-                    throw new UsageException($"unknown command '{args[0]}' (bench or fuzz)");
+                    throw new UsageException($"unknown command '{args[0]}' (bench, fuzz or direct)");
             }
         }
         catch (UsageException e)

@@ -47,9 +47,15 @@ function Start-GlassE2ERouter {
     <#
     Starts translator and controller in the router namespace from a YAML config, in one pwsh
     process or (-Separate) in two; returns where they listen.
+    The limits (-LinksPerAddress, -ConnectRatePerAddress, -MaxSessions) go into the config's
+    limits section only when given, so the router keeps its defaults otherwise. -Script runs
+    another host script with router.ps1's parameters (-ConfigPath, -Role, -ReadyFile), e.g. the
+    benchmark's, which also reports the process's managed memory.
     #>
     param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
-        [int] $TimeWaitSeconds = 30, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions)
+        [int] $TimeWaitSeconds = 30, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions,
+        [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $MaxSessions,
+        [string] $Script = 'examples/router.ps1')
     Import-Module (Get-GlassE2EModule) -Global
     $first, $last = $PortRange -split '-'
     # Keep the router's own outgoing connections out of the relay range.
@@ -68,11 +74,16 @@ controller:
 timeouts:
   timeWait: $TimeWaitSeconds
 "@ | Set-Content -Path $config
+    $limits = [ordered]@{ linksPerAddress = $LinksPerAddress; connectRatePerAddress = $ConnectRatePerAddress; sessions = $MaxSessions }
+    $given = @($limits.Keys | Where-Object { $limits[$_] -gt 0 })
+    if ($given) {
+        Add-Content -Path $config -Value (@('limits:') + @($given | ForEach-Object { "  ${_}: $($limits[$_])" }))
+    }
     $roles = if ($Separate) { 'Translator', 'Controller' } else { , 'Both' }
     $processes = foreach ($role in $roles) {
         $ready = Join-Path $Net.TempDirectory "router-$role-$ControllerPort.ready"
         Remove-Item -LiteralPath $ready -ErrorAction Ignore
-        $p = Start-GlassE2EPwsh -Net $Net -Namespace router -Script 'examples/router.ps1' -ArgumentList @(
+        $p = Start-GlassE2EPwsh -Net $Net -Namespace router -Script $Script -ArgumentList @(
             '-ConfigPath', $config, '-Role', $role, '-ReadyFile', $ready)
         Wait-GlassE2EFile -Process $p -Path $ready -Because "the glass router ($role) to start"
         $p
