@@ -21,7 +21,11 @@ $channel = Connect-GlassChannel -Id $Id -LocalPort $LocalPort -Router $Router
 Write-Host "Forwarding $($channel.LocalEndPoint) to channel $($channel.ChannelId)"
 if ($ReadyFile) { Set-Content -Path $ReadyFile -Value $PID }
 try {
-    $channel | Wait-Job | Out-Null
+    # Show what the forwarding reports (failed connections are errors naming their cause) as it happens.
+    while ($channel.State -eq 'Running') {
+        $channel | Receive-Job -ErrorAction Continue
+        $null = $channel | Wait-Job -Timeout 1
+    }
     $channel | Receive-Job
     throw "The forwarding ended: $($channel.JobStateInfo.State)."
 }

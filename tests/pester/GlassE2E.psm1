@@ -128,5 +128,24 @@ function Start-GlassE2EChannel {
     $p
 }
 
-Export-ModuleMember -Function Get-GlassE2EModule, Get-GlassE2ETestPeer, Get-GlassE2EDotnet, ConvertFrom-GlassE2EPeerOutput,
+function Get-GlassE2EEndpoint {
+    <# Connect-GlassChannel without -LocalPort, behind NAT A: one router endpoint, as "address:port", for an application to dial. #>
+    param($Net, $Router, [string] $ChannelId)
+    $pwsh = Get-GlassPwshCommand
+    $text = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $pwsh.FilePath -TimeoutSeconds 60 -ArgumentList (@($pwsh.ArgumentList) + @(
+            '-NoProfile', '-NonInteractive', '-Command',
+            "Import-Module '$(Get-GlassE2EModule)'; `$e = Connect-GlassChannel -Id $ChannelId -Router $($Router.Address); `$e.Address.ToString() + ':' + `$e.Port"))
+    $text.Trim()
+}
+
+function Get-GlassE2EControllerStatus {
+    <# The controller's GLASS/1 STATUS counters; it answers on loopback only, so ask from inside the router's namespace. #>
+    param($Net, [int] $Port = 7000)
+    $line = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath sh -ArgumentList @(
+        '-c', "echo GLASS/1 STATUS | socat -t 5 - TCP:127.0.0.1:$Port")
+    if ($line.Trim() -notlike 'OK {*') { throw "The controller answered STATUS with '$($line.Trim())'." }
+    $line.Trim().Substring(3) | ConvertFrom-Json
+}
+
+Export-ModuleMember -Function Get-GlassE2EEndpoint, Get-GlassE2EControllerStatus, Get-GlassE2EModule, Get-GlassE2ETestPeer, Get-GlassE2EDotnet, ConvertFrom-GlassE2EPeerOutput,
     Start-GlassE2ERouter, Start-GlassE2EServer, Start-GlassE2EBinding, Start-GlassE2EChannel

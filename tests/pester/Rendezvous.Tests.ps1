@@ -51,11 +51,7 @@ Describe "The controller behind real NATs$(if ($SkipReason) { " (skipped: $SkipR
     }
 
     It 'gives an application one router endpoint to dial itself' {
-        $pwsh = Get-GlassPwshCommand
-        $json = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $pwsh.FilePath -TimeoutSeconds 60 -ArgumentList (@($pwsh.ArgumentList) + @(
-                '-NoProfile', '-NonInteractive', '-Command',
-                "Import-Module '$(Get-GlassE2EModule)'; `$e = Connect-GlassChannel -Id $($Binding.ChannelId) -Router $($Router.Address); `$e.Address.ToString() + ' ' + `$e.Port"))
-        $address, $port = $json.Trim() -split ' '
+        $address, $port = (Get-GlassE2EEndpoint -Net $Net -Router $Router -ChannelId $Binding.ChannelId) -split ':'
         $endpoint = [pscustomobject]@{ Address = $address; Port = [int]$port }
         $endpoint.Address | Should -Be $Net.RouterAddress
         $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 60 -ArgumentList @(

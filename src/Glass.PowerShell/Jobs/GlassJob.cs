@@ -34,6 +34,13 @@ public abstract class GlassJob : Job2
             Verbose.Add(new VerboseRecord(message));
     }
 
+    /// <summary>Reports a failure that the service survived (one connection, say) to the job's Error stream.</summary>
+    internal void ReportError(Exception error)
+    {
+        var id = error is GlassException g ? g.ErrorId : error.GetType().Name;
+        Error.Add(new ErrorRecord(error, id, ErrorCategory.ConnectionError, this));
+    }
+
     /// <summary>Ends the job after its service stopped by itself (e.g. lost its connection).</summary>
     internal void Finish(Exception? error)
     {

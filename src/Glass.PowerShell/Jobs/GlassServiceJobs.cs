@@ -111,6 +111,7 @@ public sealed class GlassChannelJob : GlassJob
     {
         _forwarder = forwarder;
         _forwarder.Message += Report;
+        _forwarder.ConnectionFailed += ReportError;
         FollowCompletion(forwarder.Completion);
     }
 

@@ -36,6 +36,9 @@ public sealed class GlassForwarder : IDisposable
 
     public event Action<string, bool>? Message;
 
+    /// <summary>A local connection failed (and was reset); the exception names the cause.</summary>
+    public event Action<Exception>? ConnectionFailed;
+
     public Task Completion => _run ?? Task.CompletedTask;
 
     /// <summary>Checks that the channel exists, then listens on <paramref name="listen"/>.</summary>
@@ -105,7 +108,8 @@ public sealed class GlassForwarder : IDisposable
             if (!ct.IsCancellationRequested)
             {
                 Interlocked.Increment(ref _failures);
-                Message?.Invoke($"A connection to channel {ChannelId} failed and was reset: {e.Message}", true);
+                ConnectionFailed?.Invoke(new GlassException(e is GlassException g ? g.ErrorId : "connection-failed",
+                    $"A local connection to channel {ChannelId} was reset: {e.Message}", e));
             }
         }
         finally

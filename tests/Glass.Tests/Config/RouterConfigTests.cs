@@ -19,7 +19,7 @@ public sealed class RouterConfigTests
         Assert.Equal(TimeSpan.FromHours(2), c.IdleTimeout);
         Assert.Equal(TimeSpan.FromSeconds(30), c.TimeWait);
         Assert.Equal(TimeSpan.FromSeconds(300), c.LeaseTime);
-        Assert.Equal((64, 512, 100, 65536), (c.MaxBindingsPerAddress, c.MaxLinksPerAddress, c.ConnectRatePerAddress, c.MaxSessions));
+        Assert.Equal((64, 512, 2000, 65536), (c.MaxBindingsPerAddress, c.MaxLinksPerAddress, c.ConnectRatePerAddress, c.MaxSessions));
         Assert.Null(c.BindToken); // commented out in the example
     }
 

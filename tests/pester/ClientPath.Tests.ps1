@@ -1,0 +1,73 @@
+# The client path: small exchanges and many short connections through Connect-GlassChannel's
+# local port and through a router endpoint dialled directly, behind real NATs, every byte checked.
+
+BeforeDiscovery {
+    Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
+    $script:SkipReason = Test-GlassNetPrerequisite
+}
+
+Describe "Round trips and setups through the clients$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip:([bool]$SkipReason) {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
+        Import-Module (Join-Path $PSScriptRoot 'GlassE2E.psm1') -Force
+        $script:Net = New-GlassTestNet
+        $script:Dotnet = Get-GlassE2EDotnet
+        $script:Peer = Get-GlassE2ETestPeer
+        $script:Router = Start-GlassE2ERouter -Net $Net -PortRange 60000-60499 -TimeWaitSeconds 2
+        $ready = Join-Path $Net.TempDirectory 'echo-9000.ready'
+        $script:EchoServer = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath $Dotnet -ArgumentList @(
+            $Peer, 'echo-serve', '--listen', '127.0.0.1:9000', '--ready-file', $ready)
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'the echo server behind NAT B to listen' {
+            if ($EchoServer.HasExited) { throw "echo-serve exited: $($EchoServer.ReadStderr())" }
+            Test-Path $ready
+        } | Out-Null
+        $script:Binding = Start-GlassE2EBinding -Net $Net -Router $Router
+        $script:Channel = Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $Binding.ChannelId -LocalPort 5555
+
+        function Invoke-Peer([string[]] $Arguments, [int] $TimeoutSeconds = 240) {
+            $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds $TimeoutSeconds -ArgumentList (@($Peer) + $Arguments)
+            $out.Trim() | ConvertFrom-Json
+        }
+    }
+
+    AfterAll {
+        Remove-GlassTestNet -Net $script:Net
+    }
+
+    It 'echoes 2,000 round trips of <Size> bytes through the local port, each intact' -ForEach @(@{ Size = 64 }, @{ Size = 16384 }) {
+        $r = Invoke-Peer @('echo', '--connect', '127.0.0.1:5555', '--size', "$Size", '--count', '2000', '--timeout', '200')
+        $r.count | Should -Be 2000
+        $r.failures | Should -Be 0
+    }
+
+    It 'echoes 2,000 round trips of <Size> bytes through a router endpoint dialled directly' -ForEach @(@{ Size = 64 }, @{ Size = 16384 }) {
+        $endpoint = Get-GlassE2EEndpoint -Net $Net -Router $Router -ChannelId $Binding.ChannelId
+        $endpoint | Should -BeLike "$($Net.RouterAddress):*"
+        $r = Invoke-Peer @('echo', '--connect', $endpoint, '--size', "$Size", '--count', '2000', '--timeout', '200')
+        $r.count | Should -Be 2000
+        $r.failures | Should -Be 0
+    }
+
+    It 'sets up 2,000 connections in a row through the local port, every one answered' {
+        $r = Invoke-Peer @('setups', '--connect', '127.0.0.1:5555', '--count', '2000', '--timeout', '400') -TimeoutSeconds 420
+        $r.ok | Should -Be 2000
+        $r.failed | Should -Be 0
+        # Every session ends after its short linger, and every router port is free again.
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'every session to end' {
+            @(Get-GlassSession -ControlSocket $Router.ControlSocket).Count -eq 0
+        } | Out-Null
+        (Get-GlassE2EControllerStatus -Net $Net).PortsInUse | Should -Be 0
+    }
+
+    It 'resets a local connection that gets no router endpoint, and says why' {
+        Stop-GlassNetProcess -Process $Binding.Process -Signal TERM -TimeoutSeconds 10
+        # The binder said BYE: the channel is gone, so the forwarder cannot get an endpoint.
+        $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath sh -TimeoutSeconds 60 -ArgumentList @(
+            '-c', "$Dotnet $Peer setups --connect 127.0.0.1:5555 --count 1 --timeout 30 2>&1; echo exit=`$?")
+        $out | Should -Match 'exit=1'
+        $out | Should -Match 'reset'
+        Wait-GlassCondition -TimeoutSeconds 30 -Because 'the forwarder to report why' {
+            $Channel.ReadStdout() + $Channel.ReadStderr() -match 'unknown-channel|binder-unavailable'
+        } | Out-Null
+    }
+}
