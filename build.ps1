@@ -6,11 +6,17 @@
     build    compiles the solution and lays out the importable module in out/Glass
     test     build, then xunit and Pester; ends with one line "N passed, N failed, N skipped"
     demo     build, then a real splice between two peers behind NATs, in network namespaces it makes
-    bench    build, then the benchmarks (rates as ratios to an anchor measured in the same run,
-             allocations, memory per session) and a one-million-input fuzz run
+    bench    build, then the engine benchmarks (rates as ratios to an anchor measured in the same
+             run, allocations, memory per session), a one-million-input fuzz run, and the
+             end-to-end benchmark in network namespaces (tests/bench/E2E.Bench.ps1: Glass beside
+             kernel NAT and a socat relay; docs/performance.md). -Quick shortens all three;
+             -BenchPart picks some of them; -BenchPaths, -BenchWorkloads and -BenchRuns pick
+             a subset of the end-to-end run.
     prereqs  installs the Debian packages the demo and the network tests need (as root)
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 test
+.EXAMPLE
+    dotnet pwsh ./build.ps1 bench -Quick -BenchPart e2e -BenchPaths kernel,glass -BenchWorkloads bulk1,echo64
 #>
 [CmdletBinding()]
 param(
@@ -22,7 +28,16 @@ param(
     [string] $Configuration = 'Release',
 
     # Runs only the Pester files whose names match, e.g. -PesterPath tests/pester/Splice.Tests.ps1
-    [string[]] $PesterPath = @(Join-Path $PSScriptRoot 'tests/pester')
+    [string[]] $PesterPath = @(Join-Path $PSScriptRoot 'tests/pester'),
+
+    # bench: smaller sizes and one end-to-end run, to check the mechanics.
+    [switch] $Quick,
+    # bench: engine, fuzz, e2e (comma-separated works too); all three by default.
+    [string[]] $BenchPart = @('engine', 'fuzz', 'e2e'),
+    # bench: passed to tests/bench/E2E.Bench.ps1 as -Paths, -Workloads, -Runs.
+    [string[]] $BenchPaths,
+    [string[]] $BenchWorkloads,
+    [int] $BenchRuns
 )
 
 $ErrorActionPreference = 'Stop'
@@ -119,15 +134,58 @@ function Invoke-Test {
     if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
 }
 
+function Invoke-Bench {
+    $parts = @($BenchPart -split ',' | ForEach-Object { $_.Trim() } | Where-Object { $_ })
+    foreach ($p in $parts) { if ($p -notin 'engine', 'fuzz', 'e2e') { throw "Unknown -BenchPart '$p'; use engine, fuzz, e2e." } }
+    if ($parts -contains 'e2e') { Install-Prerequisite }
+    Invoke-Build
+    # Every part runs even when an earlier one failed; the task fails at the end.
+    $failed = [System.Collections.Generic.List[string]]::new()
+    if ($parts -contains 'engine') {
+        Write-Host "`n== engine benchmark (glass-bench bench) ==" -ForegroundColor Cyan
+        try { Invoke-Native dotnet (@($env:GLASS_BENCH, 'bench') + $(if ($Quick) { @('--seconds', '0.5') } else { @() })) }
+        catch { $failed.Add("engine: $($_.Exception.Message)") }
+    }
+    if ($parts -contains 'fuzz') {
+        Write-Host "`n== fuzz (glass-bench fuzz) ==" -ForegroundColor Cyan
+        try { Invoke-Native dotnet @($env:GLASS_BENCH, 'fuzz', '--inputs', $(if ($Quick) { '100000' } else { '1000000' })) }
+        catch { $failed.Add("fuzz: $($_.Exception.Message)") }
+    }
+    if ($parts -contains 'e2e') {
+        Write-Host "`n== end-to-end benchmark (tests/bench/E2E.Bench.ps1) ==" -ForegroundColor Cyan
+        Import-Module (Join-Path $Root 'tests/pester/GlassTestNet.psm1')
+        $reason = Test-GlassNetPrerequisite
+        if ($reason) { Write-Warning "end-to-end benchmark skipped: $reason" }
+        else { try { Invoke-E2EBench } catch { $failed.Add("e2e: $($_.Exception.Message)") } }
+    }
+    if ($failed.Count) {
+        $failed | ForEach-Object { Write-Host "bench failed: $_" -ForegroundColor Red }
+        exit 1
+    }
+}
+
+function Invoke-E2EBench {
+    $e2e = [ordered]@{ OutDirectory = (Join-Path $Out 'bench') }
+    if ($Quick) { $e2e.Quick = $true }
+    if ($BenchPaths) { $e2e.Paths = $BenchPaths }
+    if ($BenchWorkloads) { $e2e.Workloads = $BenchWorkloads }
+    if ($BenchRuns) { $e2e.Runs = $BenchRuns }
+    # Its own process: it raises its open-files limit for the processes it starts.
+    $pwsh = [Environment]::ProcessPath
+    $leading = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([System.Reflection.Assembly]::GetEntryAssembly().Location) } else { @() }
+    $argList = @($leading) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/bench/E2E.Bench.ps1'))
+    foreach ($k in $e2e.Keys) {
+        $v = $e2e[$k]
+        if ($v -is [bool]) { $argList += "-$k" } else { $argList += @("-$k", (@($v) -join ',')) }
+    }
+    Invoke-Native $pwsh $argList
+}
+
 switch ($Task) {
     'build' { Invoke-Build }
     'prereqs' { Install-Prerequisite }
     'test' { Invoke-Test }
-    'bench' {
-        Invoke-Build
-        Invoke-Native dotnet @($env:GLASS_BENCH, 'bench')
-        Invoke-Native dotnet @($env:GLASS_BENCH, 'fuzz', '--inputs', '1000000')
-    }
+    'bench' { Invoke-Bench }
     'demo' {
         Install-Prerequisite
         Invoke-Build

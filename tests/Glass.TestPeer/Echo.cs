@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace Glass.TestPeer;
@@ -84,36 +85,63 @@ internal static class Echo
     private static async Task<int> RoundTripsAsync(Options o)
     {
         IPEndPoint endpoint = await Options.ResolveAsync(o.EndPointText, allowHostName: true).ConfigureAwait(false);
-        var ct = Deadline(o);
-        using var s = NewSocket(endpoint);
-        await s.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-        var sent = new byte[o.Size];
-        var got = new byte[o.Size];
-        var gen = new PatternGenerator(o.Seed == 0 ? 1 : o.Seed);
         var samples = new double[o.Count];
-        for (int i = 0; i < o.Warmup + o.Count; i++)
+        int done = 0;
+        string? error = null;
+        // Blocking calls on a thread of its own: an async hop per read would be measured as the path's.
+        await Task.Factory.StartNew(() =>
         {
-            gen.Fill(sent);
-            long start = Stopwatch.GetTimestamp();
-            await SendAllAsync(s, sent).ConfigureAwait(false);
-            await ReceiveExactlyAsync(s, got, ct).ConfigureAwait(false);
-            double us = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-            if (!sent.AsSpan().SequenceEqual(got))
+            var deadline = o.TimeoutSeconds > 0 ? Stopwatch.GetTimestamp() + (long)(o.TimeoutSeconds * Stopwatch.Frequency) : long.MaxValue;
+            int timeoutMs = o.TimeoutSeconds > 0 ? (int)Math.Ceiling(o.TimeoutSeconds * 1000) : 0;
+            try
             {
-                Console.Error.WriteLine($"glass-testpeer echo: round trip {i} came back different");
-                return 1;
+                using var s = NewSocket(endpoint);
+                // SO_SNDTIMEO also bounds a blocking connect(2) on Linux.
+                s.SendTimeout = timeoutMs;
+                s.ReceiveTimeout = timeoutMs;
+                s.Connect(endpoint);
+                var sent = new byte[o.Size];
+                var got = new byte[o.Size];
+                var gen = new PatternGenerator(o.Seed == 0 ? 1 : o.Seed);
+                for (int i = 0; i < o.Warmup + o.Count; i++)
+                {
+                    gen.Fill(sent);
+                    long start = Stopwatch.GetTimestamp();
+                    for (int off = 0; off < sent.Length;)
+                        off += s.Send(sent, off, sent.Length - off, SocketFlags.None);
+                    for (int off = 0; off < got.Length;)
+                    {
+                        int n = s.Receive(got, off, got.Length - off, SocketFlags.None);
+                        if (n == 0)
+                            throw new IOException($"the peer closed the connection after {off} of {got.Length} bytes of round trip {i}");
+                        off += n;
+                    }
+                    long end = Stopwatch.GetTimestamp();
+                    if (!sent.AsSpan().SequenceEqual(got))
+                        throw new IOException($"round trip {i} came back different");
+                    if (i >= o.Warmup)
+                        samples[done++] = Stopwatch.GetElapsedTime(start, end).TotalMicroseconds;
+                    if (end > deadline)
+                        throw new TimeoutException($"timed out after {o.TimeoutSeconds.ToString(CultureInfo.InvariantCulture)} s");
+                }
             }
-            if (i >= o.Warmup)
-                samples[i - o.Warmup] = us;
-        }
-        Array.Sort(samples);
+            catch (Exception e) when (e is SocketException or IOException or TimeoutException)
+            {
+                error = e is SocketException se ? Program.Describe(se) : e.Message;
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+        var measured = samples[..done];
+        Array.Sort(measured);
         Print(new Dictionary<string, object>
         {
-            ["role"] = "echo", ["size"] = o.Size, ["count"] = o.Count, ["failures"] = 0,
-            ["p50us"] = Percentile(samples, 0.50), ["p99us"] = Percentile(samples, 0.99),
-            ["meanus"] = samples.Length == 0 ? 0 : Math.Round(samples.Average(), 1),
+            ["role"] = "echo", ["size"] = o.Size, ["count"] = o.Count, ["failures"] = error is null ? 0 : 1,
+            ["p50us"] = Percentile(measured, 0.50), ["p99us"] = Percentile(measured, 0.99),
+            ["meanus"] = measured.Length == 0 ? 0 : Math.Round(measured.Average(), 1),
         });
-        return 0;
+        if (error is null)
+            return 0;
+        Console.Error.WriteLine($"glass-testpeer echo: {error} ({done} of {o.Count} measured round trips done)");
+        return 1;
     }
 
     private static async Task<int> SetupsAsync(Options o)
@@ -166,6 +194,7 @@ internal static class Echo
     {
         IPEndPoint endpoint = await Options.ResolveAsync(o.EndPointText, allowHostName: true).ConfigureAwait(false);
         var ct = Deadline(o);
+        RaiseDescriptorLimit(o.Connections + 256);
         var sockets = new Socket?[o.Connections];
         int next = -1;
         async Task Opener()
@@ -182,6 +211,7 @@ internal static class Echo
                 }
                 catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
                 {
+                    Console.Error.WriteLine($"glass-testpeer hold: connection {i} failed: {(e is SocketException se ? Program.Describe(se) : e.Message)}");
                     s.Dispose();
                 }
             }
@@ -192,29 +222,105 @@ internal static class Echo
         if (o.ReadyFile is not null)
             await Program.WriteReadyFileAsync(o.ReadyFile, open.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
 
-        if (o.HoldSeconds > 0)
-            await Task.Delay(TimeSpan.FromSeconds(o.HoldSeconds)).ConfigureAwait(false);
-        else
-            await Task.Run(() => Console.In.ReadToEnd()).ConfigureAwait(false);
+        await WaitToReleaseAsync(o.HoldSeconds).ConfigureAwait(false);
 
         int ok = 0;
-        for (int i = 0; i < sockets.Length; i++)
+        next = -1;
+        async Task Checker()
         {
-            if (sockets[i] is not { } s)
-                continue;
-            try
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < sockets.Length)
             {
-                await ProveAsync(s, (byte)(i + 1), ct).ConfigureAwait(false);
-                ok++;
+                if (sockets[i] is not { } s)
+                    continue;
+                try
+                {
+                    await ProveAsync(s, (byte)(i + 1), ct).ConfigureAwait(false);
+                    Interlocked.Increment(ref ok);
+                }
+                catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+                {
+                    Console.Error.WriteLine($"glass-testpeer hold: connection {i} no longer echoes: {(e is SocketException se ? Program.Describe(se) : e.Message)}");
+                }
+                s.Dispose();
             }
-            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
-            {
-            }
-            s.Dispose();
         }
+        await Task.WhenAll(Enumerable.Range(0, Math.Min(o.Parallel, o.Connections)).Select(_ => Checker())).ConfigureAwait(false);
         Print(new Dictionary<string, object> { ["role"] = "hold", ["connections"] = o.Connections, ["ok"] = ok, ["failed"] = o.Connections - ok });
         return ok == o.Connections ? 0 : 1;
     }
+
+    /// <summary>
+    /// Holds until <paramref name="seconds"/> pass (0: no limit), standard input ends (unless it
+    /// is /dev/null, which always has), or SIGTERM/SIGINT arrives.
+    /// </summary>
+    private static async Task WaitToReleaseAsync(double seconds)
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; release.TrySetResult(); });
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; release.TrySetResult(); });
+        if (seconds > 0)
+            _ = Task.Delay(TimeSpan.FromSeconds(seconds)).ContinueWith(_ => release.TrySetResult(), TaskScheduler.Default);
+        if (!StdinIsDevNull())
+        {
+            _ = Task.Run(async () =>
+            {
+                var stdin = Console.OpenStandardInput();
+                var buffer = new byte[256];
+                while (await stdin.ReadAsync(buffer).ConfigureAwait(false) > 0)
+                {
+                }
+                release.TrySetResult();
+            });
+        }
+        await release.Task.ConfigureAwait(false);
+    }
+
+    private static bool StdinIsDevNull()
+    {
+        try
+        {
+            return File.ResolveLinkTarget("/proc/self/fd/0", returnFinalTarget: false)?.FullName == "/dev/null";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Lets this process hold <paramref name="needed"/> descriptors, as far as the hard limit (or root) allows.</summary>
+    private static unsafe void RaiseDescriptorLimit(int needed)
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        RLimit l;
+        if (getrlimit(RLIMIT_NOFILE, &l) != 0 || l.Current >= (ulong)needed)
+            return;
+        var want = new RLimit { Current = Math.Max((ulong)needed, l.Current), Maximum = Math.Max((ulong)needed, l.Maximum) };
+        // Raising the hard limit needs CAP_SYS_RESOURCE; otherwise go as far as it allows.
+        if (setrlimit(RLIMIT_NOFILE, &want) != 0)
+        {
+            want = new RLimit { Current = l.Maximum, Maximum = l.Maximum };
+            setrlimit(RLIMIT_NOFILE, &want);
+            Console.Error.WriteLine($"glass-testpeer hold: may hold at most {l.Maximum} descriptors (RLIMIT_NOFILE), {needed} wanted");
+        }
+    }
+
+    // sys/resource.h
+    private const int RLIMIT_NOFILE = 7;
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern unsafe int getrlimit(int resource, RLimit* limit);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern unsafe int setrlimit(int resource, RLimit* limit);
 
     private static async Task ProveAsync(Socket s, byte b, CancellationToken ct)
     {

@@ -27,6 +27,12 @@ internal static class Program
                                [--ready-file PATH] [--timeout SEC]
           glass-testpeer send  --connect ADDR:PORT [--bytes N] [--seed S] [--connections K]
                                [--timeout SEC]
+          glass-testpeer echo-serve --listen ADDR:PORT [--ready-file PATH]
+          glass-testpeer echo  --connect ADDR:PORT [--size N] [--count C] [--warmup W]
+                               [--seed S] [--timeout SEC]
+          glass-testpeer setups --connect ADDR:PORT [--count C] [--timeout SEC]
+          glass-testpeer hold  --connect ADDR:PORT --connections N [--parallel P]
+                               [--ready-file PATH] [--seconds S] [--timeout SEC]
           glass-testpeer --help
 
         serve   Listens on ADDR:PORT (port 0 picks a free port). Accepts C connections
@@ -45,29 +51,33 @@ internal static class Program
 
         Defaults: --bytes 1048576; --seed 1 for send, 2 for serve (so that the two directions
         differ). N accepts the suffixes K, M, G (powers of 1024, e.g. 64M or 64MiB).
-        ADDR may be an IPv4 address, [IPv6] or a host name (send only).
+        ADDR may be an IPv4 address, [IPv6] or a host name (not for the listening commands).
 
-        glass-testpeer echo-serve --listen ADDR:PORT [--ready-file PATH]
-                Echoes every byte of every connection back, until killed.
-        glass-testpeer echo --connect ADDR:PORT [--size N] [--count C] [--warmup W] [--seed S]
-                One connection; W unmeasured, then C measured round trips of N bytes (default
-                64 bytes, C 1000, W 100), each checked byte for byte. Prints
-                {"role":"echo","size":N,"count":C,"failures":0,"p50us":x,"p99us":y,"meanus":z}.
-        glass-testpeer setups --connect ADDR:PORT [--count C]
-                C times in sequence: connect, send 1 byte, read its echo, close. Prints
-                {"role":"setups","count":C,"ok":n,"failed":f,"perSecond":r,"p50us":x,"p99us":y};
-                exits 1 if any failed, the first error on stderr.
-        glass-testpeer hold --connect ADDR:PORT --connections N [--parallel P] [--ready-file PATH] [--seconds S]
-                Opens N connections (P at a time, default 64), each proven by a 1-byte echo,
-                writes the count to the ready file, holds them S seconds (or until standard
-                input closes), checks each still echoes, closes all. Prints
-                {"role":"hold","connections":N,"ok":n,"failed":f}.
-
-        Output: one JSON line per successfully finished connection on stdout:
+        Output of serve and send: one JSON line per successfully finished connection on stdout:
           {"role":"serve|send","conn":i,"sent":N,"sentSha256":"hex","received":M,
            "receivedSha256":"hex","remote":"addr:port","local":"addr:port","seconds":t}
+
+        Small-message workloads (TCP_NODELAY on every socket; every answer checked byte for
+        byte; --timeout SEC is an overall deadline, default none):
+        echo-serve  Serves until killed, every connection concurrently, echoing every byte back.
+                --ready-file as for serve.
+        echo    One connection; W unmeasured (default 100), then C measured (default 1000)
+                round trips, each sending N bytes (default 64) of the seeded stream and reading
+                N back. Prints one line
+                {"role":"echo","size":N,"count":C,"failures":0|1,"p50us":x,"p99us":y,"meanus":z}
+                (over the round trips done, should one fail).
+        setups  C times (default 1000) in sequence: connect, send 1 byte, read its echo, close.
+                Prints {"role":"setups","count":C,"ok":n,"failed":f,"perSecond":r,
+                "p50us":x,"p99us":y}; the first error goes to stderr.
+        hold    Opens N connections, P at a time (default 64), each proven by a 1-byte echo;
+                writes the number open to the ready file; holds them until S seconds pass
+                (default: no limit), standard input ends (unless it is /dev/null) or
+                SIGTERM/SIGINT arrives; then checks that each still echoes, closes all, and
+                prints {"role":"hold","connections":N,"ok":n,"failed":f}. Raises its own
+                RLIMIT_NOFILE as far as allowed.
+
         Errors go to stderr. Exit codes: 0 all connections succeeded, 1 a connection failed
-        (refused, reset, timed out, ...), 2 bad arguments.
+        (refused, reset, timed out, a differing echo, ...), 2 bad arguments.
         """;
 
     private static async Task<int> Main(string[] args)
