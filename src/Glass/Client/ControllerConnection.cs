@@ -42,6 +42,12 @@ public static class ControllerConnection
         }
         if (line is null)
             throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} closed the connection without an answer.");
+        return ParseAnswer(line, router);
+    }
+
+    /// <summary>The words after OK, or a <see cref="GlassException"/> for ERR or anything else.</summary>
+    internal static string[] ParseAnswer(string line, IPEndPoint router)
+    {
         var f = line.Split(' ', 3);
         if (f[0] == "OK")
             return f.Length > 1 ? line[3..].Split(' ') : Array.Empty<string>();
@@ -60,7 +66,7 @@ public static class ControllerConnection
         return id;
     }
 
-    private static string Normalize(string channelId) =>
+    internal static string Normalize(string channelId) =>
         ChannelId.TryNormalize(channelId, out var id)
             ? id
             : throw new GlassException(GlassErrors.UnknownChannel, $"'{channelId}' is not a channel id: expected 32 hex characters, as New-GlassBinding prints.");
@@ -71,9 +77,11 @@ public static class ControllerConnection
         var id = Normalize(channelId);
         using var conn = await OpenAsync(router, ct).ConfigureAwait(false);
         await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = id, Secret = secret, Token = token }.Format(), ct).ConfigureAwait(false);
-        var words = await ReadAnswerAsync(conn, router, ct).ConfigureAwait(false);
-        if (words.Length != 2 || !IPAddress.TryParse(words[0], out var addr) || !ushort.TryParse(words[1], out var port))
-            throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} answered CONNECT with '{string.Join(' ', words)}'.");
-        return new IPEndPoint(addr, port);
+        return ParseEndpoint(await ReadAnswerAsync(conn, router, ct).ConfigureAwait(false), router);
     }
+
+    internal static IPEndPoint ParseEndpoint(string[] words, IPEndPoint router) =>
+        words.Length == 2 && IPAddress.TryParse(words[0], out var addr) && ushort.TryParse(words[1], out var port)
+            ? new IPEndPoint(addr, port)
+            : throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} answered CONNECT with '{string.Join(' ', words)}'.");
 }

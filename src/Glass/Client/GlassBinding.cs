@@ -217,7 +217,6 @@ public sealed class GlassBinding : IDisposable
                     remote.ConnectAsync(routerEndpoint, timeout.Token).AsTask(),
                     local.ConnectAsync(LocalTarget, timeout.Token).AsTask()).ConfigureAwait(false);
             }
-            Message?.Invoke($"Connection {Connections} of channel {ChannelId}: relaying {routerEndpoint} to local {LocalTarget}.", false);
             var (toLocal, fromLocal) = await StreamPump.RunAsync(remote, local, ct).ConfigureAwait(false);
             Interlocked.Add(ref _toLocal, toLocal);
             Interlocked.Add(ref _fromLocal, fromLocal);

@@ -1,11 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
+using Glass.Protocol;
 
 namespace Glass.Client;
 
 /// <summary>
 /// Listens on a local port and forwards every local connection to a channel, each through its own
-/// freshly requested router endpoint.
+/// freshly requested router endpoint. The requests share one persistent controller connection
+/// (<see cref="ControllerSession"/>).
 /// </summary>
 public sealed class GlassForwarder : IDisposable
 {
@@ -14,15 +16,17 @@ public sealed class GlassForwarder : IDisposable
     private long _connections, _active, _sent, _received, _failures;
     private Task? _run;
 
-    private readonly string? _secret, _token;
+    private readonly string? _secret;
+    private readonly ControllerSession _controller;
 
-    private GlassForwarder(Socket listener, IPEndPoint router, string channelId, string? secret, string? token)
+    private GlassForwarder(Socket listener, ControllerSession controller, IPEndPoint router, string channelId, string? secret)
     {
         _listener = listener;
+        _controller = controller;
+        controller.Notice = m => Message?.Invoke(m, true);
         Router = router;
         ChannelId = channelId;
         _secret = secret;
-        _token = token;
     }
 
     public string ChannelId { get; }
@@ -45,17 +49,26 @@ public sealed class GlassForwarder : IDisposable
     public static async Task<GlassForwarder> StartAsync(IPEndPoint router, string channelId, IPEndPoint listen,
         string? secret = null, string? token = null, CancellationToken ct = default)
     {
-        var id = await ControllerConnection.LookupAsync(router, channelId, token, ct).ConfigureAwait(false);
+        var id = ControllerConnection.Normalize(channelId);
+        var controller = new ControllerSession(router, token);
         Socket s;
         try
         {
+            // Through the session, which is then open for the first connection.
+            await controller.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Lookup, ChannelId = id }, ct).ConfigureAwait(false);
             s = TcpSockets.Listen(listen, 1024);
         }
         catch (SocketException e)
         {
+            controller.Dispose();
             throw new GlassException("listen-failed", $"Cannot listen on {listen}: {e.Message}. Pick another -LocalPort.", e);
         }
-        var f = new GlassForwarder(s, router, id, secret, token);
+        catch
+        {
+            controller.Dispose();
+            throw;
+        }
+        var f = new GlassForwarder(s, controller, router, id, secret);
         f._run = f.AcceptLoop();
         return f;
     }
@@ -91,13 +104,13 @@ public sealed class GlassForwarder : IDisposable
         var failed = false;
         try
         {
-            var endpoint = await ControllerConnection.RequestEndpointAsync(Router, ChannelId, _secret, _token, ct).ConfigureAwait(false);
+            var words = await _controller.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = ChannelId, Secret = _secret }, ct).ConfigureAwait(false);
+            var endpoint = ControllerConnection.ParseEndpoint(words, Router);
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 timeout.CancelAfter(ControllerConnection.ReplyTimeout);
                 await remote.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
             }
-            Message?.Invoke($"Connection {Connections} to channel {ChannelId}: relaying local {client.RemoteEndPoint} through {endpoint}.", false);
             var (sent, received) = await StreamPump.RunAsync(local, remote, ct).ConfigureAwait(false);
             Interlocked.Add(ref _sent, sent);
             Interlocked.Add(ref _received, received);
@@ -127,6 +140,7 @@ public sealed class GlassForwarder : IDisposable
     {
         _stop.Cancel();
         _listener.Dispose();
+        _controller.Dispose();
         try
         {
             _run?.Wait(TimeSpan.FromSeconds(2));

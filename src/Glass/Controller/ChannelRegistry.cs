@@ -14,6 +14,8 @@ internal sealed class ChannelRegistry
 {
     private readonly Dictionary<string, Channel> _channels = new();
     private readonly IClock _clock;
+    // When the earliest lease can run out: lookups skip the scan until then.
+    private long _nextExpiry = long.MaxValue;
 
     public ChannelRegistry(IClock clock, TimeSpan leaseTime)
     {
@@ -67,6 +69,7 @@ internal sealed class ChannelRegistry
         {
             c.Binder = null;
             c.AwaySince = _clock.NowMilliseconds;
+            _nextExpiry = Math.Min(_nextExpiry, c.AwaySince + (long)LeaseTime.TotalMilliseconds);
         }
     }
 
@@ -79,7 +82,8 @@ internal sealed class ChannelRegistry
 
     public Channel? Find(string id)
     {
-        Expire();
+        if (_clock.NowMilliseconds >= _nextExpiry)
+            Expire();
         return ChannelId.TryNormalize(id, out var n) ? _channels.GetValueOrDefault(n) : null;
     }
 
@@ -90,9 +94,11 @@ internal sealed class ChannelRegistry
     public int Expire()
     {
         var now = _clock.NowMilliseconds;
-        var gone = _channels.Values.Where(c => c.Binder is null && now - c.AwaySince >= (long)LeaseTime.TotalMilliseconds).Select(c => c.Id).ToList();
+        var lease = (long)LeaseTime.TotalMilliseconds;
+        var gone = _channels.Values.Where(c => c.Binder is null && now - c.AwaySince >= lease).Select(c => c.Id).ToList();
         foreach (var id in gone)
             _channels.Remove(id);
+        _nextExpiry = _channels.Values.Where(c => c.Binder is null).Select(c => c.AwaySince + lease).DefaultIfEmpty(long.MaxValue).Min();
         return gone.Count;
     }
 

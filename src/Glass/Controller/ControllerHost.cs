@@ -27,14 +27,17 @@ public sealed record ControllerOptions
     public int MaxBindingsPerAddress { get; init; } = 64;
     /// <summary>Router ports one address may hold at once (each pending or live link holds one).</summary>
     public int MaxLinksPerAddress { get; init; } = 512;
-    /// <summary>Connect requests per second per address (a token bucket holding twice as many).</summary>
     /// <summary>Connect requests per second from one public address (bursts of twice that); a NAT may hide a whole office.</summary>
     public int ConnectRatePerAddress { get; init; } = 2000;
+    /// <summary>Sessions (GLASS/1 SESSION connections) one address may hold at once.</summary>
+    public int MaxSessionsPerAddress { get; init; } = 256;
+    /// <summary>A session without a request for this long is closed.</summary>
+    public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
     public IClock Clock { get; init; } = SystemClock.Instance;
 }
 
 /// <summary>Controller counters, read as a snapshot.</summary>
-public sealed record ControllerStatus(int Bindings, int Channels, int PortsInUse, long Connects, long Refused, long BadRequests);
+public sealed record ControllerStatus(int Bindings, int Channels, int PortsInUse, long Connects, long Refused, long BadRequests, int Sessions = 0);
 
 /// <summary>
 /// The rendezvous service (docs/protocol.md): binders register channel ids and keep their control
@@ -45,6 +48,9 @@ public sealed record ControllerStatus(int Bindings, int Channels, int PortsInUse
 /// </summary>
 public sealed class ControllerHost : IDisposable
 {
+    /// <summary>Requests of one session being handled at once; further ones wait to be read.</summary>
+    private const int MaxPipelined = 64;
+
     private readonly ControllerOptions _options;
     private readonly TranslatorClient _translator;
     private readonly PortAllocator _ports;
@@ -52,6 +58,7 @@ public sealed class ControllerHost : IDisposable
     private readonly Dictionary<uint, (double Tokens, long At)> _buckets = new();
     private readonly HashSet<LineConnection> _binderConnections = new();
     private readonly HashSet<long> _pairedSessions = new();
+    private readonly Dictionary<uint, int> _sessionsByAddress = new();
     private readonly object _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
@@ -95,7 +102,8 @@ public sealed class ControllerHost : IDisposable
         {
             _channels.Expire();
             return new ControllerStatus(_channels.Bound, _channels.Count, _ports.InUse,
-                Interlocked.Read(ref _connects), Interlocked.Read(ref _refused), Interlocked.Read(ref _badRequests));
+                Interlocked.Read(ref _connects), Interlocked.Read(ref _refused), Interlocked.Read(ref _badRequests),
+                _sessionsByAddress.Values.Sum());
         }
     }
 
@@ -150,7 +158,7 @@ public sealed class ControllerHost : IDisposable
                 return;
             if (!ControllerRequest.TryParse(line, out var request, out var code, out var error))
             {
-                await Refuse(conn, code, error).ConfigureAwait(false);
+                await TrySend(conn, Refusal(code, error)).ConfigureAwait(false);
                 return;
             }
             if (request.Verb == ControllerVerb.Status)
@@ -158,33 +166,27 @@ public sealed class ControllerHost : IDisposable
                 if (conn.Socket.RemoteEndPoint is IPEndPoint { Address: var a } && IPAddress.IsLoopback(a))
                     await conn.WriteLineAsync("OK " + System.Text.Json.JsonSerializer.Serialize(GetStatus()), _stop.Token).ConfigureAwait(false);
                 else
-                    await Refuse(conn, GlassErrors.Unauthorized, "STATUS is answered on loopback only").ConfigureAwait(false);
+                    await TrySend(conn, Refusal(GlassErrors.Unauthorized, "STATUS is answered on loopback only")).ConfigureAwait(false);
                 return;
             }
             var required = request.Verb == ControllerVerb.Bind ? _options.BindToken : _options.ConnectToken;
             if (required is not null && (request.Token is null || !ChannelRegistry.SecretsEqual(required, request.Token)))
             {
-                await Refuse(conn, GlassErrors.Unauthorized, $"this router requires a valid {(request.Verb == ControllerVerb.Bind ? "bind" : "connect")} token (-Token)").ConfigureAwait(false);
+                await TrySend(conn, Refusal(GlassErrors.Unauthorized, $"this router requires a valid {(request.Verb == ControllerVerb.Bind ? "bind" : "connect")} token (-Token)")).ConfigureAwait(false);
                 return;
             }
+            var peer = AddressOf(conn.Socket.RemoteEndPoint);
+            var router = AddressOf(conn.Socket.LocalEndPoint);
             switch (request.Verb)
             {
                 case ControllerVerb.Bind:
                     await ServeBinder(conn, request).ConfigureAwait(false);
                     break;
-                case ControllerVerb.Lookup:
-                    var (channel, problem) = FindChannel(request.ChannelId!, null, checkSecret: false);
-                    if (channel is null)
-                        await Refuse(conn, problem!.Value.Code, problem.Value.Text).ConfigureAwait(false);
-                    else
-                        await conn.WriteLineAsync("OK", _stop.Token).ConfigureAwait(false);
+                case ControllerVerb.Session:
+                    await ServeSession(conn, peer, router).ConfigureAwait(false);
                     break;
                 default:
-                    var answer = await Connect(AddressOf(conn.Socket.RemoteEndPoint), request.ChannelId!, request.Secret).ConfigureAwait(false);
-                    if (answer.Error is { } e)
-                        await Refuse(conn, e.Code, e.Text).ConfigureAwait(false);
-                    else
-                        await conn.WriteLineAsync($"OK {Ipv4.Format(AddressOf(conn.Socket.LocalEndPoint))} {answer.Port}", _stop.Token).ConfigureAwait(false);
+                    await conn.WriteLineAsync(await Answer(request, peer, router).ConfigureAwait(false), _stop.Token).ConfigureAwait(false);
                     break;
             }
         }
@@ -203,11 +205,104 @@ public sealed class ControllerHost : IDisposable
         }
     }
 
-    private async Task Refuse(LineConnection conn, string code, string text)
+    /// <summary>The answer line to a CONNECT or LOOKUP: OK with its words, or ERR.</summary>
+    private async Task<string> Answer(ControllerRequest request, uint peer, uint router)
+    {
+        if (request.Verb == ControllerVerb.Lookup)
+        {
+            var (channel, problem) = FindChannel(request.ChannelId!, null, checkSecret: false);
+            return channel is null ? Refusal(problem!.Value.Code, problem.Value.Text) : "OK";
+        }
+        var answer = await Connect(peer, request.ChannelId!, request.Secret).ConfigureAwait(false);
+        return answer.Error is { } e ? Refusal(e.Code, e.Text) : $"OK {Ipv4.Format(router)} {answer.Port}";
+    }
+
+    /// <summary>
+    /// A connector's persistent connection: CONNECT and LOOKUP requests, pipelined and answered in
+    /// order, each handled as soon as it arrives. Saves the client a TCP handshake per request.
+    /// </summary>
+    private async Task ServeSession(LineConnection conn, uint peer, uint router)
+    {
+        lock (_gate)
+        {
+            var held = _sessionsByAddress.GetValueOrDefault(peer);
+            if (held >= _options.MaxSessionsPerAddress)
+                peer = 0;
+            else
+                _sessionsByAddress[peer] = held + 1;
+        }
+        if (peer == 0)
+        {
+            await TrySend(conn, Refusal(GlassErrors.LimitExceeded, $"this address already holds {_options.MaxSessionsPerAddress} sessions")).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await conn.WriteLineAsync("OK", _stop.Token).ConfigureAwait(false);
+            // Bounded: a client that pipelines without reading its answers stops being read.
+            var answers = System.Threading.Channels.Channel.CreateBounded<Task<string>>(
+                new System.Threading.Channels.BoundedChannelOptions(MaxPipelined) { SingleReader = true, SingleWriter = true });
+            var writer = WriteAnswers(conn, answers.Reader);
+            try
+            {
+                while (await conn.ReadLineAsync(_options.SessionIdleTimeout, _stop.Token).ConfigureAwait(false) is { } line)
+                    await answers.Writer.WriteAsync(AnswerInSession(line, peer, router), _stop.Token).ConfigureAwait(false);
+            }
+            catch (ProtocolException e) when (e.Code == "timeout")
+            {
+                // Idle for long: closing is the answer; the client opens a new session when it needs one.
+            }
+            finally
+            {
+                answers.Writer.TryComplete();
+                await writer.ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                if (_sessionsByAddress[peer] == 1)
+                    _sessionsByAddress.Remove(peer);
+                else
+                    _sessionsByAddress[peer]--;
+            }
+        }
+    }
+
+    private Task<string> AnswerInSession(string line, uint peer, uint router)
+    {
+        if (!ControllerRequest.TryParse(line, out var request, out var code, out var error))
+            return Task.FromResult(Refusal(code, error));
+        if (request.Verb is not (ControllerVerb.Connect or ControllerVerb.Lookup))
+            return Task.FromResult(Refusal(GlassErrors.BadRequest, "a session carries only CONNECT and LOOKUP"));
+        return Answer(request, peer, router);
+    }
+
+    /// <summary>Writes each answer once it is ready, in the order the requests came.</summary>
+    private async Task WriteAnswers(LineConnection conn, System.Threading.Channels.ChannelReader<Task<string>> answers)
+    {
+        try
+        {
+            await foreach (var answer in answers.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+                await conn.WriteLineAsync(await answer.ConfigureAwait(false), _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The reading side then fails too, which ends the session.
+            conn.Socket.Dispose();
+        }
+    }
+
+    /// <summary>Counts a refusal and returns its answer line.</summary>
+    private string Refusal(string code, string text)
     {
         Interlocked.Increment(ref code == GlassErrors.BadRequest || code == "version" ? ref _badRequests : ref _refused);
-        await TrySend(conn, $"ERR {code} {text}").ConfigureAwait(false);
+        return $"ERR {code} {text}";
     }
+
+    private async Task Refuse(LineConnection conn, string code, string text) =>
+        await TrySend(conn, Refusal(code, text)).ConfigureAwait(false);
 
     private async Task TrySend(LineConnection conn, string line)
     {

@@ -11,6 +11,8 @@ public enum ControllerVerb
     Lookup,
     /// <summary>Counters, for the router's operator: answered only on loopback.</summary>
     Status,
+    /// <summary>Keeps the connection open for any number of CONNECT and LOOKUP requests, answered in order.</summary>
+    Session,
 }
 
 /// <summary>
@@ -20,6 +22,7 @@ public enum ControllerVerb
 /// GLASS/1 CONNECT ID [secret=S] [token=T]
 /// GLASS/1 LOOKUP ID [token=T]
 /// GLASS/1 STATUS
+/// GLASS/1 SESSION [token=T]
 /// </code>
 /// Values are printable ASCII without spaces or '='; unknown options are refused so typos fail loudly.
 /// </summary>
@@ -52,6 +55,9 @@ public sealed record ControllerRequest
                 break;
             case ControllerVerb.Status:
                 return b.Append("STATUS").ToString();
+            case ControllerVerb.Session:
+                b.Append("SESSION");
+                break;
             default:
                 b.Append(Verb == ControllerVerb.Connect ? "CONNECT " : "LOOKUP ").Append(ChannelId);
                 if (Secret is not null)
@@ -89,6 +95,9 @@ public sealed record ControllerRequest
             case "BIND":
                 verb = ControllerVerb.Bind;
                 break;
+            case "SESSION":
+                verb = ControllerVerb.Session;
+                break;
             case "STATUS" when f.Length == 2:
                 request = new ControllerRequest { Verb = ControllerVerb.Status };
                 return true;
@@ -118,7 +127,7 @@ public sealed record ControllerRequest
                 case "id" when verb == ControllerVerb.Bind && channel is null:
                     channel = value;
                     continue;
-                case "secret" when verb != ControllerVerb.Lookup && secret is null:
+                case "secret" when verb is ControllerVerb.Bind or ControllerVerb.Connect && secret is null:
                     break;
                 case "connect-secret" when verb == ControllerVerb.Bind && connectSecret is null:
                     slot = ref connectSecret;

@@ -163,4 +163,136 @@ public sealed class ControllerHostTests : IDisposable
         // Three live sessions from one address over a two-port range.
         Assert.Equal(3, _engine.GetSessions().Count(s => s.State == SessionState.Handshake));
     }
+
+    /// <summary>A raw protocol connection: the test writes and reads the lines itself.</summary>
+    private static async Task<Glass.Protocol.LineConnection> Open(IPEndPoint router)
+    {
+        var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await s.ConnectAsync(router);
+        return new Glass.Protocol.LineConnection(s, 4096);
+    }
+
+    private static async Task<string?> Read(Glass.Protocol.LineConnection c) => await c.ReadLineAsync(TimeSpan.FromSeconds(10), default);
+
+    [Fact]
+    public async Task ASessionAnswersPipelinedRequestsInOrderAndSurvivesARefusal()
+    {
+        var router = StartController();
+        var binding = await Bind(router);
+        using var c = await Open(router);
+        await c.WriteLineAsync("GLASS/1 SESSION", default);
+        Assert.Equal("OK", await Read(c));
+        // All at once, before reading anything: the answers come back in the order asked.
+        await c.WriteLineAsync(string.Join("\n",
+            $"GLASS/1 CONNECT {binding.ChannelId}",
+            "GLASS/1 LOOKUP 00000000000000000000000000000000",
+            "GLASS/1 BIND",
+            $"GLASS/1 LOOKUP {binding.ChannelId}",
+            $"GLASS/1 CONNECT {binding.ChannelId}"), default);
+        var first = await Read(c);
+        Assert.StartsWith("ERR unknown-channel ", await Read(c));
+        Assert.Equal("ERR bad-request a session carries only CONNECT and LOOKUP", await Read(c));
+        Assert.Equal("OK", await Read(c));
+        var last = await Read(c);
+        Assert.Matches(@"^OK 127\.0\.0\.1 620\d\d$", first);
+        Assert.Matches(@"^OK 127\.0\.0\.1 620\d\d$", last);
+        Assert.NotEqual(first, last);
+        Assert.Equal(2, _engine.GetSessions().Count);
+    }
+
+    [Fact]
+    public async Task ASessionNeedsTheConnectTokenAndCountsAgainstItsAddress()
+    {
+        var router = StartController(o => o with { ConnectToken = "tok", MaxSessionsPerAddress = 1 });
+        using (var c = await Open(router))
+        {
+            await c.WriteLineAsync("GLASS/1 SESSION", default);
+            Assert.StartsWith("ERR unauthorized ", await Read(c));
+            Assert.Null(await Read(c));
+        }
+        using var held = await Open(router);
+        await held.WriteLineAsync("GLASS/1 SESSION token=tok", default);
+        Assert.Equal("OK", await Read(held));
+        using var second = await Open(router);
+        await second.WriteLineAsync("GLASS/1 SESSION token=tok", default);
+        Assert.StartsWith("ERR limit-exceeded ", await Read(second));
+    }
+
+    [Fact]
+    public async Task AForwardersRequestsShareOneSessionAndFallBackWhenRefusedOne()
+    {
+        var host = new ControllerHost(new ControllerOptions
+        {
+            Address = IPAddress.Loopback, Port = 0, ControlSocket = _translator.Path,
+            PortRange = new PortRange(62000, 62099), MaxSessionsPerAddress = 1,
+        });
+        host.Start();
+        _owned.Add(host);
+        var router = host.LocalEndPoint!;
+        var binding = await Bind(router);
+        var connect = new Glass.Protocol.ControllerRequest { Verb = Glass.Protocol.ControllerVerb.Connect, ChannelId = binding.ChannelId };
+        using var a = new ControllerSession(router, null);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => a.RequestAsync(connect, default)));
+        Assert.Equal(20, answers.Select(w => w[1]).Distinct().Count());
+        Assert.Equal(1, host.GetStatus().Sessions);
+        // The address's one session is taken: a second client still gets answers, a connection each.
+        using var b = new ControllerSession(router, null);
+        Assert.Equal(2, (await b.RequestAsync(connect, default)).Length);
+        Assert.Equal(1, host.GetStatus().Sessions);
+        Assert.Equal(21, host.GetStatus().Connects);
+    }
+
+    [Fact]
+    public async Task ASessionClosedByTheControllerIsReplacedOnTheNextRequest()
+    {
+        var host = new ControllerHost(new ControllerOptions
+        {
+            Address = IPAddress.Loopback, Port = 0, ControlSocket = _translator.Path,
+            PortRange = new PortRange(62000, 62099), SessionIdleTimeout = TimeSpan.FromMilliseconds(100),
+        });
+        host.Start();
+        _owned.Add(host);
+        var router = host.LocalEndPoint!;
+        var binding = await Bind(router);
+        var lookup = new Glass.Protocol.ControllerRequest { Verb = Glass.Protocol.ControllerVerb.Lookup, ChannelId = binding.ChannelId };
+        using var session = new ControllerSession(router, null);
+        await session.RequestAsync(lookup, default);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (host.GetStatus().Sessions != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the controller never closed the idle session");
+            await Task.Delay(10);
+        }
+        Assert.Empty(await session.RequestAsync(lookup, default));
+    }
+
+    [Fact]
+    public async Task AControllerWithoutSessionsIsAskedOverAConnectionPerRequest()
+    {
+        // What a controller from before sessions answers: SESSION is an unknown request.
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var seen = new List<string>();
+        var server = Task.Run(async () =>
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                using var c = new Glass.Protocol.LineConnection(await listener.AcceptAsync(), 4096);
+                var line = await c.ReadLineAsync(default);
+                lock (seen)
+                    seen.Add(line!);
+                await c.WriteLineAsync(line!.StartsWith("GLASS/1 SESSION") ? "ERR bad-request unknown request 'SESSION'" : "OK 127.0.0.1 6" + i, default);
+            }
+        });
+        using var session = new ControllerSession((IPEndPoint)listener.LocalEndPoint!, "tok");
+        string? notice = null;
+        session.Notice = m => notice = m;
+        var connect = new Glass.Protocol.ControllerRequest { Verb = Glass.Protocol.ControllerVerb.Connect, ChannelId = "0123456789abcdef0123456789abcdef" };
+        Assert.Equal(new[] { "127.0.0.1", "61" }, await session.RequestAsync(connect, default));
+        Assert.Equal(new[] { "127.0.0.1", "62" }, await session.RequestAsync(connect, default));
+        await server;
+        Assert.Equal(new[] { "GLASS/1 SESSION token=tok", connect.Format() + " token=tok", connect.Format() + " token=tok" }, seen);
+        Assert.Contains("does not keep sessions", notice);
+    }
 }

@@ -14,6 +14,8 @@ public sealed class ControllerRequestTests
         new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = Id, Secret = "door", Token = "tok" },
         new ControllerRequest { Verb = ControllerVerb.Lookup, ChannelId = Id, Token = "tok" },
         new ControllerRequest { Verb = ControllerVerb.Status },
+        new ControllerRequest { Verb = ControllerVerb.Session },
+        new ControllerRequest { Verb = ControllerVerb.Session, Token = "tok" },
     };
 
     [Theory]
@@ -40,6 +42,8 @@ public sealed class ControllerRequestTests
     [InlineData("GLASS/1 CONNECT " + Id + " token=a=b", "bad-request", "needs a value")]
     [InlineData("GLASS/1 LOOKUP " + Id + " secret=x", "bad-request", "unknown or repeated option 'secret'")]
     [InlineData("GLASS/1 CONNECT " + Id + " connect-secret=x", "bad-request", "unknown or repeated option")]
+    [InlineData("GLASS/1 SESSION secret=x", "bad-request", "unknown or repeated option 'secret' for SESSION")]
+    [InlineData("GLASS/1 SESSION " + Id, "bad-request", "needs a value")]
     public void MalformedRequestsAreRefusedWithTheirCause(string line, string code, string why)
     {
         Assert.False(ControllerRequest.TryParse(line, out _, out var errorCode, out var error));
@@ -58,7 +62,7 @@ public sealed class ControllerRequestTests
     public void RandomLinesNeverThrow()
     {
         var rng = new Random(5);
-        var words = new[] { "GLASS/1", "BIND", "CONNECT", "LOOKUP", "id=", "secret=", "token=", Id, "=", " ", "x" };
+        var words = new[] { "GLASS/1", "BIND", "CONNECT", "LOOKUP", "SESSION", "STATUS", "id=", "secret=", "token=", Id, "=", " ", "x" };
         for (var i = 0; i < 20000; i++)
         {
             var line = string.Join("", Enumerable.Range(0, rng.Next(8)).Select(_ => words[rng.Next(words.Length)] + (rng.Next(2) == 0 ? " " : "")));
