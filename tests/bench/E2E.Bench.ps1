@@ -366,6 +366,9 @@ function New-GlassPath($Ctx, [string] $Offload) {
             if ($kind -eq 'echo') { $Ctx.EchoShards += @{ Channel = $binding.ChannelId; Target = "127.0.0.1:$localPort" } }
         }
     }
+    # Each shard is its own binding: two sharing one would hold twice the sockets in one process.
+    $ids = @($Ctx.EchoShards | ForEach-Object { $_.Channel } | Sort-Object -Unique)
+    if ($ids.Count -ne @($Ctx.EchoShards).Count) { throw "The hold's bindings share channel ids: $($ids -join ', ')." }
 }
 
 function Get-RouterPids($Ctx, [string] $Path, [switch] $ForMemory) {
