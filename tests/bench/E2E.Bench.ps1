@@ -820,7 +820,7 @@ $Workloads = @($Workloads | Where-Object { $HasEchoTools -or $_ -notin 'echo64',
 $started = [datetime]::UtcNow
 $loadStart = (Get-Content /proc/loadavg).Split(' ')[0..2] -join ' '
 $commit = (& git -C $RepoRoot rev-parse --short HEAD 2>$null)
-if (& git -C $RepoRoot status --porcelain 2>$null) { $commit = "$commit+changes" }
+if (& git -C $RepoRoot status --porcelain --untracked-files=no 2>$null) { $commit = "$commit+changes" }
 Write-Step "paths: $($Paths -join ', '); workloads: $($Workloads -join ', '); runs: $Runs; bulk $($BulkBytes / 1MB) MiB; load $loadStart"
 
 $contexts = [ordered]@{}
