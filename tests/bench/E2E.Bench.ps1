@@ -239,10 +239,13 @@ grep '^TCP:' /proc/net/sockstat
 
 function Start-Servers($Ctx) {
     $net = $Ctx.Net
-    # One way, A to B: the server sends nothing (--bytes 0) and reports what it received.
+    # One way, A to B: the server sends nothing (--bytes 0) and reports what it received. It
+    # closes its side only after A's end of stream: a connection half-closed from the start
+    # would lose its NAT mapping after nf_conntrack_tcp_timeout_close_wait while it waits in
+    # socat's pool of pre-dialled connections.
     $ready = Join-Path $net.TempDirectory 'serve.ready'
     $Ctx.Serve = Start-GlassNetProcess -Net $net -Namespace hostB -FilePath $Dotnet -ArgumentList @(
-        $Peer, 'serve', '--listen', "0.0.0.0:$ServePort", '--bytes', '0', '--count', '0', '--ready-file', $ready)
+        $Peer, 'serve', '--listen', "0.0.0.0:$ServePort", '--bytes', '0', '--count', '0', '--send-after-eof', 'true', '--ready-file', $ready)
     Wait-File $Ctx.Serve $ready 'glass-testpeer serve to listen behind NAT B'
     if ($HasEchoTools) {
         $ready = Join-Path $net.TempDirectory 'echo.ready'
@@ -281,6 +284,22 @@ function Start-SocatPool($Ctx, [string] $Kind, [int] $Size, [switch] $Once) {
     $script = 'n=$1; shift; i=0; while [ $i -lt $n ]; do ' + $loop + ' i=$((i+1)); done; wait'
     Start-GlassNetProcess -Net $net -Namespace hostB -FilePath sh -ArgumentList @('-c', $script, 'socat-pool', "$Size",
         'socat', '-b', '262144', '-t', '100000', "TCP:$($net.RouterAddress):$($SocatPorts[$Kind].b)", "TCP:127.0.0.1:$hostPort")
+}
+
+function Stop-SocatPool($Ctx, [string] $Kind, $Pool) {
+    <#
+    Ends pre-dialled connections that no A connection used. Their relays on the router still
+    listen for A and would not notice that B is gone; they are the socat children whose B
+    connection is now in CLOSE-WAIT, and are stopped by pid.
+    #>
+    Stop-ProcessTree $Pool
+    Start-Sleep -Milliseconds 300
+    $out = Invoke-Sh $Ctx.Net router "ss -Htnp state close-wait '( sport = :$($SocatPorts[$Kind].b) )'"
+    $pids = @([regex]::Matches($out, 'pid=(\d+)') | ForEach-Object { [int]$_.Groups[1].Value } | Sort-Object -Unique)
+    $parents = @($Ctx.SocatRouters | ForEach-Object { $_.Pid })
+    foreach ($id in $pids) {
+        if ($parents -notcontains $id) { Stop-Process -Id $id -Force -ErrorAction Ignore }
+    }
 }
 
 function Get-SocatListeners($Ctx, [string] $Kind) {
@@ -347,6 +366,9 @@ function New-GlassPath($Ctx, [string] $Offload) {
             if ($kind -eq 'echo') { $Ctx.EchoShards += @{ Channel = $binding.ChannelId; Target = "127.0.0.1:$localPort" } }
         }
     }
+    # Each shard is its own binding: two sharing one would hold twice the sockets in one process.
+    $ids = @($Ctx.EchoShards | ForEach-Object { $_.Channel } | Sort-Object -Unique)
+    if ($ids.Count -ne @($Ctx.EchoShards).Count) { throw "The hold's bindings share channel ids: $($ids -join ', ')." }
 }
 
 function Get-RouterPids($Ctx, [string] $Path, [switch] $ForMemory) {
@@ -372,10 +394,9 @@ function Get-ManagedMemory($Ctx) {
 }
 
 function Get-DirectEndpoint($Ctx, [string] $Kind) {
-    # What an application does: ask the module for one router endpoint, then dial it.
-    $pwsh = Get-GlassPwshCommand
-    $command = "Import-Module '$(Get-GlassE2EModule)'; `$e = Connect-GlassChannel -Id $($Ctx.Channels[$Kind]) -Router $($Ctx.Router.Address); '{0}:{1}' -f `$e.Address, `$e.Port"
-    (Invoke-Ns $Ctx.Net hostA $pwsh.FilePath (@($pwsh.ArgumentList) + @('-NoProfile', '-NonInteractive', '-Command', $command)) -TimeoutSeconds 120).Trim()
+    # What an application does: ask the module (Connect-GlassChannel without -LocalPort) for one
+    # router endpoint, then dial it.
+    Get-GlassE2EEndpoint -Net $Ctx.Net -Router $Ctx.Router -ChannelId $Ctx.Channels[$Kind]
 }
 
 function Wait-Quiet($Ctx, [string] $Path) {
@@ -396,6 +417,18 @@ function Wait-Quiet($Ctx, [string] $Path) {
                 $s.SessionsActive + $s.SessionsPending -eq 0
             } | Out-Null
         }
+    }
+}
+
+function Get-HoldSnapshot($Ctx, [string] $Path, [switch] $NoWait) {
+    # The router's memory (managed heap first: it collects garbage before /proc is read), its
+    # conntrack entries and TCP sockets. Unless -NoWait, first waits for earlier work to end.
+    if (-not $NoWait) { Wait-Quiet $Ctx $Path }
+    $managed = if ($Path -in 'glass', 'direct', 'none') { Get-ManagedMemory $Ctx }
+    [ordered]@{
+        managed = $managed
+        memory  = Get-ProcessMemory (Get-RouterPids $Ctx $Path -ForMemory)
+        kernel  = Get-RouterKernelState $Ctx.Net
     }
 }
 
@@ -498,51 +531,49 @@ function Invoke-Hold($Ctx, [string] $Path) {
     $net = $Ctx.Net
     $n = if ($Path -eq 'socat') { $SocatHoldConnections } else { $HoldConnections }
     $timeout = [int][Math]::Max(180, $n / 20)
-    Wait-Quiet $Ctx $Path
     $isGlass = $Path -in 'glass', 'direct', 'none'
-    $memPids = Get-RouterPids $Ctx $Path -ForMemory
-    $managed0 = if ($isGlass) { Get-ManagedMemory $Ctx }
-    $mem0 = Get-ProcessMemory $memPids
-    $kernel0 = Get-RouterKernelState $net
+    $before = Get-HoldSnapshot $Ctx $Path
+    $base = $Ctx.HoldBaseline[$Path]
     $pool = $null
     if ($Path -eq 'socat') {
         $pool = Start-SocatPool $Ctx 'echo' $n -Once
         Wait-SocatPool $Ctx 'echo' ($SocatPool + $n) -TimeoutSeconds $timeout
     }
     # Glass: one holder per shard (binding and forwarder), the connections split evenly.
-    $shards = if ($isGlass) { @($Ctx.EchoShards) } else { @(@{ Channel = $null; Target = $Ctx.Targets.echo }) }
+    $shards = @(if ($isGlass) { $Ctx.EchoShards } else { @{ Channel = $null; Target = $Ctx.Targets.echo } })
     $holders = @()
-    $clock = [System.Diagnostics.Stopwatch]::StartNew()
-    for ($i = 0; $i -lt $shards.Count; $i++) {
-        $count = [int][Math]::Floor($n / $shards.Count) + $(if ($i -lt $n % $shards.Count) { 1 } else { 0 })
-        $ready = Join-Path $net.TempDirectory "hold-$Path-$i-$([guid]::NewGuid().ToString('n').Substring(0, 6)).ready"
-        $common = @('--connections', "$count", '--ready-file', $ready, '--parallel', "$HoldParallel", '--timeout', "$($timeout * 2)")
-        $h = if ($Path -eq 'direct') {
-            Start-PipedProcess $net hostA $Dotnet (@($BenchDll, 'direct', 'hold', '--router', $Ctx.Router.Address, '--channel', $shards[$i].Channel) + $common)
-        }
-        else {
-            Start-PipedProcess $net hostA $Dotnet (@($Peer, 'hold', '--connect', $shards[$i].Target) + $common)
-        }
-        $h | Add-Member -NotePropertyName ReadyFile -NotePropertyValue $ready
-        $h | Add-Member -NotePropertyName Count -NotePropertyValue $count
-        $holders += $h
-    }
-    try {
-        foreach ($h in $holders) { Wait-File $h $h.ReadyFile "$($h.Count) connections to be held" -TimeoutSeconds $timeout }
-        $openSeconds = $clock.Elapsed.TotalSeconds
-        Start-Sleep -Seconds 1
-        $memPids = Get-RouterPids $Ctx $Path -ForMemory
-        $managed1 = if ($isGlass) { Get-ManagedMemory $Ctx }
-        $mem1 = Get-ProcessMemory $memPids
-        $kernel1 = Get-RouterKernelState $net
-    }
-    finally {
-        foreach ($h in $holders) {
-            try { $h.Process.StandardInput.Close() } catch { Write-Verbose "closing a holder's stdin: $_" }
-        }
-    }
     $ok = 0
     try {
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        for ($i = 0; $i -lt $shards.Count; $i++) {
+            $count = [int][Math]::Floor($n / $shards.Count) + $(if ($i -lt $n % $shards.Count) { 1 } else { 0 })
+            $ready = Join-Path $net.TempDirectory "hold-$Path-$i-$([guid]::NewGuid().ToString('n').Substring(0, 6)).ready"
+            $common = @('--connections', "$count", '--ready-file', $ready, '--parallel', "$HoldParallel", '--timeout', "$($timeout * 2)")
+            $h = if ($Path -eq 'direct') {
+                Start-PipedProcess $net hostA $Dotnet (@($BenchDll, 'direct', 'hold', '--router', $Ctx.Router.Address, '--channel', $shards[$i].Channel) + $common)
+            }
+            else {
+                Start-PipedProcess $net hostA $Dotnet (@($Peer, 'hold', '--connect', $shards[$i].Target) + $common)
+            }
+            $h | Add-Member -NotePropertyName ReadyFile -NotePropertyValue $ready
+            $h | Add-Member -NotePropertyName Count -NotePropertyValue $count
+            $holders += $h
+        }
+        try {
+            foreach ($h in $holders) { Wait-File $h $h.ReadyFile "$($h.Count) connections to be held" -TimeoutSeconds $timeout }
+            $openSeconds = $clock.Elapsed.TotalSeconds
+            # The ready file says how many opened; a hold that opened fewer is a failed run.
+            $opened = ($holders | ForEach-Object { [int](Get-Content -Raw -LiteralPath $_.ReadyFile).Trim() } | Measure-Object -Sum).Sum
+            if ($opened -ne $n) { throw "hold: only $opened of $n connections opened" }
+            Start-Sleep -Seconds 1
+            $after = Get-HoldSnapshot $Ctx $Path -NoWait
+        }
+        finally {
+            # Closing stdin tells a holder to check every connection once more and finish.
+            foreach ($h in $holders) {
+                try { $h.Process.StandardInput.Close() } catch { Write-Verbose "closing a holder's stdin: $_" }
+            }
+        }
         foreach ($h in $holders) {
             if (-not $h.Process.WaitForExit(($timeout + 60) * 1000)) { throw 'a holder did not finish' }
             $r = ConvertFrom-JsonLines $h.ReadStdout() | Select-Object -Last 1
@@ -552,29 +583,41 @@ function Invoke-Hold($Ctx, [string] $Path) {
         }
     }
     finally {
+        # Whatever happened, no holder or pool outlives its run.
         foreach ($h in $holders) { Stop-ProcessTree $h }
-        Stop-ProcessTree $pool
+        if ($pool) { Stop-SocatPool $Ctx 'echo' $pool }
     }
     if ($ok -ne $n) { throw "hold: $ok of $n connections answered at the end" }
+    # Per connection: what the router holds with the n connections open, less what it held just
+    # after warm-up. (Less what it held just before this run is in "marginal": a table grown in
+    # an earlier run keeps its capacity, so that figure depends on the order of the runs.)
     $conntrackBytes = Get-SlabObjectSize nf_conntrack
     $tcpBytes = Get-SlabObjectSize TCP
+    $per = {
+        param($from)
+        [ordered]@{
+            pssBytes = ($after.memory.pssBytes - $from.memory.pssBytes) / $n
+            rssBytes = ($after.memory.rssBytes - $from.memory.rssBytes) / $n
+            managedBytes = if ($isGlass) { ($after.managed.managedBytes - $from.managed.managedBytes) / $n } else { $null }
+            gcHeapBytes = if ($isGlass) { ($after.managed.heapSizeBytes - $from.managed.heapSizeBytes) / $n } else { $null }
+            conntrackEstablished = ($after.kernel.conntrackEstablished - $from.kernel.conntrackEstablished) / $n
+            tcpSockets = ($after.kernel.tcpSockets - $from.kernel.tcpSockets) / $n
+        }
+    }
+    $sinceWarmup = & $per $base
     $metrics = [ordered]@{
-        pssPerConn        = ($mem1.pssBytes - $mem0.pssBytes) / $n
-        managedPerConn    = if ($isGlass) { ($managed1.managedBytes - $managed0.managedBytes) / $n } else { $null }
-        conntrackPerConn  = ($kernel1.conntrackEstablished - $kernel0.conntrackEstablished) / $n
-        socketsPerConn    = ($kernel1.tcpSockets - $kernel0.tcpSockets) / $n
-        openPerSecond     = $n / $openSeconds
+        pssPerConn         = $sinceWarmup.pssBytes
+        managedPerConn     = $sinceWarmup.managedBytes
+        conntrackPerConn   = $sinceWarmup.conntrackEstablished
+        socketsPerConn     = $sinceWarmup.tcpSockets
+        kernelBytesPerConn = $sinceWarmup.conntrackEstablished * $conntrackBytes + $sinceWarmup.tcpSockets * $tcpBytes
+        openPerSecond      = $n / $openSeconds
     }
     $extra = [ordered]@{
-        connections = $n; holders = $holders.Count; openSeconds = $openSeconds; rssPerConn = ($mem1.rssBytes - $mem0.rssBytes) / $n; rssAnonPerConn = ($mem1.rssAnonBytes - $mem0.rssAnonBytes) / $n
-        privateDirtyPerConn = ($mem1.privateDirtyBytes - $mem0.privateDirtyBytes) / $n
-        processesBefore = $mem0.processes; processesAfter = $mem1.processes
-        kernelBefore = $kernel0; kernelAfter = $kernel1
+        connections = $n; holders = $holders.Count; openSeconds = $openSeconds
+        perConnectionSinceWarmup = $sinceWarmup; perConnectionMarginal = & $per $before
+        warmup = $base; before = $before; after = $after
         conntrackObjectBytes = $conntrackBytes; tcpSocketObjectBytes = $tcpBytes
-    }
-    if ($isGlass) {
-        $extra.managedBefore = $managed0; $extra.managedAfter = $managed1
-        $extra.heapPerConn = ($managed1.heapSizeBytes - $managed0.heapSizeBytes) / $n
     }
     @{ Metrics = $metrics; Extra = $extra }
 }
@@ -602,6 +645,7 @@ $MetricInfo = [ordered]@{
     'hold.managedPerConn'   = @{ Label = 'hold: router managed heap per connection'; Unit = 'B'; Better = 'lower'; Format = '0' }
     'hold.conntrackPerConn' = @{ Label = 'hold: router conntrack entries per connection'; Unit = ''; Better = 'lower'; Format = '0.00' }
     'hold.socketsPerConn'   = @{ Label = 'hold: router TCP sockets per connection'; Unit = ''; Better = 'lower'; Format = '0.00' }
+    'hold.kernelBytesPerConn' = @{ Label = 'hold: router kernel objects per connection'; Unit = 'B'; Better = 'lower'; Format = '0' }
     'hold.openPerSecond'    = @{ Label = 'hold: connections opened'; Unit = '/s'; Better = 'higher'; Format = '0' }
 }
 
@@ -703,7 +747,7 @@ function Get-Markdown($Summary, $Meta, $Skipped, $Failures) {
 function Get-Svg($Summary, $Meta) {
     # One panel per metric: a bar per path at the median, a whisker from min to max.
     $colors = @{ kernel = '#4c78a8'; socat = '#f58518'; glass = '#54a24b'; direct = '#72b7b2'; none = '#b279a2' }
-    $panelW = 330; $panelH = 40 + 22 * $Paths.Count; $columns = 3
+    $panelW = 400; $panelH = 50 + 22 * $Paths.Count; $columns = 3
     $ids = @($Summary.Keys)
     $rows = [Math]::Ceiling($ids.Count / $columns)
     $width = $columns * $panelW + 20; $height = 60 + $rows * ($panelH + 10)
@@ -715,25 +759,27 @@ function Get-Svg($Summary, $Meta) {
     $x0 = 10
     foreach ($path in $Paths) {
         $null = $sb.AppendLine("<rect x='$x0' y='30' width='10' height='10' fill='$($colors[$path])'/><text x='$($x0 + 14)' y='39'>$(& $esc $AllPaths[$path])</text>")
-        $x0 += 130
+        $x0 += 150
     }
     for ($i = 0; $i -lt $ids.Count; $i++) {
         $id = $ids[$i]; $info = $MetricInfo[$id]
         $px = 10 + ($i % $columns) * $panelW; $py = 55 + [Math]::Floor($i / $columns) * ($panelH + 10)
         $null = $sb.AppendLine("<g transform='translate($px,$py)'>")
-        $null = $sb.AppendLine("<text x='0' y='12' font-weight='bold'>$(& $esc $info.Label) ($(& $esc $info.Unit), $($info.Better) is better)</text>")
+        $null = $sb.AppendLine("<text x='0' y='12' font-weight='bold'>$(& $esc $info.Label)</text>")
+        $unit = if ($info.Unit) { $info.Unit } else { 'count' }
+        $null = $sb.AppendLine("<text x='0' y='26' fill='#555'>$(& $esc $unit), $($info.Better) is better</text>")
         $max = ($Summary[$id].Values | ForEach-Object { $_.max } | Measure-Object -Maximum).Maximum
         if (-not $max -or $max -le 0) { $max = 1 }
         $barX = 110; $barW = $panelW - $barX - 70
         $j = 0
         foreach ($path in $Paths) {
-            $y = 22 + 22 * $j; $j++
+            $y = 32 + 22 * $j; $j++
             $null = $sb.AppendLine("<text x='0' y='$($y + 12)'>$(& $esc $AllPaths[$path])</text>")
             if (-not $Summary[$id].Contains($path)) { $null = $sb.AppendLine("<text x='$barX' y='$($y + 12)' fill='#888'>not measured</text>"); continue }
             $st = $Summary[$id][$path]
-            $w = [Math]::Max(0, $barW * $st.median / $max)
+            $w = [Math]::Max(0.0, $barW * [double]$st.median / $max)
             $null = $sb.AppendLine(("<rect x='{0}' y='{1}' width='{2:0.0}' height='14' fill='{3}'/>" -f $barX, ($y + 2), $w, $colors[$path]))
-            $x1 = $barX + $barW * [Math]::Max(0, $st.min) / $max; $x2 = $barX + $barW * [Math]::Max(0, $st.max) / $max
+            $x1 = $barX + $barW * [Math]::Max(0.0, [double]$st.min) / $max; $x2 = $barX + $barW * [Math]::Max(0.0, [double]$st.max) / $max
             $null = $sb.AppendLine(("<line x1='{0:0.0}' x2='{1:0.0}' y1='{2}' y2='{2}' stroke='black'/><line x1='{0:0.0}' x2='{0:0.0}' y1='{3}' y2='{4}' stroke='black'/><line x1='{1:0.0}' x2='{1:0.0}' y1='{3}' y2='{4}' stroke='black'/>" -f $x1, $x2, ($y + 9), ($y + 5), ($y + 13)))
             $null = $sb.AppendLine("<text x='$($barX + $barW + 4)' y='$($y + 12)'>$(Format-Number $st.median $info.Format)</text>")
         }
@@ -774,7 +820,7 @@ $Workloads = @($Workloads | Where-Object { $HasEchoTools -or $_ -notin 'echo64',
 $started = [datetime]::UtcNow
 $loadStart = (Get-Content /proc/loadavg).Split(' ')[0..2] -join ' '
 $commit = (& git -C $RepoRoot rev-parse --short HEAD 2>$null)
-if (& git -C $RepoRoot status --porcelain 2>$null) { $commit = "$commit+changes" }
+if (& git -C $RepoRoot status --porcelain --untracked-files=no 2>$null) { $commit = "$commit+changes" }
 Write-Step "paths: $($Paths -join ', '); workloads: $($Workloads -join ', '); runs: $Runs; bulk $($BulkBytes / 1MB) MiB; load $loadStart"
 
 $contexts = [ordered]@{}
@@ -811,6 +857,10 @@ try {
         if ($p -eq 'direct' -and $HasEchoTools) {
             $null = Invoke-Ns $ctx.Net hostA $Dotnet @($BenchDll, 'direct', 'setups', '--router', $ctx.Router.Address, '--channel', $ctx.Channels.echo, '--count', '20')
         }
+        if ($Workloads -contains 'hold') {
+            if (-not $ctx.Contains('HoldBaseline')) { $ctx.HoldBaseline = @{} }
+            $ctx.HoldBaseline[$p] = Get-HoldSnapshot $ctx $p
+        }
     }
 
     # Paths interleaved within each run, so that a noisy neighbour hits them all alike.
@@ -843,7 +893,11 @@ try {
     }
 }
 finally {
-    foreach ($ctx in $contexts.Values) { Remove-GlassTestNet -Net $ctx.Net }
+    foreach ($ctx in $contexts.Values) {
+        # socat's pools dial again as soon as a relay ends: stop the loops before the net goes.
+        if ($ctx.Contains('SocatPools')) { foreach ($pool in $ctx.SocatPools.Values) { Stop-ProcessTree $pool } }
+        Remove-GlassTestNet -Net $ctx.Net
+    }
 }
 
 $summary = Get-Summary $records

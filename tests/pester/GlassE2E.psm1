@@ -124,6 +124,8 @@ function Start-GlassE2EBinding {
     <# New-GlassBinding behind NAT B for the local server; returns the process and the channel id. #>
     param($Net, $Router, [int] $LocalPort = 9000)
     $file = Join-Path $Net.TempDirectory "channel-$LocalPort.id"
+    # A second binding of the same local port must not read the first one's id.
+    Remove-Item -LiteralPath $file -ErrorAction Ignore
     $p = Start-GlassE2EPwsh -Net $Net -Namespace hostB -Script 'examples/bind.ps1' -ArgumentList @(
         '-Router', $Router.Address, '-LocalPort', "$LocalPort", '-ChannelFile', $file)
     Wait-GlassE2EFile -Process $p -Path $file -Because 'New-GlassBinding to obtain a channel id'
