@@ -38,6 +38,7 @@ internal static unsafe partial class Libc
     public const int EBUSY = 16;
     public const int EEXIST = 17;
     public const int EINVAL = 22;
+    public const int ETIMEDOUT = 110;
 
     /// <summary>struct sockaddr_in (netinet/in.h): port and address in network order.</summary>
     [StructLayout(LayoutKind.Sequential)]

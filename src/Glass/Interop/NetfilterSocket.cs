@@ -14,8 +14,8 @@ internal delegate void NetlinkMessageHandler(ReadOnlySpan<byte> message);
 /// </summary>
 internal sealed unsafe class NetfilterSocket : IDisposable
 {
-    // linux/netlink.h: NLMSG_ERROR's payload starts with the (negative) errno.
-    private const int ETIMEDOUT = 110;
+    // How long Execute waits for its acknowledgement, over as many receive timeouts as that takes.
+    private const int AckTimeoutMs = 5000;
 
     private readonly SafeFileDescriptor _fd;
     private readonly byte[] _buffer = new byte[256 * 1024];
@@ -23,8 +23,11 @@ internal sealed unsafe class NetfilterSocket : IDisposable
 
     private NetfilterSocket(SafeFileDescriptor fd) => _fd = fd;
 
-    /// <summary>Opens a socket; <paramref name="groups"/> is the nl_groups bit mask of event groups to join.</summary>
-    public static NetfilterSocket Open(uint groups = 0, int receiveBuffer = 1 << 20, int receiveTimeoutMs = 1000)
+    /// <summary>
+    /// Opens a socket; <paramref name="groups"/> is the nl_groups bit mask of event groups to join.
+    /// With <paramref name="noEnobufs"/> an overrun drops messages silently rather than failing recv.
+    /// </summary>
+    public static NetfilterSocket Open(uint groups = 0, int receiveBuffer = 1 << 20, int receiveTimeoutMs = 1000, bool noEnobufs = false)
     {
         var raw = Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, NETLINK_NETFILTER);
         if (raw < 0)
@@ -50,6 +53,8 @@ internal sealed unsafe class NetfilterSocket : IDisposable
             {
                 Libc.SetInt(sock._fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, receiveBuffer, "setsockopt(SO_RCVBUF)");
             }
+            if (noEnobufs)
+                Libc.SetInt(sock._fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1, "setsockopt(NETLINK_NO_ENOBUFS)");
             var tv = new Libc.TimeVal { Seconds = receiveTimeoutMs / 1000, Microseconds = receiveTimeoutMs % 1000 * 1000 };
             if (Libc.setsockopt(sock._fd, Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, &tv, sizeof(Libc.TimeVal)) != 0)
                 throw new KernelException("setsockopt(SO_RCVTIMEO)", Marshal.GetLastPInvokeError());
@@ -62,12 +67,15 @@ internal sealed unsafe class NetfilterSocket : IDisposable
         }
     }
 
+    /// <summary>The descriptor, for batched receives (recvmmsg); this instance still owns it.</summary>
+    public SafeFileDescriptor Descriptor => _fd;
+
     /// <summary>The sequence number for the next request.</summary>
     public uint NextSequence() => ++_seq;
 
     /// <summary>
     /// Sends a request that asks for an acknowledgement (NLM_F_ACK) and waits for it; returns 0 or
-    /// the errno the kernel answered (ETIMEDOUT when it did not answer in time).
+    /// the errno the kernel answered (ETIMEDOUT when it did not answer within 5 s).
     /// </summary>
     public int Execute(ReadOnlySpan<byte> request)
     {
@@ -75,12 +83,13 @@ internal sealed unsafe class NetfilterSocket : IDisposable
         var errno = Send(request);
         if (errno != 0)
             return errno;
+        var deadline = Environment.TickCount64 + AckTimeoutMs;
         while (true)
         {
             var n = Receive(_buffer);
-            if (n == 0)
-                return ETIMEDOUT;
-            if (n < 0)
+            if (n == 0 && Environment.TickCount64 >= deadline)
+                return Libc.ETIMEDOUT;
+            if (n <= 0)
                 continue;
             var span = _buffer.AsSpan(0, n);
             while (TryReadMessage(span, out var type, out var msg, out var consumed))
@@ -103,7 +112,7 @@ internal sealed unsafe class NetfilterSocket : IDisposable
         {
             var n = Receive(_buffer);
             if (n == 0)
-                return ETIMEDOUT;
+                return Libc.ETIMEDOUT;
             if (n < 0)
                 return Libc.ENOBUFS; // parts were lost: the caller may dump again
             var span = _buffer.AsSpan(0, n);
@@ -121,7 +130,8 @@ internal sealed unsafe class NetfilterSocket : IDisposable
         }
     }
 
-    private int Send(ReadOnlySpan<byte> message)
+    /// <summary>Sends one message to the kernel; returns 0 or the errno.</summary>
+    public int Send(ReadOnlySpan<byte> message)
     {
         Span<byte> kernel = stackalloc byte[12];
         kernel.Clear();

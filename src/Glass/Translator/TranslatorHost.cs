@@ -193,35 +193,37 @@ public sealed class TranslatorHost : IDisposable
         var present = new HashSet<FlowTuple>();
         var engine = Engine!;
         var nextDump = 0L;
+        // The handlers are made once: the loop runs five times a second for the translator's life.
+        EntryHandler updated = (in ConntrackEntry e) =>
+        {
+            if (StateOf(e.TcpState) is { } st)
+            {
+                engine.OnKernelState(e.Original, st);
+                // Read the counters now, while a closing session still shows them.
+                nextDump = 0;
+            }
+        };
+        EntryHandler destroyed = (in ConntrackEntry e) => engine.OnKernelDestroyed(e.Original, e.HasCounters ? Counters(e) : null);
+        EntryHandler listed = (in ConntrackEntry e) =>
+        {
+            present.Add(e.Original);
+            engine.OnKernelCounters(e.Original, Counters(e));
+            // A state change whose event was lost (events are best effort).
+            if (StateOf(e.TcpState) is { } st and not KernelFlowState.Established)
+                engine.OnKernelState(e.Original, st);
+        };
         while (!_stopping)
         {
             try
             {
-                _offloader!.ReadEvents(buffer,
-                    (in ConntrackEntry e) =>
-                    {
-                        if (StateOf(e.TcpState) is { } st)
-                        {
-                            engine.OnKernelState(e.Original, st);
-                            // Read the counters now, while a closing session still shows them.
-                            nextDump = 0;
-                        }
-                    },
-                    (in ConntrackEntry e) => engine.OnKernelDestroyed(e.Original, e.HasCounters ? Counters(e) : null));
+                _offloader!.ReadEvents(buffer, updated, destroyed);
                 var now = Environment.TickCount64;
                 if (now < nextDump)
                     continue;
                 nextDump = now + 2000;
                 present.Clear();
                 var started = SystemClock.Instance.NowMilliseconds;
-                var errno = _offloader.Dump((in ConntrackEntry e) =>
-                {
-                    present.Add(e.Original);
-                    engine.OnKernelCounters(e.Original, Counters(e));
-                    // A state change whose event was lost (events are best effort).
-                    if (StateOf(e.TcpState) is { } st and not KernelFlowState.Established)
-                        engine.OnKernelState(e.Original, st);
-                });
+                var errno = _offloader.Dump(listed);
                 if (errno == 0)
                     engine.ForgetOffloadedExcept(present, started);
             }
