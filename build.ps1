@@ -27,7 +27,7 @@ param(
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
 
-    # Runs only the Pester files whose names match, e.g. -PesterPath tests/pester/Splice.Tests.ps1
+    # Runs only these Pester files or folders (comma-separated works too), e.g. -PesterPath tests/pester/Splice.Tests.ps1
     [string[]] $PesterPath = @(Join-Path $PSScriptRoot 'tests/pester'),
 
     # bench: smaller sizes and one end-to-end run, to check the mechanics.
@@ -115,7 +115,10 @@ function Invoke-Test {
     if ($env:NUGET_PACKAGES) { $pesterManifest = Join-Path $env:NUGET_PACKAGES "pester/$PesterVersion/tools/Pester.psd1" }
     Import-Module $pesterManifest -RequiredVersion $PesterVersion -Force
     $config = New-PesterConfiguration
-    $config.Run.Path = $PesterPath
+    # From bash, "-PesterPath a,b" arrives as one string.
+    $paths = @($PesterPath -split ',' | ForEach-Object { $_.Trim() } | Where-Object { $_ })
+    foreach ($p in $paths) { if (-not (Test-Path -LiteralPath $p)) { throw "-PesterPath: '$p' does not exist." } }
+    $config.Run.Path = $paths
     $config.Run.PassThru = $true
     $config.Output.Verbosity = 'Detailed'
     $config.TestResult.Enabled = $true

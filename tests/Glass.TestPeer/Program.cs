@@ -24,7 +24,7 @@ internal static class Program
 
         Usage:
           glass-testpeer serve --listen ADDR:PORT [--bytes N] [--seed S] [--count C]
-                               [--ready-file PATH] [--timeout SEC]
+                               [--ready-file PATH] [--timeout SEC] [--hold-file PATH]
           glass-testpeer send  --connect ADDR:PORT [--bytes N] [--seed S] [--connections K]
                                [--timeout SEC]
           glass-testpeer echo-serve --listen ADDR:PORT [--ready-file PATH]
@@ -47,6 +47,8 @@ internal static class Program
                 deadline (default 120).
 
         serve --send-after-eof true sends only after the peer's EOF (half-close tests);
+        serve --hold-file PATH reads nothing while PATH exists: flow control then holds the
+        peer's sender mid-transfer for as long as a test needs (checked every 20 ms);
         send --abort-after N sends N bytes, then resets the connection (SO_LINGER 0).
 
         Defaults: --bytes 1048576; --seed 1 for send, 2 for serve (so that the two directions
@@ -178,6 +180,8 @@ internal sealed class Options
     public double TimeoutSeconds { get; private init; }
     /// <summary>serve: send only after the peer's EOF arrived (a half-close test).</summary>
     public bool SendAfterEof { get; private init; }
+    /// <summary>serve: read nothing while this file exists.</summary>
+    public string? HoldFile { get; private init; }
     /// <summary>send: after this many bytes, abort the connection with a reset; -1 = never.</summary>
     public long AbortAfter { get; private init; } = -1;
     /// <summary>echo: bytes per round trip.</summary>
@@ -198,7 +202,7 @@ internal sealed class Options
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         string[] allowed = command switch
         {
-            "serve" => ["--listen", "--bytes", "--seed", "--count", "--ready-file", "--timeout", "--send-after-eof"],
+            "serve" => ["--listen", "--bytes", "--seed", "--count", "--ready-file", "--timeout", "--send-after-eof", "--hold-file"],
             "send" => ["--connect", "--bytes", "--seed", "--connections", "--timeout", "--abort-after"],
             "echo-serve" => ["--listen", "--ready-file"],
             "echo" => ["--connect", "--size", "--count", "--warmup", "--seed", "--timeout"],
@@ -246,6 +250,7 @@ internal sealed class Options
             Connections = values.TryGetValue("--connections", out string? k) ? ParseInt("--connections", k, 1) : 1,
             ReadyFile = values.GetValueOrDefault("--ready-file"),
             SendAfterEof = values.TryGetValue("--send-after-eof", out string? sae) && ParseBool("--send-after-eof", sae),
+            HoldFile = values.GetValueOrDefault("--hold-file"),
             AbortAfter = values.TryGetValue("--abort-after", out string? ab) ? ParseSize(ab) : -1,
             Size = values.TryGetValue("--size", out string? sz) ? (int)Math.Min(ParseSize(sz), 16 << 20) : 64,
             Warmup = values.TryGetValue("--warmup", out string? wu) ? ParseInt("--warmup", wu, 0) : 100,
@@ -433,11 +438,11 @@ internal static class Traffic
     /// On failure of either direction the socket is closed so that the other one ends too.
     /// </summary>
     public static async Task RunAsync(Socket socket, Transfer transfer, long bytes, ulong seed, CancellationToken ct,
-        bool sendAfterEof = false)
+        bool sendAfterEof = false, string? holdFile = null)
     {
         transfer.Remote = Program.Format(socket.RemoteEndPoint);
         transfer.Local = Program.Format(socket.LocalEndPoint);
-        Task receive = Task.Run(() => ReceiveAsync(socket, transfer, ct), CancellationToken.None);
+        Task receive = Task.Run(() => ReceiveAsync(socket, transfer, holdFile, ct), CancellationToken.None);
         if (sendAfterEof)
             await receive.ConfigureAwait(false);
         Task send = Task.Run(() => SendAsync(socket, bytes, seed, transfer, ct), CancellationToken.None);
@@ -496,13 +501,16 @@ internal static class Traffic
         transfer.SentHash = hash.GetHashAndReset();
     }
 
-    private static async Task ReceiveAsync(Socket socket, Transfer transfer, CancellationToken ct)
+    private static async Task ReceiveAsync(Socket socket, Transfer transfer, string? holdFile, CancellationToken ct)
     {
         using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(
             System.Security.Cryptography.HashAlgorithmName.SHA256);
         byte[] buffer = GC.AllocateUninitializedArray<byte>(Program.BufferSize, pinned: true);
         while (true)
         {
+            // A test holds the transfer while it looks at it; the connection's timeout still applies.
+            while (holdFile is not null && File.Exists(holdFile))
+                await Task.Delay(20, ct).ConfigureAwait(false);
             int n = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, ct).ConfigureAwait(false);
             if (n == 0)
                 break;
@@ -610,7 +618,7 @@ internal static class Server
         {
             using (client)
             {
-                await Traffic.RunAsync(client, t, o.Bytes, unchecked(o.Seed + (ulong)index), cts.Token, o.SendAfterEof)
+                await Traffic.RunAsync(client, t, o.Bytes, unchecked(o.Seed + (ulong)index), cts.Token, o.SendAfterEof, o.HoldFile)
                     .ConfigureAwait(false);
                 Traffic.Report("serve", index, t, clock.Elapsed.TotalSeconds);
             }

@@ -111,11 +111,13 @@ function Start-GlassE2ETranslator {
 
 function Start-GlassE2EServer {
     <# glass-testpeer serve on 127.0.0.1:9000 behind NAT B: the local server a binding exposes. #>
-    param($Net, [long] $Bytes, [int] $Seed = 2, [int] $Count = 1, [int] $Port = 9000)
+    # -HoldFile: the server reads nothing while that file exists.
+    param($Net, [long] $Bytes, [int] $Seed = 2, [int] $Count = 1, [int] $Port = 9000, [string] $HoldFile)
     $ready = Join-Path $Net.TempDirectory "serve-$Port.ready"
-    $p = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath (Get-GlassE2EDotnet) -ArgumentList @(
-        (Get-GlassE2ETestPeer), 'serve', '--listen', "127.0.0.1:$Port", '--bytes', "$Bytes", '--seed', "$Seed",
+    $arguments = @((Get-GlassE2ETestPeer), 'serve', '--listen', "127.0.0.1:$Port", '--bytes', "$Bytes", '--seed', "$Seed",
         '--count', "$Count", '--ready-file', $ready, '--timeout', '180')
+    if ($HoldFile) { $arguments += @('--hold-file', $HoldFile) }
+    $p = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath (Get-GlassE2EDotnet) -ArgumentList $arguments
     Wait-GlassE2EFile -Process $p -Path $ready -Because 'glass-testpeer serve to listen behind NAT B'
     $p
 }

@@ -21,7 +21,10 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
         # What the router's kernel said before any translator touched it.
         $script:Before = @{ Forward = Get-Sysctl net.ipv4.ip_forward; Acct = Get-Sysctl net.netfilter.nf_conntrack_acct }
         $script:Router = Start-GlassE2ERouter -Net $Net -Separate -TimeWaitSeconds 5 -KeepSessions
-        $script:Serve = Start-GlassE2EServer -Net $Net -Bytes 256MB -Seed 2 -Count 0
+        # While this file exists the server reads nothing, so a transfer is surely still running
+        # while a test looks at it or restarts the translator, however fast the kernel carries it.
+        $script:Hold = Join-Path $Net.TempDirectory 'serve.hold'
+        $script:Serve = Start-GlassE2EServer -Net $Net -Bytes 256MB -Seed 2 -Count 0 -HoldFile $Hold
         $script:Binding = Start-GlassE2EBinding -Net $Net -Router $Router
         Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $Binding.ChannelId -LocalPort 5555 | Out-Null
 
@@ -47,10 +50,12 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
     }
 
     It 'carries 256 MiB each way intact while the queue sees only the handshake' {
+        Set-Content -LiteralPath $Hold -Value 'hold'
         $send = Start-Send -Bytes 256M -Seed 1
         $flowing = Wait-Offloaded $send
         $flowing | Should -HaveCount 1
         @(Get-GlassE2EOffloadEntry -Net $Net) | Should -HaveCount 1
+        Remove-Item -LiteralPath $Hold
 
         Wait-GlassNetProcess -Process $send -TimeoutSeconds 170 | Should -Be 0 -Because $send.ReadStderr()
         $sent = ConvertFrom-GlassE2EPeerOutput $send.ReadStdout()
@@ -101,7 +106,7 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
     }
 
     It 'keeps a transfer going across a translator restart, and the new translator adopts it' {
-        # Long enough to be running when the translator restarts (a few seconds).
+        Set-Content -LiteralPath $Hold -Value 'hold'
         $send = Start-Send -Bytes 2G -Seed 9
         Wait-Offloaded $send | Out-Null
         $translator = $Router.Process[0]
@@ -116,6 +121,7 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
         (Get-Content $Router.ConfigPath) -replace '^keepSessions: .*', 'keepSessions: false' | Set-Content $config
         $script:Translator2 = Start-GlassE2ETranslator -Net $Net -ConfigPath $config
         (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).SessionsAdopted | Should -Be 1
+        Remove-Item -LiteralPath $Hold
 
         Wait-GlassNetProcess -Process $send -TimeoutSeconds 170 | Should -Be 0 -Because $send.ReadStderr()
         $sent = ConvertFrom-GlassE2EPeerOutput $send.ReadStdout()
@@ -129,6 +135,7 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
     }
 
     It 'leaves no rule, no entry and the kernel settings as they were when stopped' {
+        Set-Content -LiteralPath $Hold -Value 'hold'
         $send = Start-Send -Bytes 1G -Seed 11
         Wait-Offloaded $send | Out-Null
         Stop-GlassNetProcess -Process $Translator2 -Signal TERM -TimeoutSeconds 10
@@ -139,6 +146,7 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
         # The live session ends with a reset both sides see, not a hang.
         Wait-GlassNetProcess -Process $send -TimeoutSeconds 60 | Should -Be 1
         $send.ReadStderr() | Should -Match 'reset|closed'
+        Remove-Item -LiteralPath $Hold
     }
 
     It 'relays every segment itself with offload: none' {

@@ -16,7 +16,11 @@ Describe "A splice between two peers behind NATs$(if ($SkipReason) { " (skipped:
         $script:Router = Start-GlassE2ERouter -Net $net -Separate
         $bytes = 64MB
 
-        $serve = Start-GlassE2EServer -Net $net -Bytes $bytes -Seed 2
+        # The server reads nothing until the socket table has been read: flow control then
+        # holds A's sender mid-transfer however fast the path is.
+        $hold = Join-Path $net.TempDirectory 'serve.hold'
+        Set-Content -LiteralPath $hold -Value 'hold'
+        $serve = Start-GlassE2EServer -Net $net -Bytes $bytes -Seed 2 -HoldFile $hold
         $script:Binding = Start-GlassE2EBinding -Net $net -Router $Router
         $channel = Start-GlassE2EChannel -Net $net -Router $Router -ChannelId $Binding.ChannelId -LocalPort 5555
 
@@ -35,6 +39,7 @@ Describe "A splice between two peers behind NATs$(if ($SkipReason) { " (skipped:
         }
         $script:RouterSockets = Invoke-GlassNetCommand -Net $net -Namespace router -FilePath ss -ArgumentList '-tanH'
         $script:SendStillRunning = -not $send.HasExited
+        Remove-Item -LiteralPath $hold
 
         $sendExit = Wait-GlassNetProcess -Process $send -TimeoutSeconds 180
         $script:Sent = ConvertFrom-GlassE2EPeerOutput $send.ReadStdout()
