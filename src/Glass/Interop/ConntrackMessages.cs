@@ -153,6 +153,14 @@ internal static class ConntrackMessages
         return w.Finish();
     }
 
+    /// <summary>IPCTNL_MSG_CT_GET of the one entry whose original direction is <paramref name="original"/>.</summary>
+    public static int WriteGet(Span<byte> b, uint seq, in FlowTuple original)
+    {
+        var w = new NetlinkWriter(b, MessageType(IPCTNL_MSG_CT_GET), NLM_F_REQUEST | NLM_F_ACK, seq, Libc.AF_INET);
+        WriteTuple(ref w, CTA_TUPLE_ORIG, original);
+        return w.Finish();
+    }
+
     /// <summary>A dump (IPCTNL_MSG_CT_GET) of the IPv4 entries whose mark is <paramref name="mark"/>.</summary>
     public static int WriteDumpByMark(Span<byte> b, uint seq, uint mark)
     {

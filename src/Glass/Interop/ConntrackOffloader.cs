@@ -100,6 +100,20 @@ internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
         });
     }
 
+    /// <summary>
+    /// Reads one entry of ours by its original tuple (a hash lookup, where a dump walks the whole
+    /// table); returns 0, ENOENT when it is gone, or another errno. Event thread only.
+    /// </summary>
+    public int Read(in FlowTuple original, EntryHandler visit)
+    {
+        var n = WriteGet(_dumpRequest, _dumps.NextSequence(), original);
+        return _dumps.Execute(_dumpRequest.AsSpan(0, n), message =>
+        {
+            if (TryReadEntry(message, out _, out var e) && e.Mark == Mark && e.Protocol == IPPROTO_TCP)
+                visit(in e);
+        });
+    }
+
     /// <summary>Deletes every entry carrying our mark; returns 0 or an errno.</summary>
     public int Flush()
     {

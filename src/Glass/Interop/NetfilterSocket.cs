@@ -75,9 +75,10 @@ internal sealed unsafe class NetfilterSocket : IDisposable
 
     /// <summary>
     /// Sends a request that asks for an acknowledgement (NLM_F_ACK) and waits for it; returns 0 or
-    /// the errno the kernel answered (ETIMEDOUT when it did not answer within 5 s).
+    /// the errno the kernel answered (ETIMEDOUT when it did not answer within 5 s). Messages the
+    /// kernel answers with before the acknowledgement (a GET's entry) go to <paramref name="answer"/>.
     /// </summary>
-    public int Execute(ReadOnlySpan<byte> request)
+    public int Execute(ReadOnlySpan<byte> request, NetlinkMessageHandler? answer = null)
     {
         var seq = MemoryMarshal.Read<uint>(request.Slice(8));
         var errno = Send(request);
@@ -94,9 +95,13 @@ internal sealed unsafe class NetfilterSocket : IDisposable
             var span = _buffer.AsSpan(0, n);
             while (TryReadMessage(span, out var type, out var msg, out var consumed))
             {
-                if (type == NLMSG_ERROR && MemoryMarshal.Read<uint>(msg.Slice(8)) == seq && TryReadError(msg, out var e))
-                    return e;
                 span = span.Slice(consumed);
+                if (MemoryMarshal.Read<uint>(msg.Slice(8)) != seq)
+                    continue;
+                if (type == NLMSG_ERROR && TryReadError(msg, out var e))
+                    return e;
+                if (type != NLMSG_ERROR)
+                    answer?.Invoke(msg);
             }
         }
     }

@@ -193,17 +193,19 @@ public sealed class TranslatorHost : IDisposable
         var present = new HashSet<FlowTuple>();
         var engine = Engine!;
         var nextDump = 0L;
+        // Entries whose TCP state changed in this batch of events; their counters are read next.
+        var changed = new List<FlowTuple>();
         // The handlers are made once: the loop runs five times a second for the translator's life.
         EntryHandler updated = (in ConntrackEntry e) =>
         {
             if (StateOf(e.TcpState) is { } st)
             {
                 engine.OnKernelState(e.Original, st);
-                // Read the counters now, while a closing session still shows them.
-                nextDump = 0;
+                changed.Add(e.Original);
             }
         };
         EntryHandler destroyed = (in ConntrackEntry e) => engine.OnKernelDestroyed(e.Original, e.HasCounters ? Counters(e) : null);
+        EntryHandler counted = (in ConntrackEntry e) => engine.OnKernelCounters(e.Original, Counters(e));
         EntryHandler listed = (in ConntrackEntry e) =>
         {
             present.Add(e.Original);
@@ -217,6 +219,11 @@ public sealed class TranslatorHost : IDisposable
             try
             {
                 _offloader!.ReadEvents(buffer, updated, destroyed);
+                // Read a closing session's counters now, while the entry still shows them. One
+                // lookup each: a dump per event would walk the whole table for every FIN.
+                foreach (var t in changed)
+                    _offloader.Read(t, counted);
+                changed.Clear();
                 var now = Environment.TickCount64;
                 if (now < nextDump)
                     continue;

@@ -85,6 +85,21 @@ public sealed class ConntrackMessagesTests
     }
 
     [Fact]
+    public void AGetNamesOneEntryByItsOriginalTupleAndAsksForAnAck()
+    {
+        var b = new byte[MaxRequestLength];
+        var get = b.AsSpan(0, WriteGet(b, 9, Flow.Original)).ToArray();
+        var delete = new byte[MaxRequestLength];
+        var n = WriteDelete(delete, 9, Flow.Original);
+        Assert.Equal((ushort)(1 << 8 | 1), MemoryMarshal.Read<ushort>(get.AsSpan(4))); // CT_GET
+        // Not a dump: the kernel looks the tuple up and answers with that entry, then the ack.
+        Assert.Equal(NLM_F_REQUEST | NLM_F_ACK, MemoryMarshal.Read<ushort>(get.AsSpan(6)));
+        Assert.Equal(9u, MemoryMarshal.Read<uint>(get.AsSpan(8)));
+        // The same tuple attributes as the delete of that entry.
+        Assert.Equal(delete.AsSpan(16, n - 16).ToArray(), get.AsSpan(16).ToArray());
+    }
+
+    [Fact]
     public void DumpsAndFlushesSelectByExactMark()
     {
         var b = new byte[MaxRequestLength];
