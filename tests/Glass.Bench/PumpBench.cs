@@ -42,7 +42,7 @@ internal static class PumpBench
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var clock = Stopwatch.StartNew();
             var running = pump == "splice"
-                ? SplicePump.RunAsync(leftInner, rightInner, CancellationToken.None)
+                ? StreamPump.RunAsync(leftInner, rightInner, 0, CancellationToken.None)
                 : StreamPump.CopyBothAsync(leftInner, rightInner, CancellationToken.None);
             var send = Task.Run(async () =>
             {

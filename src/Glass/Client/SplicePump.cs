@@ -4,11 +4,10 @@ using Glass.Interop;
 namespace Glass.Client;
 
 /// <summary>
-/// A zero-copy variant of <see cref="StreamPump"/> for Linux: each direction moves bytes
-/// socket → pipe → socket with splice(2) on a thread of its own, waiting with poll(2) when a
-/// socket is not ready (.NET keeps the descriptors non-blocking).
-/// It pays two threads per connection, so it serves bulk transfers on a few connections; the
-/// pump falls back to the pooled copy beyond <see cref="MaxConcurrent"/>.
+/// One direction of a <see cref="StreamPump"/> that has proved to be bulk: bytes move socket →
+/// pipe → socket with splice(2) on a thread of its own, waiting with poll(2) when a socket is not
+/// ready (.NET keeps the descriptors non-blocking). A thread per direction is why only
+/// <see cref="MaxConcurrent"/> directions do this at once; the others keep the pooled copy.
 /// </summary>
 public static class SplicePump
 {
@@ -16,8 +15,8 @@ public static class SplicePump
     private const int PollMs = 250;
     private static int s_active;
 
-    /// <summary>Connections pumped with splice at once; further ones use the pooled copy.</summary>
-    public static int MaxConcurrent { get; set; } = 16;
+    /// <summary>Directions moved with splice at once; further ones keep the pooled copy.</summary>
+    public static int MaxConcurrent { get; set; } = 32;
 
     public static bool IsSupported => OperatingSystem.IsLinux();
 
@@ -34,57 +33,8 @@ public static class SplicePump
 
     internal static void Exit() => Interlocked.Decrement(ref s_active);
 
-    /// <summary>Returns the bytes moved a→b and b→a once both directions ended.</summary>
-    public static async Task<(long AToB, long BToA)> RunAsync(Socket a, Socket b, CancellationToken ct)
-    {
-        var state = new PumpState();
-        var ab = Direction(a, b, state);
-        var ba = Direction(b, a, state);
-        // Aborting shuts the receiving sides down, which wakes any splice blocked on them.
-        await using (ct.Register(() => Abort(a, b, state)))
-        {
-            // A reset on one side ends both at once (see StreamPump).
-            if ((await Task.WhenAny(ab, ba).ConfigureAwait(false)).IsFaulted)
-                Abort(a, b, state);
-            try
-            {
-                await Task.WhenAll(ab, ba).ConfigureAwait(false);
-            }
-            catch
-            {
-                Abort(a, b, state);
-            }
-        }
-        return (ab.IsCompletedSuccessfully ? ab.Result : 0, ba.IsCompletedSuccessfully ? ba.Result : 0);
-    }
-
-    private sealed class PumpState
-    {
-        public volatile bool Aborted;
-    }
-
-    private static void Abort(Socket a, Socket b, PumpState state)
-    {
-        // As in StreamPump: a failure on one side resets both, rather than leaving one hanging.
-        // Shutting down only the receive side wakes the splice threads without sending a FIN
-        // (and the flag keeps them from sending one), so Close(0) resets; Close waits for the
-        // threads to let go of the descriptors.
-        state.Aborted = true;
-        foreach (var s in new[] { a, b })
-        {
-            try
-            {
-                s.Shutdown(SocketShutdown.Receive);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-            }
-        }
-        a.Close(0);
-        b.Close(0);
-    }
-
-    private static Task<long> Direction(Socket from, Socket to, PumpState state)
+    /// <summary>Moves the rest of one direction on a new thread; returns the bytes moved.</summary>
+    internal static Task<long> MoveAsync(Socket from, Socket to, PumpState state)
     {
         var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>

@@ -5,10 +5,13 @@ using Glass.Client;
 
 namespace Glass.Tests.Client;
 
-/// <summary>Both pumps over real loopback sockets (Linux, as the project): bytes intact both ways, half-close, resets.</summary>
+/// <summary>
+/// The pump over real loopback sockets (Linux, as the project), with every direction spliced from
+/// the start, never, and after its first MiB (the default): bytes intact both ways, half-close, resets.
+/// </summary>
 public sealed class PumpTests
 {
-    public enum Kind { Splice, Copy }
+    public enum Kind { Splice, Copy, Adaptive }
 
     /// <summary>Two loopback connections, each as (outer end, the end a pump gets).</summary>
     private static (Socket Left, Socket LeftInner, Socket Right, Socket RightInner) TwoConnections()
@@ -30,8 +33,12 @@ public sealed class PumpTests
         return (outer, accept.Result);
     }
 
-    private static Task<(long, long)> Pump(Kind kind, Socket a, Socket b, CancellationToken ct) =>
-        kind == Kind.Splice ? SplicePump.RunAsync(a, b, ct) : StreamPump.CopyBothAsync(a, b, ct);
+    private static Task<(long, long)> Pump(Kind kind, Socket a, Socket b, CancellationToken ct) => kind switch
+    {
+        Kind.Splice => StreamPump.RunAsync(a, b, 0, ct),
+        Kind.Copy => StreamPump.CopyBothAsync(a, b, ct),
+        _ => StreamPump.RunAsync(a, b, ct),
+    };
 
     private static async Task<byte[]> SendAndHash(Socket s, int bytes, int seed)
     {
@@ -60,6 +67,7 @@ public sealed class PumpTests
     [Theory]
     [InlineData(Kind.Splice)]
     [InlineData(Kind.Copy)]
+    [InlineData(Kind.Adaptive)]
     public async Task BytesCrossIntactBothWaysAndEofFollows(Kind kind)
     {
         var (left, leftInner, right, rightInner) = TwoConnections();
@@ -85,6 +93,7 @@ public sealed class PumpTests
     [Theory]
     [InlineData(Kind.Splice)]
     [InlineData(Kind.Copy)]
+    [InlineData(Kind.Adaptive)]
     public async Task AResetOnOneSideResetsTheOther(Kind kind)
     {
         var (left, leftInner, right, rightInner) = TwoConnections();
@@ -115,7 +124,7 @@ public sealed class PumpTests
         using (right)
         {
             using var cts = new CancellationTokenSource();
-            var pump = SplicePump.RunAsync(leftInner, rightInner, cts.Token);
+            var pump = StreamPump.RunAsync(leftInner, rightInner, 0, cts.Token);
             cts.Cancel();
             // Cancelling ends both directions without any traffic to wake them.
             await pump.WaitAsync(TimeSpan.FromSeconds(10));
