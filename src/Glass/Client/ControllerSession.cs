@@ -149,7 +149,9 @@ internal sealed class ControllerSession : IDisposable
         /// <summary>The answer line, or null when the connection was lost before it came.</summary>
         public async Task<string?> AskAsync(string line, CancellationToken ct)
         {
-            var answer = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            // The asker goes on on the reading thread (it soon awaits its own connect): one thread
+            // pool hop less per connection. The reader dequeues before it answers, so order holds.
+            var answer = new TaskCompletionSource<string?>();
             // Queue and write under one lock, so answers and requests keep the same order.
             lock (_waiting)
             {
@@ -213,14 +215,18 @@ internal sealed class ControllerSession : IDisposable
         /// <summary>Ends the connection; requests still waiting learn it with a null answer.</summary>
         private void Fail()
         {
+            TaskCompletionSource<string?>[] orphans;
             lock (_waiting)
             {
                 if (_dead)
                     return;
                 _dead = true;
-                while (_waiting.TryDequeue(out var answer))
-                    answer.TrySetResult(null);
+                orphans = _waiting.ToArray();
+                _waiting.Clear();
             }
+            // Outside the lock: the askers go on on this thread.
+            foreach (var answer in orphans)
+                answer.TrySetResult(null);
             _closed.Cancel();
             _conn.Dispose();
         }

@@ -6,7 +6,8 @@ namespace Glass.Translator;
 
 /// <summary>
 /// The controller's side of the translator's control socket: one request at a time on a lazily
-/// (re)opened connection, and a watch loop for released links.
+/// (re)opened connection, and a watch loop for released links. A translator in this same process
+/// answers requests directly, with the same lines, without the socket.
 /// </summary>
 public sealed class TranslatorClient : IDisposable
 {
@@ -15,7 +16,15 @@ public sealed class TranslatorClient : IDisposable
     private readonly SemaphoreSlim _lock = new(1, 1);
     private LineConnection? _conn;
 
-    public TranslatorClient(string path) => _path = path;
+    private readonly bool _inProcess;
+
+    /// <param name="path">The translator's control socket.</param>
+    /// <param name="inProcess">Ask a translator of this process directly when it listens on <paramref name="path"/>.</param>
+    public TranslatorClient(string path, bool inProcess = true)
+    {
+        _path = path;
+        _inProcess = inProcess;
+    }
 
     public string Path => _path;
 
@@ -38,6 +47,8 @@ public sealed class TranslatorClient : IDisposable
     /// <summary>Sends one request line and returns the answer line.</summary>
     public async Task<string> RequestAsync(string line, CancellationToken ct = default)
     {
+        if (_inProcess && ControlServer.TryGetInProcess(_path, out var local))
+            return local.Handle(line);
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {

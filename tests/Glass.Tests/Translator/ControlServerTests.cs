@@ -70,9 +70,27 @@ public sealed class ControlServerTests : IDisposable
     }
 
     [Fact]
+    public async Task AControllerInTheSameProcessGetsTheSocketsAnswersWithoutIt()
+    {
+        using var direct = new TranslatorClient(_server.Path);
+        using var socket = new TranslatorClient(_server.Path, inProcess: false);
+        var link = await direct.LinkAsync(Ipv4.Parse("203.0.113.2"), 60000, Ipv4.Parse("203.0.113.3"), 60001);
+        Assert.True(link.Success);
+        // The same engine behind both: the socket sees the direct link, and refuses its port alike.
+        var again = await socket.LinkAsync(Ipv4.Parse("203.0.113.2"), 60000, Ipv4.Parse("203.0.113.9"), 60009);
+        Assert.Equal("port-in-use", again.ErrorCode);
+        Assert.Equal(await socket.QueryAsync("STATUS"), await direct.QueryAsync("STATUS"));
+        // Once the translator is gone, the direct path goes too, and the error names the socket.
+        _server.Dispose();
+        var e = await Assert.ThrowsAsync<GlassException>(() => direct.QueryAsync("STATUS"));
+        Assert.Equal(GlassErrors.TranslatorUnavailable, e.ErrorId);
+        Assert.Contains(_server.Path, e.Message);
+    }
+
+    [Fact]
     public async Task TheLineProtocolLinksReportsAndUnlinks()
     {
-        using var client = new TranslatorClient(_server.Path);
+        using var client = new TranslatorClient(_server.Path, inProcess: false);
         var link = await client.LinkAsync(Ipv4.Parse("203.0.113.2"), 60000, Ipv4.Parse("203.0.113.3"), 60001);
         Assert.True(link.Success);
         var again = await client.LinkAsync(Ipv4.Parse("203.0.113.2"), 60000, Ipv4.Parse("203.0.113.9"), 60009);
@@ -86,7 +104,7 @@ public sealed class ControlServerTests : IDisposable
     [Fact]
     public async Task WatchersHearOfReleasedLinks()
     {
-        using var client = new TranslatorClient(_server.Path);
+        using var client = new TranslatorClient(_server.Path, inProcess: false);
         var heard = new List<LinkRelease>();
         using var cts = new CancellationTokenSource();
         var watch = client.WatchAsync(r => { lock (heard) heard.Add(r); }, null, cts.Token);
