@@ -7,7 +7,8 @@
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory)] [string] $Router,
+    # HOST:PORT; by default $env:GLASS_ROUTER or the router saved with Set-GlassClientConfig.
+    [string] $Router,
     [Parameter(Mandatory)] [int] $LocalPort,
     # A file to write the channel id to, for scripts that hand it on.
     [string] $ChannelFile,
@@ -16,7 +17,8 @@ param(
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 
-$binding = New-GlassBinding -LocalPort $LocalPort -Router $Router
+$routerArgs = if ($Router) { @{ Router = $Router } } else { @{} }
+$binding = New-GlassBinding -LocalPort $LocalPort @routerArgs
 Write-Host "Channel id: $($binding.ChannelId)"
 if ($ChannelFile) {
     # Written whole, then renamed, so a reader never sees half an id.

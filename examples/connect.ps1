@@ -7,7 +7,8 @@
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory)] [string] $Router,
+    # HOST:PORT; by default $env:GLASS_ROUTER or the router saved with Set-GlassClientConfig.
+    [string] $Router,
     [Parameter(Mandatory)] [string] $Id,
     [Parameter(Mandatory)] [int] $LocalPort,
     # A file to create once the local port listens.
@@ -17,7 +18,8 @@ param(
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 
-$channel = Connect-GlassChannel -Id $Id -LocalPort $LocalPort -Router $Router
+$routerArgs = if ($Router) { @{ Router = $Router } } else { @{} }
+$channel = Connect-GlassChannel -Id $Id -LocalPort $LocalPort @routerArgs
 Write-Host "Forwarding $($channel.LocalEndPoint) to channel $($channel.ChannelId)"
 if ($ReadyFile) { Set-Content -Path $ReadyFile -Value $PID }
 try {

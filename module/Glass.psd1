@@ -15,6 +15,8 @@
         'Connect-GlassChannel'
         'Get-GlassSession'
         'Get-GlassTranslatorStatus'
+        'Get-GlassClientConfig'
+        'Set-GlassClientConfig'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

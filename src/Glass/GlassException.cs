@@ -24,4 +24,6 @@ public static class GlassErrors
     public const string Unauthorized = "unauthorized";
     public const string ChannelInUse = "channel-in-use";
     public const string LimitExceeded = "limit-exceeded";
+    /// <summary>A client was given no router: no -Router, no $env:GLASS_ROUTER, nothing in its client config.</summary>
+    public const string RouterMissing = "router-missing";
 }

@@ -13,7 +13,7 @@ BeforeAll {
 Describe 'The Glass module' {
     It 'exports exactly its cmdlets, each declaring what it outputs' {
         $commands = Get-Command -Module Glass | Sort-Object Name
-        $commands.Name | Should -Be @('Connect-GlassChannel', 'Get-GlassSession', 'Get-GlassTranslatorStatus', 'New-GlassBinding', 'Start-GlassController', 'Start-GlassTranslator')
+        $commands.Name | Should -Be @('Connect-GlassChannel', 'Get-GlassClientConfig', 'Get-GlassSession', 'Get-GlassTranslatorStatus', 'New-GlassBinding', 'Set-GlassClientConfig', 'Start-GlassController', 'Start-GlassTranslator')
         foreach ($c in $commands) { $c.OutputType | Should -Not -BeNullOrEmpty -Because "$($c.Name) should declare its output" }
     }
 
@@ -161,6 +161,89 @@ Describe 'A controller on loopback' {
         $Controller.JobStateInfo.State | Should -Be 'Stopped'
         $e = Get-ErrorId { New-GlassBinding -LocalPort 9 -Router "127.0.0.1:$port" }
         $e.FullyQualifiedErrorId | Should -BeLike 'router-unreachable,*'
+    }
+}
+
+Describe 'The client settings: the design''s commands as typed, on loopback' {
+    BeforeAll {
+        # This user's settings and channel secrets live in the test drive, and no router is set.
+        $script:Saved = @{ Config = $env:XDG_CONFIG_HOME; Data = $env:XDG_DATA_HOME; Router = $env:GLASS_ROUTER }
+        $env:XDG_CONFIG_HOME = Join-Path $TestDrive 'config'
+        $env:XDG_DATA_HOME = Join-Path $TestDrive 'data'
+        Remove-Item Env:GLASS_ROUTER -ErrorAction Ignore
+        $config = Join-Path $TestDrive 'router.yaml'
+        "access:`n  bindToken: t0k3n`n  connectToken: t0k3n`n" | Set-Content $config
+        $script:Socket = Join-Path $TestDrive 'no-translator.sock'
+        $script:Controller = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -ConfigPath $config
+        $script:Router = "127.0.0.1:$($Controller.EndPoint.Port)"
+        $script:ConfigFile = Join-Path $env:XDG_CONFIG_HOME 'glass/client.yaml'
+    }
+
+    AfterAll {
+        Get-Job | Where-Object PSJobTypeName -like 'Glass*' | Remove-Job -Force
+        $env:XDG_CONFIG_HOME = $Saved.Config
+        $env:XDG_DATA_HOME = $Saved.Data
+        if ($Saved.Router) { $env:GLASS_ROUTER = $Saved.Router } else { Remove-Item Env:GLASS_ROUTER -ErrorAction Ignore }
+    }
+
+    AfterEach {
+        Remove-Item Env:GLASS_ROUTER -ErrorAction Ignore
+        Remove-Item $ConfigFile -ErrorAction Ignore
+    }
+
+    It 'says router-missing, naming the three ways to give one, when no router is given' {
+        foreach ($command in { New-GlassBinding -LocalPort 1234 }, { Connect-GlassChannel -Id ('0' * 32) -LocalPort 5555 }) {
+            $e = Get-ErrorId $command
+            $e.FullyQualifiedErrorId | Should -BeLike 'router-missing,*'
+            $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
+            $e.Exception.Message | Should -BeLike '*-Router*GLASS_ROUTER*Set-GlassClientConfig*'
+            $e.Exception.Message | Should -BeLike "*$ConfigFile*"
+        }
+    }
+
+    It 'runs New-GlassBinding -LocalPort 1234 | Select ChannelId as typed once $env:GLASS_ROUTER names the router' {
+        $env:GLASS_ROUTER = $Router
+        # The router wants a token: without one from anywhere, the binding is refused.
+        (Get-ErrorId { New-GlassBinding -LocalPort 1234 }).FullyQualifiedErrorId | Should -BeLike 'unauthorized,*'
+        Set-GlassClientConfig -Token t0k3n
+        $id = New-GlassBinding -LocalPort 1234 | Select-Object -ExpandProperty ChannelId
+        $id | Should -Match '^[0-9a-f]{32}$'
+        $forward = Connect-GlassChannel -Id $id -LocalPort 0
+        $forward.JobStateInfo.State | Should -Be 'Running'
+        $forward.LocalEndPoint.Port | Should -BeGreaterThan 0
+    }
+
+    It 'uses the router, token and secret saved by Set-GlassClientConfig, and keeps the file private' {
+        Set-GlassClientConfig -Router $Router -Token t0k3n -Secret 'hunter2:#"x'
+        (Get-Item $ConfigFile).UnixFileMode | Should -Be ([System.IO.UnixFileMode]'UserRead, UserWrite')
+        $shown = Get-GlassClientConfig
+        $shown.Router | Should -Be $Router
+        $shown.TokenSet | Should -BeTrue
+        $shown.SecretSet | Should -BeTrue
+        $shown.Path | Should -Be $ConfigFile
+        (Get-Content $ConfigFile -Raw) | Should -Not -BeNullOrEmpty
+
+        $binding = New-GlassBinding -LocalPort 1235
+        # The binding took the saved secret as its connect secret, and the connector sends it: the
+        # controller lets the request through to the (absent) translator; a wrong one stops there.
+        (Get-ErrorId { Connect-GlassChannel -Id $binding.ChannelId }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+        (Get-ErrorId { Connect-GlassChannel -Id $binding.ChannelId -Secret wrong }).FullyQualifiedErrorId | Should -BeLike 'unauthorized,*'
+        # An empty value removes one setting and keeps the others.
+        Set-GlassClientConfig -Secret ''
+        (Get-GlassClientConfig).SecretSet | Should -BeFalse
+        (Get-GlassClientConfig).Router | Should -Be $Router
+    }
+
+    It 'names the file, line and key of a bad client config, and changes nothing under -WhatIf' {
+        New-Item -ItemType Directory -Force (Split-Path $ConfigFile) | Out-Null
+        "router: $Router`nrouter_port: 7000`n" | Set-Content $ConfigFile
+        $e = Get-ErrorId { New-GlassBinding -LocalPort 1236 }
+        $e.FullyQualifiedErrorId | Should -BeLike 'InvalidGlassConfig,*'
+        $e.Exception.Message | Should -BeLike "$($ConfigFile):2:1: unknown key 'router_port'*"
+        Remove-Item $ConfigFile
+        Set-GlassClientConfig -Router $Router -WhatIf
+        Test-Path $ConfigFile | Should -BeFalse
+        (Get-ErrorId { Set-GlassClientConfig -Router 'host:99999' }).FullyQualifiedErrorId | Should -BeLike 'InvalidRouter,*'
     }
 }
 

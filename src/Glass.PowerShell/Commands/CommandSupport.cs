@@ -60,7 +60,7 @@ internal static class CommandSupport
                 GlassErrors.RouterFull => ErrorCategory.LimitsExceeded,
                 GlassErrors.TranslatorUnavailable or GlassErrors.BinderUnavailable => ErrorCategory.ResourceUnavailable,
                 GlassErrors.RouterUnreachable => ErrorCategory.ConnectionError,
-                GlassErrors.BadRequest => ErrorCategory.InvalidArgument,
+                GlassErrors.BadRequest or GlassErrors.RouterMissing => ErrorCategory.InvalidArgument,
                 GlassErrors.Unauthorized => ErrorCategory.PermissionDenied,
                 GlassErrors.LimitExceeded => ErrorCategory.LimitsExceeded,
                 GlassErrors.ChannelInUse => ErrorCategory.ResourceBusy,

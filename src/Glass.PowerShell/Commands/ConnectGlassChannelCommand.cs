@@ -30,17 +30,20 @@ public sealed class ConnectGlassChannelCommand : PSCmdlet
     [Parameter(ParameterSetName = ForwardSet)]
     public IPAddress LocalAddress { get; set; } = IPAddress.Loopback;
 
-    /// <summary>The controller, as HOST:PORT (port 7000 when omitted).</summary>
-    [Parameter(Mandatory = true)]
+    /// <summary>
+    /// The controller, as HOST:PORT (port 7000 when omitted); by default $env:GLASS_ROUTER, else the
+    /// router of Set-GlassClientConfig.
+    /// </summary>
+    [Parameter]
     [ValidateNotNullOrEmpty]
-    public string Router { get; set; } = "";
+    public string? Router { get; set; }
 
-    /// <summary>The channel's connect secret, where its binder set one.</summary>
+    /// <summary>The channel's connect secret, where its binder set one; by default the client config's secret.</summary>
     [Parameter]
     [ValidateLength(1, 64)]
     public string? Secret { get; set; }
 
-    /// <summary>The router's connect token, where it requires one.</summary>
+    /// <summary>The router's connect token, where it requires one; by default the client config's token.</summary>
     [Parameter]
     [ValidateLength(1, 64)]
     public string? Token { get; set; }
@@ -50,16 +53,17 @@ public sealed class ConnectGlassChannelCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
+        var settings = ClientDefaults.Resolve(this, Router, Token, Secret);
         try
         {
-            var router = RouterEndpoint.ResolveAsync(Router).GetAwaiter().GetResult();
+            var router = RouterEndpoint.ResolveAsync(settings.Router).GetAwaiter().GetResult();
             if (ParameterSetName == EndpointSet)
             {
-                var ep = ControllerConnection.RequestEndpointAsync(router, Id, Secret, Token).GetAwaiter().GetResult();
+                var ep = ControllerConnection.RequestEndpointAsync(router, Id, settings.Secret, settings.Token).GetAwaiter().GetResult();
                 WriteObject(new GlassEndpoint(Id.ToLowerInvariant(), ep.Address, ep.Port));
                 return;
             }
-            var forwarder = GlassForwarder.StartAsync(router, Id, new IPEndPoint(LocalAddress, LocalPort), Secret, Token).GetAwaiter().GetResult();
+            var forwarder = GlassForwarder.StartAsync(router, Id, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token).GetAwaiter().GetResult();
             var job = new GlassChannelJob(forwarder, MyInvocation.Line, Name);
             job.MarkRunning();
             JobRepository.Add(job);

@@ -21,22 +21,25 @@ public sealed class NewGlassBindingCommand : PSCmdlet
     [Parameter]
     public IPAddress LocalAddress { get; set; } = IPAddress.Loopback;
 
-    /// <summary>The controller, as HOST:PORT (port 7000 when omitted).</summary>
-    [Parameter(Mandatory = true)]
+    /// <summary>
+    /// The controller, as HOST:PORT (port 7000 when omitted); by default $env:GLASS_ROUTER, else the
+    /// router of Set-GlassClientConfig.
+    /// </summary>
+    [Parameter]
     [ValidateNotNullOrEmpty]
-    public string Router { get; set; } = "";
+    public string? Router { get; set; }
 
     /// <summary>A channel id this user bound before (its secret is remembered), or a new id to claim.</summary>
     [Parameter]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
     public string? ChannelId { get; set; }
 
-    /// <summary>A secret connectors must present (Connect-GlassChannel -Secret).</summary>
+    /// <summary>A secret connectors must present (Connect-GlassChannel -Secret); by default the client config's secret.</summary>
     [Parameter]
     [ValidateLength(1, 64)]
     public string? ConnectSecret { get; set; }
 
-    /// <summary>The router's bind token, where it requires one.</summary>
+    /// <summary>The router's bind token, where it requires one; by default the client config's token.</summary>
     [Parameter]
     [ValidateLength(1, 64)]
     public string? Token { get; set; }
@@ -46,21 +49,22 @@ public sealed class NewGlassBindingCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
+        var settings = ClientDefaults.Resolve(this, Router, Token, ConnectSecret);
         var store = new ChannelStore();
         GlassBinding binding;
         try
         {
-            var router = RouterEndpoint.ResolveAsync(Router).GetAwaiter().GetResult();
+            var router = RouterEndpoint.ResolveAsync(settings.Router).GetAwaiter().GetResult();
             var id = ChannelId?.ToLowerInvariant();
             // A remembered secret reclaims the id; an id never bound here is claimed with a new one.
             var secret = id is null ? null : store.Load(id) ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-            var options = new BindingOptions { ChannelId = id, Secret = secret, ConnectSecret = ConnectSecret, Token = Token };
+            var options = new BindingOptions { ChannelId = id, Secret = secret, ConnectSecret = settings.Secret, Token = settings.Token };
             binding = GlassBinding.StartAsync(router, new IPEndPoint(LocalAddress, LocalPort), options).GetAwaiter().GetResult();
             store.Save(binding.ChannelId, binding.Secret);
         }
         catch (GlassException e)
         {
-            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, Router));
+            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, settings.Router));
             return;
         }
         catch (IOException e)

@@ -8,6 +8,15 @@ public static class RouterEndpoint
 {
     public const int DefaultPort = 7000;
 
+    /// <summary>Whether <paramref name="text"/> reads as HOST or HOST:PORT (no lookup).</summary>
+    public static bool IsWellFormed(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        var host = colon >= 0 ? text[..colon] : text;
+        return host.Length > 0 && !text.Any(char.IsWhiteSpace)
+            && (colon < 0 || int.TryParse(text.AsSpan(colon + 1), out var port) && port is >= 1 and <= 65535);
+    }
+
     public static async Task<IPEndPoint> ResolveAsync(string text, CancellationToken ct = default)
     {
         var host = text;

@@ -164,20 +164,11 @@ public sealed record RouterConfig
         return config;
     }
 
-    private static string Key(string path, YamlNode node, string[] allowed, string prefix)
-    {
-        var key = (node as YamlScalarNode)?.Value;
-        if (key is null || Array.IndexOf(allowed, key) < 0)
-            throw new ConfigException(path, node, prefix + key,
-                $"unknown key '{prefix}{key}'; expected one of: {string.Join(", ", allowed.Select(a => prefix + a))}");
-        return key;
-    }
+    private static string Key(string path, YamlNode node, string[] allowed, string prefix) => YamlReading.Key(path, node, allowed, prefix);
 
-    private static YamlMappingNode Mapping(string path, string key, YamlNode node) =>
-        node as YamlMappingNode ?? throw new ConfigException(path, node, key, $"'{key}' must be a mapping of keys to values");
+    private static YamlMappingNode Mapping(string path, string key, YamlNode node) => YamlReading.Mapping(path, key, node);
 
-    private static string Scalar(string path, string key, YamlNode node) =>
-        node is YamlScalarNode { Value: { Length: > 0 } v } ? v : throw new ConfigException(path, node, key, $"'{key}' needs a value");
+    private static string Scalar(string path, string key, YamlNode node) => YamlReading.Scalar(path, key, node);
 
     private static bool Boolean(string path, string key, YamlNode node)
     {
