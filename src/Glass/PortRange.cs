@@ -2,10 +2,12 @@ using System.Diagnostics.CodeAnalysis;
 
 namespace Glass;
 
-/// <summary>An inclusive range of router TCP ports, written "60000-60999".</summary>
+/// <summary>An inclusive range of router TCP ports, written "61000-61999".</summary>
 public readonly record struct PortRange(ushort First, ushort Last)
 {
-    public static readonly PortRange Default = new(60000, 60999);
+    // Above Linux's stock ephemeral range (32768-60999), so the router's own outgoing
+    // connections never take a relay port.
+    public static readonly PortRange Default = new(61000, 61999);
 
     public int Count => Last - First + 1;
 
@@ -22,7 +24,7 @@ public readonly record struct PortRange(ushort First, ushort Last)
             || !ushort.TryParse(parts[0], out var first)
             || !ushort.TryParse(parts[^1], out var last))
         {
-            error = $"'{text}' is not a port range; write it as FIRST-LAST, e.g. 60000-60999.";
+            error = $"'{text}' is not a port range; write it as FIRST-LAST, e.g. 61000-61999.";
             return false;
         }
         if (first == 0 || last < first)

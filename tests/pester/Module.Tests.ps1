@@ -25,6 +25,14 @@ Describe 'The Glass module' {
         Get-Job | Where-Object PSJobTypeName -eq 'GlassTranslator' | Should -BeNullOrEmpty
     }
 
+    It 'starts on a stock Linux without a warning, and warns, under -WhatIf too, of a range the kernel also hands out' -Skip:((Get-Content /proc/sys/net/ipv4/ip_local_port_range) -notmatch '^32768\s+60999$') {
+        $socket = Join-Path $TestDrive 'ranges.sock'
+        $null = Start-GlassTranslator -Queue 4321 -ControlSocket $socket -WhatIf -WarningVariable quiet -WarningAction SilentlyContinue
+        $quiet | Should -BeNullOrEmpty
+        $null = Start-GlassTranslator -Queue 4321 -ControlSocket $socket -PortRange 60000-60999 -WhatIf -WarningVariable loud -WarningAction SilentlyContinue
+        "$loud" | Should -BeLike '*32768-60999 overlaps the router''s 60000-60999*ip_local_port_range*'
+    }
+
     It 'names the file, line and key of a bad configuration' {
         $bad = Join-Path $TestDrive 'bad.yaml'
         "queue: 6`nportRange: 60000-60999`ncontroller:`n  prot: 7000`n" | Set-Content $bad
@@ -92,6 +100,26 @@ Describe 'A controller on loopback' {
         $e.Exception.Message | Should -BeLike "*$Socket*"
         # The failed link gave its ports back.
         $Controller.Status.PortsInUse | Should -Be 0
+    }
+
+    It 'keeps the newest 1,000 records of a job that has failed many connections, counting what it dropped' {
+        $forward = Connect-GlassChannel -Id $Binding.ChannelId -LocalPort 0 -Router $Router
+        # No translator runs here: every local connection fails, and each failure is a record.
+        $count = 1100
+        for ($i = 0; $i -lt $count; $i++) {
+            $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $forward.LocalEndPoint.Port)
+            try { $null = $c.GetStream().Read([byte[]]::new(1), 0, 1) } catch { } finally { $c.Dispose() }
+        }
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'the forwarder to count every failed connection' { $forward.Failures -ge $count } | Out-Null
+        $forward.Failures | Should -Be $count
+        $forward.Error.Count | Should -Be 1000
+        $forward.DroppedRecords | Should -Be ($count - 1000)
+        $forward.Error[999].Exception.Message | Should -BeLike "*$($Binding.ChannelId)*"
+        # Receive-Job takes what is kept and the stream starts empty again.
+        @($forward | Receive-Job -ErrorAction SilentlyContinue -ErrorVariable taken).Count | Should -Be 0
+        $taken.Count | Should -Be 1000
+        $forward.Error.Count | Should -Be 0
+        $forward | Remove-Job -Force
     }
 
     It 'says router-unreachable when nothing listens at -Router' {

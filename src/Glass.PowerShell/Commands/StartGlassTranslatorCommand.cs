@@ -84,9 +84,10 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
 
         var rule = new Interop.NfQueueRule(options.Queue, range.First, range.Last);
         var action = options.SkipFirewall ? "Start translator (rule left to you)" : $"Add '{rule.Describe()}' and start translator";
+        // Said under -WhatIf too: it is what to fix before starting.
+        WarnIfEphemeralOverlap(range);
         if (!ShouldProcess($"NFQUEUE {options.Queue} for TCP ports {range}", action))
             return;
-        WarnIfEphemeralOverlap(range);
 
         var host = new TranslatorHost(options);
         try

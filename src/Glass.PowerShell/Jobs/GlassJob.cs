@@ -5,11 +5,16 @@ namespace Glass.PowerShell.Jobs;
 /// <summary>
 /// The base of every long-lived Glass service started in a session. Registered with the job
 /// manager, so Get-Job, Receive-Job, Stop-Job and Remove-Job work on it. Messages go to the job's
-/// verbose and warning streams; a fatal error to its error stream, and the job fails.
+/// verbose and warning streams; a fatal error to its error stream, and the job fails. Each stream
+/// keeps the newest <see cref="StreamLimit"/> records that Receive-Job has not taken yet.
 /// </summary>
 public abstract class GlassJob : Job2
 {
+    /// <summary>Records a stream keeps: a job that runs for months must not grow with every connection.</summary>
+    public const int StreamLimit = 1000;
+
     private int _finished;
+    private long _dropped;
 
     protected GlassJob(string command, string? name, string typeName)
         : base(command, name)
@@ -25,20 +30,40 @@ public abstract class GlassJob : Job2
 
     internal void MarkRunning() => SetJobState(JobState.Running);
 
+    /// <summary>Records dropped, oldest first, from streams that were full.</summary>
+    public long DroppedRecords => Interlocked.Read(ref _dropped);
+
     /// <summary>Reports a message from a background thread: warnings to Warning, the rest to Verbose.</summary>
     internal void Report(string message, bool warning)
     {
         if (warning)
-            Warning.Add(new WarningRecord(message));
+            Keep(Warning, new WarningRecord(message));
         else
-            Verbose.Add(new VerboseRecord(message));
+            Keep(Verbose, new VerboseRecord(message));
     }
 
     /// <summary>Reports a failure that the service survived (one connection, say) to the job's Error stream.</summary>
     internal void ReportError(Exception error)
     {
         var id = error is GlassException g ? g.ErrorId : error.GetType().Name;
-        Error.Add(new ErrorRecord(error, id, ErrorCategory.ConnectionError, this));
+        Keep(Error, new ErrorRecord(error, id, ErrorCategory.ConnectionError, this));
+    }
+
+    private void Keep<T>(PSDataCollection<T> stream, T record)
+    {
+        stream.Add(record);
+        while (stream.Count > StreamLimit)
+        {
+            try
+            {
+                stream.RemoveAt(0);
+                Interlocked.Increment(ref _dropped);
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                break; // Receive-Job took them meanwhile
+            }
+        }
     }
 
     /// <summary>Ends the job after its service stopped by itself (e.g. lost its connection).</summary>

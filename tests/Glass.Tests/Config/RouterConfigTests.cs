@@ -12,7 +12,7 @@ public sealed class RouterConfigTests
         var path = Path.Combine(AppContext.BaseDirectory, "router.yaml");
         var c = RouterConfig.Load(path);
         Assert.Equal((ushort)6, c.Queue);
-        Assert.Equal(new PortRange(60000, 60999), c.PortRange);
+        Assert.Equal(PortRange.Default, c.PortRange);
         Assert.Equal("/run/glass/translator.sock", c.ControlSocket);
         Assert.Equal(IPAddress.Any, c.ControllerAddress);
         Assert.Equal(7000, c.ControllerPort);
