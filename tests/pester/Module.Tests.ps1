@@ -5,7 +5,9 @@ BeforeAll {
     Import-Module $modulePath -Force
     Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
 
+    # The first error a block raises, terminating or not.
     function Get-ErrorId([scriptblock] $Block) {
+        $ErrorActionPreference = 'Stop'
         try { & $Block; return $null } catch { return $_ }
     }
 }
@@ -88,10 +90,49 @@ Describe 'A controller on loopback' {
         $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 
-    It 'refuses a malformed channel id before asking the router' {
+    It 'refuses a malformed channel id as a parameter error, before asking the router' {
         $e = Get-ErrorId { Connect-GlassChannel -Id 'not-a-channel' -Router $Router }
-        $e.FullyQualifiedErrorId | Should -BeLike 'unknown-channel,*'
-        $e.Exception.Message | Should -BeLike '*32 hex characters*'
+        $e.FullyQualifiedErrorId | Should -BeLike 'ParameterArgumentValidationError,*'
+        $e.Exception.Message | Should -BeLike '*not-a-channel*32 hex characters*'
+    }
+
+    It 'reports a failed binding or query as a non-terminating error, so -ErrorAction decides' {
+        $out = New-GlassBinding -LocalPort 9 -Router '127.0.0.1:1' -ErrorAction SilentlyContinue -ErrorVariable failed
+        $out | Should -BeNullOrEmpty
+        $failed[0].FullyQualifiedErrorId | Should -BeLike 'router-unreachable,*'
+        $sessions = Get-GlassSession -ControlSocket (Join-Path $TestDrive 'none.sock') -ErrorAction SilentlyContinue -ErrorVariable missing
+        $sessions | Should -BeNullOrEmpty
+        $missing[0].FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+    }
+
+    It 'takes a host name for -LocalAddress' {
+        $forward = Connect-GlassChannel -Id $Binding.ChannelId -LocalPort 0 -LocalAddress localhost -Router $Router
+        $forward.LocalEndPoint.Address | Should -Be ([System.Net.IPAddress]::Loopback)
+        $forward | Remove-Job -Force
+    }
+
+    It 'stops waiting for a silent router on Ctrl+C, and leaves nothing running' {
+        # A router that accepts and never answers: the binding would wait 10 s for its answer.
+        $silent = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $silent.Start()
+        try {
+            $ps = [powershell]::Create([System.Management.Automation.RunspaceMode]::NewRunspace)
+            $null = $ps.AddCommand('Import-Module').AddArgument((Get-Module Glass).Path).AddStatement()
+            $null = $ps.AddCommand('New-GlassBinding').AddParameter('LocalPort', 9).AddParameter('Router', "127.0.0.1:$($silent.LocalEndpoint.Port)")
+            $run = $ps.BeginInvoke()
+            $peer = $silent.AcceptTcpClient() # the binding is now waiting for its answer
+            $ps.Stop()                         # what Ctrl+C does
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            # Had the wait gone on to its end, the binding would have failed with a timeout error.
+            @($ps.Streams.Error | Where-Object { $_.Exception -is [Glass.GlassException] }) | Should -BeNullOrEmpty
+            # And the connection it was waiting on is closed, not left behind.
+            $peer.Client.ReceiveTimeout = 10000
+            $peer.GetStream().Read([byte[]]::new(256), 0, 256) | Out-Null # the BIND request
+            $peer.GetStream().Read([byte[]]::new(1), 0, 1) | Should -Be 0
+            $peer.Dispose()
+            $ps.Dispose()
+        }
+        finally { $silent.Stop() }
     }
 
     It 'says translator-unavailable, naming the socket, when no translator runs' {

@@ -22,19 +22,26 @@ internal static class CommandSupport
         }
     }
 
-    /// <summary>Asks the translator on <paramref name="controlSocket"/> a STATUS or SESSIONS question; returns its JSON.</summary>
-    public static string QueryTranslator(PSCmdlet cmdlet, string controlSocket, string command)
+    /// <summary>
+    /// Asks the translator on <paramref name="controlSocket"/> a STATUS or SESSIONS question;
+    /// returns its JSON, or null after writing a non-terminating error (-ErrorAction decides).
+    /// </summary>
+    public static string? QueryTranslator(PSCmdlet cmdlet, string controlSocket, string command, CancellationToken ct)
     {
         var path = cmdlet.GetUnresolvedProviderPathFromPSPath(controlSocket);
         using var client = new Translator.TranslatorClient(path);
         try
         {
-            return client.QueryAsync(command).GetAwaiter().GetResult();
+            return client.QueryAsync(command, ct).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
         }
         catch (GlassException e)
         {
-            cmdlet.ThrowTerminatingError(ToErrorRecord(e, path));
-            throw; // unreachable: ThrowTerminatingError throws
+            cmdlet.WriteError(ToErrorRecord(e, path));
+            return null;
         }
     }
 

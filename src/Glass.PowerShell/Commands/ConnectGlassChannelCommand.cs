@@ -13,14 +13,14 @@ namespace Glass.PowerShell.Commands;
 [Cmdlet(VerbsCommunications.Connect, "GlassChannel", DefaultParameterSetName = EndpointSet)]
 [OutputType(typeof(GlassChannelJob), ParameterSetName = new[] { ForwardSet })]
 [OutputType(typeof(GlassEndpoint), ParameterSetName = new[] { EndpointSet })]
-public sealed class ConnectGlassChannelCommand : PSCmdlet
+public sealed class ConnectGlassChannelCommand : GlassCmdlet
 {
     private const string ForwardSet = "Forward";
     private const string EndpointSet = "Endpoint";
 
     [Parameter(Mandatory = true, Position = 0)]
     [Alias("ChannelId")]
-    [ValidateNotNullOrEmpty]
+    [ValidatePattern("^[0-9a-fA-F]{32}$", ErrorMessage = "'{0}' is not a channel id: a channel id is 32 hex characters, as New-GlassBinding printed it.")]
     public string Id { get; set; } = "";
 
     [Parameter(Mandatory = true, ParameterSetName = ForwardSet)]
@@ -28,6 +28,7 @@ public sealed class ConnectGlassChannelCommand : PSCmdlet
     public int LocalPort { get; set; }
 
     [Parameter(ParameterSetName = ForwardSet)]
+    [HostAddressTransformation]
     public IPAddress LocalAddress { get; set; } = IPAddress.Loopback;
 
     /// <summary>
@@ -56,14 +57,14 @@ public sealed class ConnectGlassChannelCommand : PSCmdlet
         var settings = ClientDefaults.Resolve(this, Router, Token, Secret);
         try
         {
-            var router = RouterEndpoint.ResolveAsync(settings.Router).GetAwaiter().GetResult();
+            var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
             if (ParameterSetName == EndpointSet)
             {
-                var ep = ControllerConnection.RequestEndpointAsync(router, Id, settings.Secret, settings.Token).GetAwaiter().GetResult();
+                var ep = Wait(ControllerConnection.RequestEndpointAsync(router, Id, settings.Secret, settings.Token, Cancelled));
                 WriteObject(new GlassEndpoint(Id.ToLowerInvariant(), ep.Address, ep.Port));
                 return;
             }
-            var forwarder = GlassForwarder.StartAsync(router, Id, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token).GetAwaiter().GetResult();
+            var forwarder = Wait(GlassForwarder.StartAsync(router, Id, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token, Cancelled));
             var job = new GlassChannelJob(forwarder, MyInvocation.Line, Name);
             job.MarkRunning();
             JobRepository.Add(job);
@@ -71,7 +72,8 @@ public sealed class ConnectGlassChannelCommand : PSCmdlet
         }
         catch (GlassException e)
         {
-            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, Id));
+            // Non-terminating: -ErrorAction decides, as for any one item that failed.
+            WriteError(CommandSupport.ToErrorRecord(e, Id));
         }
     }
 }

@@ -7,7 +7,7 @@ namespace Glass.PowerShell.Commands;
 /// <summary>Lists the translator's sessions, asking it over its control socket.</summary>
 [Cmdlet(VerbsCommon.Get, "GlassSession")]
 [OutputType(typeof(SessionInfo))]
-public sealed class GetGlassSessionCommand : PSCmdlet
+public sealed class GetGlassSessionCommand : GlassCmdlet
 {
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -15,7 +15,9 @@ public sealed class GetGlassSessionCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
-        foreach (var s in JsonSerializer.Deserialize<List<SessionInfo>>(CommandSupport.QueryTranslator(this, ControlSocket, "SESSIONS")) ?? new())
+        if (CommandSupport.QueryTranslator(this, ControlSocket, "SESSIONS", Cancelled) is not { } json)
+            return;
+        foreach (var s in JsonSerializer.Deserialize<List<SessionInfo>>(json) ?? new())
             WriteObject(s);
     }
 }

@@ -7,7 +7,7 @@ namespace Glass.PowerShell.Commands;
 /// <summary>Reads the translator's counters (packets relayed, drops by reason, sessions) over its control socket.</summary>
 [Cmdlet(VerbsCommon.Get, "GlassTranslatorStatus")]
 [OutputType(typeof(SpliceCounters))]
-public sealed class GetGlassTranslatorStatusCommand : PSCmdlet
+public sealed class GetGlassTranslatorStatusCommand : GlassCmdlet
 {
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -15,6 +15,7 @@ public sealed class GetGlassTranslatorStatusCommand : PSCmdlet
 
     protected override void EndProcessing()
     {
-        WriteObject(JsonSerializer.Deserialize<SpliceCounters>(CommandSupport.QueryTranslator(this, ControlSocket, "STATUS")));
+        if (CommandSupport.QueryTranslator(this, ControlSocket, "STATUS", Cancelled) is { } json)
+            WriteObject(JsonSerializer.Deserialize<SpliceCounters>(json));
     }
 }

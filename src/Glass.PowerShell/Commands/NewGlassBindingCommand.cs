@@ -12,13 +12,14 @@ namespace Glass.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "GlassBinding")]
 [OutputType(typeof(GlassBindingJob))]
-public sealed class NewGlassBindingCommand : PSCmdlet
+public sealed class NewGlassBindingCommand : GlassCmdlet
 {
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateRange(1, 65535)]
     public int LocalPort { get; set; }
 
     [Parameter]
+    [HostAddressTransformation]
     public IPAddress LocalAddress { get; set; } = IPAddress.Loopback;
 
     /// <summary>
@@ -54,17 +55,18 @@ public sealed class NewGlassBindingCommand : PSCmdlet
         GlassBinding binding;
         try
         {
-            var router = RouterEndpoint.ResolveAsync(settings.Router).GetAwaiter().GetResult();
+            var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
             var id = ChannelId?.ToLowerInvariant();
             // A remembered secret reclaims the id; an id never bound here is claimed with a new one.
             var secret = id is null ? null : store.Load(id) ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
             var options = new BindingOptions { ChannelId = id, Secret = secret, ConnectSecret = settings.Secret, Token = settings.Token };
-            binding = GlassBinding.StartAsync(router, new IPEndPoint(LocalAddress, LocalPort), options).GetAwaiter().GetResult();
+            binding = Wait(GlassBinding.StartAsync(router, new IPEndPoint(LocalAddress, LocalPort), options, Cancelled));
             store.Save(binding.ChannelId, binding.Secret);
         }
         catch (GlassException e)
         {
-            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, settings.Router));
+            // Non-terminating: -ErrorAction decides, as for any one item that failed.
+            WriteError(CommandSupport.ToErrorRecord(e, settings.Router));
             return;
         }
         catch (IOException e)
