@@ -17,6 +17,10 @@
         'Get-GlassTranslatorStatus'
         'Get-GlassClientConfig'
         'Set-GlassClientConfig'
+        'Get-GlassBinding'
+        'Remove-GlassBinding'
+        'Get-GlassChannel'
+        'Disconnect-GlassChannel'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -15,7 +15,7 @@ BeforeAll {
 Describe 'The Glass module' {
     It 'exports exactly its cmdlets, each declaring what it outputs' {
         $commands = Get-Command -Module Glass | Sort-Object Name
-        $commands.Name | Should -Be @('Connect-GlassChannel', 'Get-GlassClientConfig', 'Get-GlassSession', 'Get-GlassTranslatorStatus', 'New-GlassBinding', 'Set-GlassClientConfig', 'Start-GlassController', 'Start-GlassTranslator')
+        $commands.Name | Should -Be @('Connect-GlassChannel', 'Disconnect-GlassChannel', 'Get-GlassBinding', 'Get-GlassChannel', 'Get-GlassClientConfig', 'Get-GlassSession', 'Get-GlassTranslatorStatus', 'New-GlassBinding', 'Remove-GlassBinding', 'Set-GlassClientConfig', 'Start-GlassController', 'Start-GlassTranslator')
         foreach ($c in $commands) { $c.OutputType | Should -Not -BeNullOrEmpty -Because "$($c.Name) should declare its output" }
     }
 
@@ -161,6 +161,49 @@ Describe 'A controller on loopback' {
         $taken.Count | Should -Be 1000
         $forward.Error.Count | Should -Be 0
         $forward | Remove-Job -Force
+    }
+
+    It 'names its jobs after what they serve, and leaves Get-Job its own uniform view' {
+        $Binding.Name | Should -Be "GlassBinding-$($Binding.ChannelId.Substring(0, 8))"
+        $Controller.Name | Should -Be "GlassController-$($Controller.EndPoint.Port)"
+        $forward = Connect-GlassChannel -Id $Binding.ChannelId -LocalPort 0 -Router $Router
+        try {
+            $forward.Name | Should -Be "GlassChannel-$($Binding.ChannelId.Substring(0, 8))"
+            # Controller, binding and forwarder in one table with PowerShell's Job columns, not lists of job internals.
+            $text = Get-Job | Out-String -Width 250
+            $text | Should -Match 'Id\s+Name\s+PSJobTypeName\s+State\s+HasMoreData'
+            $text | Should -Not -Match 'ChildJobs|JobStateInfo'
+            (Get-Job).Name | Should -Contain $forward.Name
+        }
+        finally { $forward | Remove-Job -Force }
+    }
+
+    It 'lists bindings and forwarded ports with their own columns, and removes them through the pipeline' {
+        $b = New-GlassBinding -LocalPort 9 -Router $Router
+        $bound = $Controller.Bindings
+        # The design's pipeline: the binding's channel id binds to Connect-GlassChannel by property name.
+        $f = $b | Connect-GlassChannel -LocalPort 0 -Router $Router
+        $f.ChannelId | Should -Be $b.ChannelId
+
+        $info = Get-GlassBinding -ChannelId $b.ChannelId
+        $info.ChannelId | Should -Be $b.ChannelId
+        $info.State | Should -Be 'Running'
+        $info.JobId | Should -Be $b.Id
+        (Get-GlassBinding | Out-String -Width 250) | Should -Match 'State\s+ChannelId\s+LocalTarget\s+Router\s+Connections'
+        (Get-GlassChannel -ChannelId $b.ChannelId).LocalPort | Should -Be $f.LocalEndPoint.Port
+        (Get-GlassChannel | Out-String -Width 250) | Should -Match 'State\s+ChannelId\s+LocalPort\s+Router\s+Connections'
+
+        Get-GlassChannel -ChannelId $b.ChannelId | Disconnect-GlassChannel
+        Get-GlassChannel -ChannelId $b.ChannelId -ErrorAction SilentlyContinue -ErrorVariable gone | Should -BeNullOrEmpty
+        $gone[0].FullyQualifiedErrorId | Should -BeLike 'GlassJobNotFound,*'
+        { [System.Net.Sockets.TcpClient]::new('127.0.0.1', $f.LocalEndPoint.Port) } | Should -Throw
+
+        Get-GlassBinding -ChannelId $b.ChannelId | Remove-GlassBinding
+        Get-Job -Id $b.Id -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Wait-GlassCondition -TimeoutSeconds 10 -Because 'the controller to forget the removed binding' { $Controller.Bindings -eq $bound - 1 } | Out-Null
+        $e = Get-ErrorId { Remove-GlassBinding -ChannelId $b.ChannelId }
+        $e.FullyQualifiedErrorId | Should -BeLike 'GlassJobNotFound,*'
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 
     It 'says router-unreachable when nothing listens at -Router' {

@@ -18,10 +18,12 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
     private const string ForwardSet = "Forward";
     private const string EndpointSet = "Endpoint";
 
-    [Parameter(Mandatory = true, Position = 0)]
-    [Alias("ChannelId")]
+    // Named ChannelId (alias Id, as the design writes it) so that a piped binding job binds its
+    // ChannelId, not its job Id.
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id")]
     [ValidatePattern("^[0-9a-fA-F]{32}$", ErrorMessage = "'{0}' is not a channel id: a channel id is 32 hex characters, as New-GlassBinding printed it.")]
-    public string Id { get; set; } = "";
+    public string ChannelId { get; set; } = "";
 
     [Parameter(Mandatory = true, ParameterSetName = ForwardSet)]
     [ValidateRange(0, 65535)]
@@ -52,7 +54,8 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
     [Parameter(ParameterSetName = ForwardSet)]
     public string? Name { get; set; }
 
-    protected override void EndProcessing()
+    // Per record: New-GlassBinding ... | Connect-GlassChannel -LocalPort 5555 binds the id by property name.
+    protected override void ProcessRecord()
     {
         var settings = ClientDefaults.Resolve(this, Router, Token, Secret);
         try
@@ -60,11 +63,11 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
             var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
             if (ParameterSetName == EndpointSet)
             {
-                var ep = Wait(ControllerConnection.RequestEndpointAsync(router, Id, settings.Secret, settings.Token, Cancelled));
-                WriteObject(new GlassEndpoint(Id.ToLowerInvariant(), ep.Address, ep.Port));
+                var ep = Wait(ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, Cancelled));
+                WriteObject(new GlassEndpoint(ChannelId.ToLowerInvariant(), ep.Address, ep.Port));
                 return;
             }
-            var forwarder = Wait(GlassForwarder.StartAsync(router, Id, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token, Cancelled));
+            var forwarder = Wait(GlassForwarder.StartAsync(router, ChannelId, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token, Cancelled));
             var job = new GlassChannelJob(forwarder, MyInvocation.Line, Name);
             job.MarkRunning();
             JobRepository.Add(job);
@@ -73,7 +76,7 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
         catch (GlassException e)
         {
             // Non-terminating: -ErrorAction decides, as for any one item that failed.
-            WriteError(CommandSupport.ToErrorRecord(e, Id));
+            WriteError(CommandSupport.ToErrorRecord(e, ChannelId));
         }
     }
 }

@@ -14,7 +14,7 @@ public sealed class GlassTranslatorJob : GlassJob
     private readonly PosixSignalRegistration[] _signals;
 
     internal GlassTranslatorJob(TranslatorHost host, string command, string? name)
-        : base(command, name, "GlassTranslator")
+        : base(command, name ?? $"GlassTranslator-{host.Options.Queue}", "GlassTranslator")
     {
         _host = host;
         // pwsh ending must still remove the iptables rule and the socket file: on exit, and on
@@ -59,7 +59,7 @@ public sealed class GlassControllerJob : GlassJob
     private readonly ControllerHost _host;
 
     internal GlassControllerJob(ControllerHost host, string command, string? name)
-        : base(command, name, "GlassController")
+        : base(command, name ?? $"GlassController-{host.LocalEndPoint?.Port}", "GlassController")
     {
         _host = host;
         _host.Problem += m => Report($"Translator control socket: {m}", warning: true);
@@ -81,7 +81,7 @@ public sealed class GlassBindingJob : GlassJob
     private readonly GlassBinding _binding;
 
     internal GlassBindingJob(GlassBinding binding, string command, string? name)
-        : base(command, name, "GlassBinding")
+        : base(command, name ?? $"GlassBinding-{binding.ChannelId[..8]}", "GlassBinding")
     {
         _binding = binding;
         _binding.Message += Report;
@@ -109,7 +109,7 @@ public sealed class GlassChannelJob : GlassJob
     private readonly GlassForwarder _forwarder;
 
     internal GlassChannelJob(GlassForwarder forwarder, string command, string? name)
-        : base(command, name, "GlassChannel")
+        : base(command, name ?? $"GlassChannel-{forwarder.ChannelId[..8]}", "GlassChannel")
     {
         _forwarder = forwarder;
         _forwarder.Message += Report;
@@ -120,6 +120,7 @@ public sealed class GlassChannelJob : GlassJob
     public string ChannelId => _forwarder.ChannelId;
     public IPEndPoint Router => _forwarder.Router;
     public IPEndPoint LocalEndPoint => _forwarder.LocalEndPoint;
+    public int LocalPort => _forwarder.LocalEndPoint.Port;
     public long Connections => _forwarder.Connections;
     public long ActiveConnections => _forwarder.ActiveConnections;
     public long BytesSent => _forwarder.BytesSent;

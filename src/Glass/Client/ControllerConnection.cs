@@ -26,6 +26,12 @@ public static class ControllerConnection
             s.Dispose();
             throw new GlassException(GlassErrors.RouterUnreachable, $"The glass controller at {router} cannot be reached: {e.Message}. Check -Router and that Start-GlassController runs there.", e);
         }
+        catch
+        {
+            // Cancelled by the caller (Ctrl+C): the half-made connection must not outlive it.
+            s.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Reads the answer to a request: the words after OK, or a <see cref="GlassException"/> for ERR.</summary>
