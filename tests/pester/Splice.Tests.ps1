@@ -14,19 +14,20 @@ Describe "A splice between two peers behind NATs$(if ($SkipReason) { " (skipped:
         $net = $script:Net
         # Translator and controller in two processes here; the demo runs them in one.
         $script:Router = Start-GlassE2ERouter -Net $net -Separate
-        $bytes = 64MB
+        $bytes = 256MB
 
         # The server reads nothing until the socket table has been read: flow control then
-        # holds A's sender mid-transfer however fast the path is.
+        # holds A's sender mid-transfer however fast the path is. 256 MiB is more than every
+        # socket buffer on the way can take (tcp_rmem may allow 32 MiB a socket: ~110 MiB).
         $hold = Join-Path $net.TempDirectory 'serve.hold'
         Set-Content -LiteralPath $hold -Value 'hold'
         $serve = Start-GlassE2EServer -Net $net -Bytes $bytes -Seed 2 -HoldFile $hold
         $script:Binding = Start-GlassE2EBinding -Net $net -Router $Router
         $channel = Start-GlassE2EChannel -Net $net -Router $Router -ChannelId $Binding.ChannelId -LocalPort 5555
 
-        # Captures behind each NAT see everything that reaches either peer.
-        $captureA = Start-GlassCapture -Net $net -Namespace hostA
-        $captureB = Start-GlassCapture -Net $net -Namespace hostB
+        # Captures behind each NAT see every packet that reaches either peer (headers are enough).
+        $captureA = Start-GlassCapture -Net $net -Namespace hostA -SnapLength 128
+        $captureB = Start-GlassCapture -Net $net -Namespace hostB -SnapLength 128
 
         $send = Start-GlassNetProcess -Net $net -Namespace hostA -FilePath (Get-GlassE2EDotnet) -ArgumentList @(
             (Get-GlassE2ETestPeer), 'send', '--connect', '127.0.0.1:5555', '--bytes', "$bytes", '--seed', '1', '--timeout', '120')
@@ -59,15 +60,15 @@ Describe "A splice between two peers behind NATs$(if ($SkipReason) { " (skipped:
         $Binding.ChannelId | Should -Match '^[0-9a-f]{32}$'
     }
 
-    It 'carries 64 MiB from A to B intact' {
-        $Sent.sent | Should -Be 64MB
-        $Served.received | Should -Be 64MB
+    It 'carries 256 MiB from A to B intact' {
+        $Sent.sent | Should -Be 256MB
+        $Served.received | Should -Be 256MB
         $Served.receivedSha256 | Should -Be $Sent.sentSha256
     }
 
-    It 'carries 64 MiB from B to A intact' {
-        $Served.sent | Should -Be 64MB
-        $Sent.received | Should -Be 64MB
+    It 'carries 256 MiB from B to A intact' {
+        $Served.sent | Should -Be 256MB
+        $Sent.received | Should -Be 256MB
         $Sent.receivedSha256 | Should -Be $Served.sentSha256
     }
 

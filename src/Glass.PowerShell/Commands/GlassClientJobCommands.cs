@@ -72,47 +72,91 @@ public sealed class GlassChannelInfo
     public long Failures { get; }
 }
 
-/// <summary>Finds this session's Glass jobs of one kind, by channel id.</summary>
-internal static class GlassJobs
+/// <summary>
+/// What the Get-, Remove- and Disconnect- cmdlets of bindings and forwarded ports share: this
+/// session's jobs of one kind, picked by channel id, and an ObjectNotFound error for an id that
+/// matched none.
+/// </summary>
+public abstract class GlassJobCommand<TJob> : PSCmdlet where TJob : GlassJob
 {
-    public static IEnumerable<T> Of<T>(PSCmdlet cmdlet) where T : Job => cmdlet.JobRepository.Jobs.OfType<T>();
+    /// <summary>"binding" or "forwarded port", for the error.</summary>
+    private protected abstract string What { get; }
 
-    /// <summary>Writes a non-terminating ObjectNotFound error for an id that matched nothing.</summary>
-    public static void NotFound(PSCmdlet cmdlet, string what, string id, string lister) =>
-        cmdlet.WriteError(new ErrorRecord(
-            new ItemNotFoundException($"No {what} in this session has channel id {id}; {lister} lists them."),
-            "GlassJobNotFound", ErrorCategory.ObjectNotFound, id));
+    /// <summary>The cmdlet that lists them, for the error.</summary>
+    private protected abstract string Lister { get; }
 
-    public static bool Matches(string channelId, string[]? wanted) =>
-        wanted is null || wanted.Any(w => string.Equals(w, channelId, StringComparison.OrdinalIgnoreCase));
+    private protected abstract string ChannelOf(TJob job);
+
+    /// <summary>The jobs with <paramref name="channelId"/> (any, when null) that <paramref name="also"/> accepts.</summary>
+    private protected List<TJob> Find(string? channelId, Func<TJob, bool>? also = null) =>
+        JobRepository.Jobs.OfType<TJob>()
+            .Where(j => (channelId is null || string.Equals(ChannelOf(j), channelId, StringComparison.OrdinalIgnoreCase)) && (also?.Invoke(j) ?? true))
+            .ToList();
+
+    private protected void NotFound(string what) =>
+        WriteError(new ErrorRecord(
+            new ItemNotFoundException($"No {What} in this session has channel id {what}; {Lister} lists them."),
+            "GlassJobNotFound", ErrorCategory.ObjectNotFound, what));
+
+    /// <summary>Stops each job and removes it from the session, under -WhatIf/-Confirm.</summary>
+    private protected void StopAndRemove(IEnumerable<TJob> jobs, Func<TJob, string> target, string action)
+    {
+        foreach (var j in jobs)
+        {
+            if (!ShouldProcess(target(j), action))
+                continue;
+            j.StopJob();
+            JobRepository.Remove(j);
+            j.Dispose();
+        }
+    }
+
+    /// <summary>Writes every job with one of <paramref name="ids"/> (all, when null) as <paramref name="view"/> shows it.</summary>
+    private protected void List(string[]? ids, Func<TJob, object> view)
+    {
+        foreach (var id in ids ?? [null!])
+        {
+            var found = Find(id);
+            if (found.Count == 0 && id is not null)
+                NotFound(id);
+            foreach (var j in found)
+                WriteObject(view(j));
+        }
+    }
+}
+
+/// <summary>Bindings (New-GlassBinding) of this session.</summary>
+public abstract class GlassBindingCommand : GlassJobCommand<GlassBindingJob>
+{
+    private protected override string What => "binding";
+    private protected override string Lister => "Get-GlassBinding";
+    private protected override string ChannelOf(GlassBindingJob job) => job.ChannelId;
+}
+
+/// <summary>Forwarded local ports (Connect-GlassChannel -LocalPort) of this session.</summary>
+public abstract class GlassChannelCommand : GlassJobCommand<GlassChannelJob>
+{
+    private protected override string What => "forwarded port";
+    private protected override string Lister => "Get-GlassChannel";
+    private protected override string ChannelOf(GlassChannelJob job) => job.ChannelId;
 }
 
 /// <summary>Lists this session's bindings (New-GlassBinding) with their channel ids and traffic.</summary>
 [Cmdlet(VerbsCommon.Get, "GlassBinding")]
 [OutputType(typeof(GlassBindingInfo))]
-public sealed class GetGlassBindingCommand : PSCmdlet
+public sealed class GetGlassBindingCommand : GlassBindingCommand
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
     public string[]? ChannelId { get; set; }
 
-    protected override void ProcessRecord()
-    {
-        var jobs = GlassJobs.Of<GlassBindingJob>(this).ToList();
-        foreach (var j in jobs.Where(j => GlassJobs.Matches(j.ChannelId, ChannelId)))
-            WriteObject(new GlassBindingInfo(j));
-        foreach (var id in ChannelId ?? [])
-        {
-            if (!jobs.Any(j => GlassJobs.Matches(j.ChannelId, [id])))
-                GlassJobs.NotFound(this, "binding", id, "Get-GlassBinding");
-        }
-    }
+    protected override void ProcessRecord() => List(ChannelId, j => new GlassBindingInfo(j));
 }
 
 /// <summary>Stops a binding: the router forgets its channel, and its job is removed.</summary>
 [Cmdlet(VerbsCommon.Remove, "GlassBinding", SupportsShouldProcess = true)]
 [OutputType(typeof(void))]
-public sealed class RemoveGlassBindingCommand : PSCmdlet
+public sealed class RemoveGlassBindingCommand : GlassBindingCommand
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
@@ -122,17 +166,10 @@ public sealed class RemoveGlassBindingCommand : PSCmdlet
     {
         foreach (var id in ChannelId)
         {
-            var jobs = GlassJobs.Of<GlassBindingJob>(this).Where(j => GlassJobs.Matches(j.ChannelId, [id])).ToList();
+            var jobs = Find(id);
             if (jobs.Count == 0)
-                GlassJobs.NotFound(this, "binding", id, "Get-GlassBinding");
-            foreach (var j in jobs)
-            {
-                if (!ShouldProcess($"channel {j.ChannelId} (job {j.Id})", "Stop binding and remove its job"))
-                    continue;
-                j.StopJob();
-                JobRepository.Remove(j);
-                j.Dispose();
-            }
+                NotFound(id);
+            StopAndRemove(jobs, j => $"channel {j.ChannelId} (job {j.Id})", "Stop binding and remove its job");
         }
     }
 }
@@ -140,29 +177,19 @@ public sealed class RemoveGlassBindingCommand : PSCmdlet
 /// <summary>Lists this session's forwarded local ports (Connect-GlassChannel -LocalPort).</summary>
 [Cmdlet(VerbsCommon.Get, "GlassChannel")]
 [OutputType(typeof(GlassChannelInfo))]
-public sealed class GetGlassChannelCommand : PSCmdlet
+public sealed class GetGlassChannelCommand : GlassChannelCommand
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
     public string[]? ChannelId { get; set; }
 
-    protected override void ProcessRecord()
-    {
-        var jobs = GlassJobs.Of<GlassChannelJob>(this).ToList();
-        foreach (var j in jobs.Where(j => GlassJobs.Matches(j.ChannelId, ChannelId)))
-            WriteObject(new GlassChannelInfo(j));
-        foreach (var id in ChannelId ?? [])
-        {
-            if (!jobs.Any(j => GlassJobs.Matches(j.ChannelId, [id])))
-                GlassJobs.NotFound(this, "forwarded port", id, "Get-GlassChannel");
-        }
-    }
+    protected override void ProcessRecord() => List(ChannelId, j => new GlassChannelInfo(j));
 }
 
 /// <summary>Stops forwarding a local port to a channel and removes its job; -LocalPort picks one of several.</summary>
 [Cmdlet(VerbsCommunications.Disconnect, "GlassChannel", SupportsShouldProcess = true)]
 [OutputType(typeof(void))]
-public sealed class DisconnectGlassChannelCommand : PSCmdlet
+public sealed class DisconnectGlassChannelCommand : GlassChannelCommand
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
@@ -174,18 +201,9 @@ public sealed class DisconnectGlassChannelCommand : PSCmdlet
 
     protected override void ProcessRecord()
     {
-        var jobs = GlassJobs.Of<GlassChannelJob>(this)
-            .Where(j => GlassJobs.Matches(j.ChannelId, [ChannelId]) && (LocalPort is null || j.LocalPort == LocalPort))
-            .ToList();
+        var jobs = Find(ChannelId, j => LocalPort is null || j.LocalPort == LocalPort);
         if (jobs.Count == 0)
-            GlassJobs.NotFound(this, "forwarded port", LocalPort is null ? ChannelId : $"{ChannelId} on local port {LocalPort}", "Get-GlassChannel");
-        foreach (var j in jobs)
-        {
-            if (!ShouldProcess($"local port {j.LocalPort} to channel {j.ChannelId} (job {j.Id})", "Stop forwarding and remove its job"))
-                continue;
-            j.StopJob();
-            JobRepository.Remove(j);
-            j.Dispose();
-        }
+            NotFound(LocalPort is null ? ChannelId : $"{ChannelId} on local port {LocalPort}");
+        StopAndRemove(jobs, j => $"local port {j.LocalPort} to channel {j.ChannelId} (job {j.Id})", "Stop forwarding and remove its job");
     }
 }

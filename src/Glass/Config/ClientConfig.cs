@@ -26,39 +26,13 @@ public sealed record ClientConfig
             "glass", "client.yaml");
 
     /// <summary>The settings in <paramref name="path"/>; empty when the file does not exist.</summary>
-    public static ClientConfig Load(string path)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return new ClientConfig();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException(path, 0, 0, null, $"cannot be read: {e.Message}");
-        }
-        return Parse(text, path);
-    }
+    public static ClientConfig Load(string path) =>
+        YamlReading.ReadFile(path, missingIsEmpty: true) is { } text ? Parse(text, path) : new ClientConfig();
 
     public static ClientConfig Parse(string text, string path)
     {
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (YamlException e)
-        {
-            throw new ConfigException(path, (int)e.Start.Line, (int)e.Start.Column, null, $"not valid YAML: {e.Message}");
-        }
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        if (YamlReading.Root(text, path) is not { } root)
             return new ClientConfig();
-        if (stream.Documents[0].RootNode is not YamlMappingNode root)
-            throw new ConfigException(path, stream.Documents[0].RootNode, null, "the file must be a mapping of keys to values");
         var config = new ClientConfig();
         foreach (var (keyNode, value) in root.Children)
         {

@@ -36,35 +36,12 @@ public sealed record RouterConfig
     private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
     private static readonly string[] LimitKeys = { "bindingsPerAddress", "linksPerAddress", "connectRatePerAddress", "sessions" };
 
-    public static RouterConfig Load(string path)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException(path, 0, 0, null, $"cannot be read: {e.Message}");
-        }
-        return Parse(text, path);
-    }
+    public static RouterConfig Load(string path) => Parse(YamlReading.ReadFile(path)!, path);
 
     public static RouterConfig Parse(string text, string path)
     {
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (YamlException e)
-        {
-            throw new ConfigException(path, (int)e.Start.Line, (int)e.Start.Column, null, $"not valid YAML: {e.Message}");
-        }
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        if (YamlReading.Root(text, path) is not { } root)
             return new RouterConfig();
-        if (stream.Documents[0].RootNode is not YamlMappingNode root)
-            throw new ConfigException(path, stream.Documents[0].RootNode, null, "the file must be a mapping of keys to values");
 
         var config = new RouterConfig();
         foreach (var (keyNode, value) in root.Children)
