@@ -59,6 +59,23 @@ Describe "Round trips and setups through the clients$(if ($SkipReason) { " (skip
         (Get-GlassE2EControllerStatus -Net $Net).PortsInUse | Should -Be 0
     }
 
+    It 'carries one connection over standard input and output, as ssh''s ProxyCommand uses it' {
+        $in = Join-Path $Net.TempDirectory 'stdio.in'
+        $out = Join-Path $Net.TempDirectory 'stdio.out'
+        $err = Join-Path $Net.TempDirectory 'stdio.err'
+        $bytes = [byte[]]::new(3MB); [System.Random]::new(7).NextBytes($bytes)
+        [System.IO.File]::WriteAllBytes($in, $bytes)
+        $pwsh = Get-GlassPwshCommand
+        $command = "Import-Module '$(Get-GlassE2EModule)'; Connect-GlassChannel -Id $($Binding.ChannelId) -Router $($Router.Address) -Stdio"
+        $line = "$($pwsh.FilePath) $($pwsh.ArgumentList -join ' ') -NoProfile -NonInteractive -Command `"$command`" < $in > $out 2> $err; echo exit=`$?"
+        $status = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath sh -TimeoutSeconds 120 -ArgumentList @('-c', $line)
+        $status | Should -Match 'exit=0'
+        Get-Content $err -Raw | Should -BeNullOrEmpty
+        # The echo server behind NAT B sent every byte back, and nothing else reached stdout.
+        (Get-Item $out).Length | Should -Be $bytes.Length
+        (Get-FileHash $out -Algorithm SHA256).Hash | Should -Be (Get-FileHash $in -Algorithm SHA256).Hash
+    }
+
     It 'resets a local connection that gets no router endpoint, and says why' {
         Stop-GlassNetProcess -Process $Binding.Process -Signal TERM -TimeoutSeconds 10
         # The binder said BYE: the channel is gone, so the forwarder cannot get an endpoint.

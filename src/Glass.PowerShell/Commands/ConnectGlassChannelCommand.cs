@@ -7,8 +7,9 @@ namespace Glass.PowerShell.Commands;
 
 /// <summary>
 /// Connects to a channel. With -LocalPort, listens there and forwards every local connection,
-/// each through its own router endpoint (a background job); without it, returns one router
-/// endpoint for one direct TCP connection by the application itself.
+/// each through its own router endpoint (a background job); with -Stdio, carries one connection
+/// over this process's standard input and output (ssh -o ProxyCommand); with neither, returns
+/// one router endpoint for one direct TCP connection by the application itself.
 /// </summary>
 [Cmdlet(VerbsCommunications.Connect, "GlassChannel", DefaultParameterSetName = EndpointSet)]
 [OutputType(typeof(GlassChannelJob), ParameterSetName = new[] { ForwardSet })]
@@ -17,6 +18,7 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
 {
     private const string ForwardSet = "Forward";
     private const string EndpointSet = "Endpoint";
+    private const string StdioSet = "Stdio";
 
     // Named ChannelId (alias Id, as the design writes it) so that a piped binding job binds its
     // ChannelId, not its job Id.
@@ -54,6 +56,14 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
     [Parameter(ParameterSetName = ForwardSet)]
     public string? Name { get; set; }
 
+    /// <summary>
+    /// Carries one connection over standard input and output until the peer closes it, e.g.
+    /// ssh -o ProxyCommand="pwsh -NoProfile -Command Connect-GlassChannel -Id ID -Stdio" user@host.
+    /// Nothing else is written to standard output.
+    /// </summary>
+    [Parameter(Mandatory = true, ParameterSetName = StdioSet)]
+    public SwitchParameter Stdio { get; set; }
+
     // Per record: New-GlassBinding ... | Connect-GlassChannel -LocalPort 5555 binds the id by property name.
     protected override void ProcessRecord()
     {
@@ -61,6 +71,14 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
         try
         {
             var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
+            if (ParameterSetName == StdioSet)
+            {
+                var target = Wait(ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, Cancelled));
+                using var input = Console.OpenStandardInput();
+                using var output = Console.OpenStandardOutput();
+                Wait(StreamBridge.RunAsync(target, input, output, Cancelled));
+                return;
+            }
             if (ParameterSetName == EndpointSet)
             {
                 var ep = Wait(ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, Cancelled));
@@ -77,6 +95,11 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
         {
             // Non-terminating: -ErrorAction decides, as for any one item that failed.
             WriteError(CommandSupport.ToErrorRecord(e, ChannelId));
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+        {
+            // -Stdio: the connection failed or was reset after it was made.
+            WriteError(new ErrorRecord(e, "connection-failed", ErrorCategory.ConnectionError, ChannelId));
         }
     }
 }

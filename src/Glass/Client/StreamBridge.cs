@@ -1,0 +1,78 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Glass.Client;
+
+/// <summary>
+/// Carries one connection to a router endpoint over a pair of streams, such as a process's
+/// standard input and output (ssh's ProxyCommand): input to the socket, the socket to output.
+/// The end of input half-closes the connection; the peer's end of stream ends the output.
+/// </summary>
+public static class StreamBridge
+{
+    private const int BufferSize = 64 * 1024;
+
+    /// <summary>Returns the bytes sent and received once both directions have ended.</summary>
+    public static async Task<(long Sent, long Received)> RunAsync(IPEndPoint endpoint, Stream input, Stream output, CancellationToken ct)
+    {
+        using var socket = TcpSockets.Create(endpoint.AddressFamily);
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            timeout.CancelAfter(ControllerConnection.ReplyTimeout);
+            try
+            {
+                await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new GlassException(GlassErrors.RouterUnreachable, $"The router endpoint {endpoint} did not answer within {ControllerConnection.ReplyTimeout.TotalSeconds:0} s.");
+            }
+        }
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var up = Up(input, socket, stop.Token);
+        var down = Down(socket, output, stop.Token);
+        // The connection's end ends the bridge: input may never end by itself (a terminal).
+        var received = await down.ConfigureAwait(false);
+        stop.Cancel();
+        long sent;
+        try
+        {
+            sent = await up.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            sent = -1;
+        }
+        return (sent, received);
+    }
+
+    private static async Task<long> Up(Stream input, Socket socket, CancellationToken ct)
+    {
+        var buffer = new byte[BufferSize];
+        long total = 0;
+        int n;
+        while ((n = await input.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+        {
+            for (var sent = 0; sent < n;)
+                sent += await socket.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, ct).ConfigureAwait(false);
+            total += n;
+        }
+        socket.Shutdown(SocketShutdown.Send);
+        return total;
+    }
+
+    private static async Task<long> Down(Socket socket, Stream output, CancellationToken ct)
+    {
+        var buffer = new byte[BufferSize];
+        long total = 0;
+        int n;
+        while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false)) > 0)
+        {
+            await output.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+            // The other program waits for these bytes: never hold them back.
+            await output.FlushAsync(ct).ConfigureAwait(false);
+            total += n;
+        }
+        return total;
+    }
+}
