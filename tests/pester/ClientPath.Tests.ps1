@@ -13,7 +13,7 @@ Describe "Round trips and setups through the clients$(if ($SkipReason) { " (skip
         $script:Net = New-GlassTestNet
         $script:Dotnet = Get-GlassE2EDotnet
         $script:Peer = Get-GlassE2ETestPeer
-        $script:Router = Start-GlassE2ERouter -Net $Net -PortRange 60000-60499 -TimeWaitSeconds 2
+        $script:Router = Start-GlassE2ERouter -Net $Net -PortRange 60000-60499 -TimeWaitSeconds 2 -MetricsPort 9464
         $ready = Join-Path $Net.TempDirectory 'echo-9000.ready'
         $script:EchoServer = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath $Dotnet -ArgumentList @(
             $Peer, 'echo-serve', '--listen', '127.0.0.1:9000', '--ready-file', $ready)
@@ -57,6 +57,22 @@ Describe "Round trips and setups through the clients$(if ($SkipReason) { " (skip
             @(Get-GlassSession -ControlSocket $Router.ControlSocket).Count -eq 0
         } | Out-Null
         (Get-GlassE2EControllerStatus -Net $Net).PortsInUse | Should -Be 0
+    }
+
+    It 'exports what crossed to Prometheus, from the translator and the controller in one endpoint' {
+        # Scraped from inside the router's namespace, by the address it listens on (loopback by default).
+        $scrape = 'exec 3<>/dev/tcp/127.0.0.1/9464 && printf ''GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:9464\r\n\r\n'' >&3 && cat <&3'
+        $text = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath bash -TimeoutSeconds 30 -ArgumentList @('-c', $scrape)
+        $text | Should -Match 'HTTP/1\.\d 200'
+        $value = { param($series) if ($text -match "(?m)^$([regex]::Escape($series)) (\S+)") { [double]$Matches[1] } else { throw "no series $series in the scrape" } }
+        # The tests before this one made 2,000 setups and 4 echo connections through this router.
+        & $value 'glass_controller_connects_total' | Should -BeGreaterOrEqual 2004
+        & $value 'glass_translator_offloaded_total' | Should -BeGreaterOrEqual 2004
+        & $value 'glass_translator_sessions_created_total' | Should -BeGreaterOrEqual 2004
+        & $value 'glass_controller_bindings' | Should -Be 1
+        & $value 'glass_controller_ports_in_use' | Should -Be 0
+        $text | Should -Match '(?m)^glass_translator_drops_total\{reason="WaitingForPeer"\} \d+'
+        $text | Should -Match '(?m)^glass_translator_sessions\{state="Established"\} \d+'
     }
 
     It 'carries one connection over standard input and output, as ssh''s ProxyCommand uses it' {

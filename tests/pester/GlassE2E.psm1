@@ -54,7 +54,7 @@ function Start-GlassE2ERouter {
     #>
     param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
         [int] $TimeWaitSeconds = 30, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions,
-        [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $MaxSessions,
+        [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $MaxSessions, [int] $MetricsPort,
         [string] $Script = 'examples/router.ps1')
     Import-Module (Get-GlassE2EModule) -Global
     $first, $last = $PortRange -split '-'
@@ -74,6 +74,7 @@ controller:
 timeouts:
   timeWait: $TimeWaitSeconds
 "@ | Set-Content -Path $config
+    if ($MetricsPort) { Add-Content -Path $config -Value @('metrics:', "  port: $MetricsPort") }
     $limits = [ordered]@{ linksPerAddress = $LinksPerAddress; connectRatePerAddress = $ConnectRatePerAddress; sessions = $MaxSessions }
     $given = @($limits.Keys | Where-Object { $limits[$_] -gt 0 })
     if ($given) {

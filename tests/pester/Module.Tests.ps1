@@ -206,6 +206,30 @@ Describe 'A controller on loopback' {
         $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 
+    It 'serves Prometheus metrics where asked, and says metrics-unavailable, starting nothing, where the port is taken' {
+        $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $probe.Start(); $free = $probe.LocalEndpoint.Port; $probe.Stop()
+        $c = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -MetricsPort $free
+        try {
+            $c.MetricsEndPoint.Port | Should -Be $free
+            $text = (Invoke-WebRequest "http://127.0.0.1:$free/metrics").Content
+            $text | Should -Match '(?m)^glass_controller_bindings 0'
+            $text | Should -Match '(?m)^glass_controller_connects_total 0'
+        }
+        finally { $c | Remove-Job -Force }
+
+        $busy = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $busy.Start()
+        try {
+            $before = @(Get-Job).Count
+            $e = Get-ErrorId { Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -MetricsPort $busy.LocalEndpoint.Port }
+            $e.FullyQualifiedErrorId | Should -BeLike 'metrics-unavailable,*'
+            $e.Exception.Message | Should -BeLike "*$($busy.LocalEndpoint.Port)*"
+            @(Get-Job).Count | Should -Be $before
+        }
+        finally { $busy.Stop() }
+    }
+
     It 'says router-unreachable when nothing listens at -Router' {
         $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
         $listener.Start(); $closedPort = $listener.LocalEndpoint.Port; $listener.Stop()

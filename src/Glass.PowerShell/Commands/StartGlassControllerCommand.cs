@@ -34,6 +34,16 @@ public sealed class StartGlassControllerCommand : PSCmdlet
     [ValidateRange(1, int.MaxValue)]
     public int LeaseTime { get; set; }
 
+    /// <summary>Serves Prometheus metrics at http://MetricsAddress:MetricsPort/metrics (also metrics.port in the config).</summary>
+    [Parameter]
+    [ValidateRange(1, 65535)]
+    public int MetricsPort { get; set; }
+
+    /// <summary>The address the metrics listen on; loopback unless given here or as metrics.address.</summary>
+    [Parameter]
+    [HostAddressTransformation]
+    public IPAddress? MetricsAddress { get; set; }
+
     [Parameter]
     public string? Name { get; set; }
 
@@ -69,7 +79,10 @@ public sealed class StartGlassControllerCommand : PSCmdlet
         {
             ThrowTerminatingError(CommandSupport.ToErrorRecord(e, options));
         }
+        var metrics = CommandSupport.MetricsEndPoint(this, config, MetricsPort, MetricsAddress);
         var job = new GlassControllerJob(host, MyInvocation.Line, Name);
+        if (metrics is not null)
+            job.ServeMetrics(() => Metrics.RouterMetrics.ForController(metrics.Address, metrics.Port, host.GetStatus), metrics, this);
         job.MarkRunning();
         JobRepository.Add(job);
         WriteObject(job);

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Management.Automation;
 using Glass.PowerShell.Jobs;
 using Glass.Translator;
@@ -53,6 +54,16 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
     [Parameter]
     public SwitchParameter SkipFirewall { get; set; }
 
+    /// <summary>Serves Prometheus metrics at http://MetricsAddress:MetricsPort/metrics (also metrics.port in the config).</summary>
+    [Parameter]
+    [ValidateRange(1, 65535)]
+    public int MetricsPort { get; set; }
+
+    /// <summary>The address the metrics listen on; loopback unless given here or as metrics.address.</summary>
+    [Parameter]
+    [HostAddressTransformation]
+    public IPAddress? MetricsAddress { get; set; }
+
     [Parameter]
     public string? Name { get; set; }
 
@@ -100,7 +111,10 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
         }
         foreach (var warning in host.Warnings)
             WriteWarning(warning);
+        var metrics = CommandSupport.MetricsEndPoint(this, config, MetricsPort, MetricsAddress);
         var job = new GlassTranslatorJob(host, MyInvocation.Line, Name);
+        if (metrics is not null)
+            job.ServeMetrics(() => Metrics.RouterMetrics.ForTranslator(metrics.Address, metrics.Port, () => host.Engine?.GetCounters()), metrics, this);
         job.MarkRunning();
         JobRepository.Add(job);
         WriteObject(job);

@@ -15,6 +15,7 @@ public abstract class GlassJob : Job2
 
     private int _finished;
     private long _dropped;
+    private Glass.Metrics.RouterMetrics? _metrics;
 
     protected GlassJob(string command, string? name, string typeName)
         : base(command, name)
@@ -29,6 +30,24 @@ public abstract class GlassJob : Job2
     public override string StatusMessage => JobStateInfo.State.ToString();
 
     internal void MarkRunning() => SetJobState(JobState.Running);
+
+    /// <summary>Where Prometheus scrapes this service's metrics (http://.../metrics), if anywhere.</summary>
+    public System.Net.IPEndPoint? MetricsEndPoint { get; private set; }
+
+    /// <summary>Starts serving metrics; a port that cannot be served stops the job and the cmdlet.</summary>
+    internal void ServeMetrics(Func<Glass.Metrics.RouterMetrics> start, System.Net.IPEndPoint at, PSCmdlet cmdlet)
+    {
+        try
+        {
+            _metrics = start();
+            MetricsEndPoint = at;
+        }
+        catch (GlassException e)
+        {
+            StopJob();
+            cmdlet.ThrowTerminatingError(Commands.CommandSupport.ToErrorRecord(e, at));
+        }
+    }
 
     /// <summary>Records dropped, oldest first, from streams that were full.</summary>
     public long DroppedRecords => Interlocked.Read(ref _dropped);
@@ -76,6 +95,7 @@ public abstract class GlassJob : Job2
             var id = error is GlassException g ? g.ErrorId : error.GetType().Name;
             Error.Add(new ErrorRecord(error, id, ErrorCategory.ConnectionError, this));
         }
+        _metrics?.Dispose();
         SetJobState(error is null ? JobState.Completed : JobState.Failed);
     }
 
@@ -89,6 +109,7 @@ public abstract class GlassJob : Job2
         SetJobState(JobState.Stopping);
         try
         {
+            _metrics?.Dispose();
             StopService();
         }
         finally

@@ -29,9 +29,13 @@ public sealed record RouterConfig
     public int? MaxSessions { get; init; }
     public OffloadMode? Offload { get; init; }
     public bool? KeepSessions { get; init; }
+    /// <summary>Where Prometheus scrapes the router: metrics.address (default 127.0.0.1) and metrics.port.</summary>
+    public IPAddress? MetricsAddress { get; init; }
+    public int? MetricsPort { get; init; }
 
-    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "keepSessions", "controller", "timeouts", "access", "limits" };
+    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "keepSessions", "controller", "timeouts", "access", "limits", "metrics" };
     private static readonly string[] ControllerKeys = { "address", "port" };
+    private static readonly string[] MetricsKeys = { "address", "port" };
     private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
     private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
     private static readonly string[] LimitKeys = { "bindingsPerAddress", "linksPerAddress", "connectRatePerAddress", "sessions" };
@@ -55,6 +59,7 @@ public sealed record RouterConfig
                 "offload" => config with { Offload = ParseOffload(path, value) },
                 "keepSessions" => config with { KeepSessions = Boolean(path, key, value) },
                 "controller" => Controller(path, config, value),
+                "metrics" => Metrics(path, config, value),
                 "access" => Access(path, config, value),
                 "limits" => Limits(path, config, value),
                 _ => Timeouts(path, config, value),
@@ -80,18 +85,33 @@ public sealed record RouterConfig
         {
             var key = Key(path, keyNode, ControllerKeys, "controller.");
             if (key == "address")
-            {
-                var s = Scalar(path, "controller.address", value);
-                if (!IPAddress.TryParse(s, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-                    throw new ConfigException(path, value, "controller.address", $"'controller.address' must be an IPv4 address, not '{s}'");
-                config = config with { ControllerAddress = ip };
-            }
+                config = config with { ControllerAddress = Address(path, "controller.address", value) };
             else
             {
                 config = config with { ControllerPort = Integer(path, "controller.port", value, 1, 65535) };
             }
         }
         return config;
+    }
+
+    private static RouterConfig Metrics(string path, RouterConfig config, YamlNode node)
+    {
+        foreach (var (keyNode, value) in Mapping(path, "metrics", node).Children)
+        {
+            var key = Key(path, keyNode, MetricsKeys, "metrics.");
+            config = key == "address"
+                ? config with { MetricsAddress = Address(path, "metrics.address", value) }
+                : config with { MetricsPort = Integer(path, "metrics.port", value, 1, 65535) };
+        }
+        return config;
+    }
+
+    private static IPAddress Address(string path, string key, YamlNode node)
+    {
+        var s = Scalar(path, key, node);
+        if (!IPAddress.TryParse(s, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            throw new ConfigException(path, node, key, $"'{key}' must be an IPv4 address, not '{s}'");
+        return ip;
     }
 
     private static RouterConfig Timeouts(string path, RouterConfig config, YamlNode node)

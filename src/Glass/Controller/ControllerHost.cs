@@ -37,7 +37,8 @@ public sealed record ControllerOptions
 }
 
 /// <summary>Controller counters, read as a snapshot.</summary>
-public sealed record ControllerStatus(int Bindings, int Channels, int PortsInUse, long Connects, long Refused, long BadRequests, int Sessions = 0);
+public sealed record ControllerStatus(int Bindings, int Channels, int PortsInUse, long Connects, long Refused, long BadRequests, int Sessions = 0,
+    IReadOnlyDictionary<string, long>? RefusedByCode = null);
 
 /// <summary>
 /// The rendezvous service (docs/protocol.md): binders register channel ids and keep their control
@@ -64,6 +65,8 @@ public sealed class ControllerHost : IDisposable
     private Socket? _listener;
     private Task? _accept, _watch;
     private long _connects, _refused, _badRequests;
+    // Refusals (bad requests included) by error id, for the operator's metrics.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _refusedByCode = new();
 
     public ControllerHost(ControllerOptions options)
     {
@@ -103,7 +106,7 @@ public sealed class ControllerHost : IDisposable
             _channels.Expire();
             return new ControllerStatus(_channels.Bound, _channels.Count, _ports.InUse,
                 Interlocked.Read(ref _connects), Interlocked.Read(ref _refused), Interlocked.Read(ref _badRequests),
-                _sessionsByAddress.Values.Sum());
+                _sessionsByAddress.Values.Sum(), new Dictionary<string, long>(_refusedByCode));
         }
     }
 
@@ -298,6 +301,7 @@ public sealed class ControllerHost : IDisposable
     private string Refusal(string code, string text)
     {
         Interlocked.Increment(ref code == GlassErrors.BadRequest || code == "version" ? ref _badRequests : ref _refused);
+        _refusedByCode.AddOrUpdate(code, 1, static (_, n) => n + 1);
         return $"ERR {code} {text}";
     }
 
@@ -519,8 +523,11 @@ public sealed class ControllerHost : IDisposable
         var answer = required is null
             ? await Connect(AddressOf(conn.Socket.RemoteEndPoint), id, null).ConfigureAwait(false)
             : (0, (GlassErrors.Unauthorized, ""));
-        if (answer.Error is not null)
+        if (answer.Error is { } refusal)
+        {
             Interlocked.Increment(ref _refused);
+            _refusedByCode.AddOrUpdate(refusal.Code, 1, static (_, n) => n + 1);
+        }
         await conn.WriteAsync(answer.Error is null ? Record(AddressOf(conn.Socket.LocalEndPoint), answer.Port) : new byte[8], _stop.Token).ConfigureAwait(false);
     }
 

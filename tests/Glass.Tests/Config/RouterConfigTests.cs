@@ -7,6 +7,17 @@ namespace Glass.Tests.Config;
 public sealed class RouterConfigTests
 {
     [Fact]
+    public void TheMetricsSectionNamesAnAddressAndAPort()
+    {
+        var c = RouterConfig.Parse("metrics:\n  address: 0.0.0.0\n  port: 9464\n", "r.yaml");
+        Assert.Equal((IPAddress.Any, 9464), (c.MetricsAddress!, c.MetricsPort!.Value));
+        var e = Assert.Throws<ConfigException>(() => RouterConfig.Parse("metrics:\n  port: 0\n", "r.yaml"));
+        Assert.Equal("r.yaml:2:9: 'metrics.port' must be a whole number from 1 to 65535, not '0'", e.Message);
+        e = Assert.Throws<ConfigException>(() => RouterConfig.Parse("metrics:\n  address: here\n", "r.yaml"));
+        Assert.Equal("metrics.address", e.Key);
+    }
+
+    [Fact]
     public void TheExampleConfigLoads()
     {
         var path = Path.Combine(AppContext.BaseDirectory, "router.yaml");
