@@ -11,6 +11,7 @@
     CmdletsToExport      = @(
         'Start-GlassTranslator'
         'Start-GlassController'
+        'Start-GlassRouter'
         'New-GlassBinding'
         'Connect-GlassChannel'
         'Get-GlassSession'

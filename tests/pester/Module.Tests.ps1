@@ -15,7 +15,7 @@ BeforeAll {
 Describe 'The Glass module' {
     It 'exports exactly its cmdlets, each declaring what it outputs' {
         $commands = Get-Command -Module Glass | Sort-Object Name
-        $commands.Name | Should -Be @('Connect-GlassChannel', 'Disconnect-GlassChannel', 'Get-GlassBinding', 'Get-GlassChannel', 'Get-GlassClientConfig', 'Get-GlassSession', 'Get-GlassTranslatorStatus', 'New-GlassBinding', 'Remove-GlassBinding', 'Set-GlassClientConfig', 'Start-GlassController', 'Start-GlassTranslator')
+        $commands.Name | Should -Be @('Connect-GlassChannel', 'Disconnect-GlassChannel', 'Get-GlassBinding', 'Get-GlassChannel', 'Get-GlassClientConfig', 'Get-GlassSession', 'Get-GlassTranslatorStatus', 'New-GlassBinding', 'Remove-GlassBinding', 'Set-GlassClientConfig', 'Start-GlassController', 'Start-GlassRouter', 'Start-GlassTranslator')
         foreach ($c in $commands) { $c.OutputType | Should -Not -BeNullOrEmpty -Because "$($c.Name) should declare its output" }
     }
 
@@ -33,6 +33,19 @@ Describe 'The Glass module' {
         $quiet | Should -BeNullOrEmpty
         $null = Start-GlassTranslator -Queue 4321 -ControlSocket $socket -PortRange 60000-60999 -WhatIf -WarningVariable loud -WarningAction SilentlyContinue
         "$loud" | Should -BeLike '*32768-60999 overlaps the router''s 60000-60999*ip_local_port_range*'
+    }
+
+    It 'starts no router from a bad file, and nothing under -WhatIf' {
+        $bad = Join-Path $TestDrive 'router-bad.yaml'
+        "queue: 6`ncontroler:`n  port: 7000`n" | Set-Content $bad
+        $e = Get-ErrorId { Start-GlassRouter -ConfigPath $bad -Wait }
+        $e.FullyQualifiedErrorId | Should -BeLike 'InvalidGlassConfig,*'
+        $e.Exception.Message | Should -BeLike "$($bad):2:1: unknown key 'controler'*"
+        $good = Join-Path $TestDrive 'router-good.yaml'
+        "queue: 4322`ncontrolSocket: $(Join-Path $TestDrive 'router-good.sock')`n" | Set-Content $good
+        Start-GlassRouter -ConfigPath $good -WhatIf | Should -BeNullOrEmpty
+        Test-Path (Join-Path $TestDrive 'router-good.sock') | Should -BeFalse
+        Get-Job | Where-Object PSJobTypeName -like 'Glass*' | Should -BeNullOrEmpty
     }
 
     It 'names the file, line and key of a bad configuration' {

@@ -100,4 +100,27 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         Wait-GlassNetProcess -Process $serve -TimeoutSeconds 30 | Should -Be 0
         (ConvertFrom-GlassE2EPeerOutput $serve.ReadStdout()).receivedSha256 | Should -Be $sent.sentSha256
     }
+
+    It 'runs in the foreground with Start-GlassRouter -Wait, as a service would, and cleans up on SIGTERM' {
+        # A second router beside the running one: its own queue, ports, socket and controller port.
+        $socket = Join-Path $Net.TempDirectory 'service.sock'
+        $config = Join-Path $Net.TempDirectory 'service.yaml'
+        "queue: 8`nportRange: 60500-60599`ncontrolSocket: $socket`ncontroller:`n  address: 0.0.0.0`n  port: 7100`n" | Set-Content $config
+        $pwsh = Get-GlassPwshCommand
+        $service = Start-GlassNetProcess -Net $Net -Namespace router -FilePath $pwsh.FilePath -ArgumentList (@($pwsh.ArgumentList) + @(
+                '-NoProfile', '-NonInteractive', '-Command', "Import-Module '$(Get-GlassE2EModule)'; Start-GlassRouter -ConfigPath '$config' -Wait"))
+        $mine = { @(Get-TranslatorRule | Where-Object { $_ -match 'glass-translator-8\b' }) }
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'the service router to listen and install its rules' {
+            if ($service.HasExited) { throw "Start-GlassRouter -Wait exited ($($service.ExitCode)): $($service.ReadStderr()) $($service.ReadStdout())" }
+            $listening = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath ss -ArgumentList @('-tlnH')
+            ($listening -match ':7100\s') -and (& $mine).Count -gt 0 -and (Test-Path $socket)
+        } | Out-Null
+
+        Stop-GlassNetProcess -Process $service -Signal TERM -TimeoutSeconds 30
+        $service.ExitCode | Should -Be 0 -Because "$($service.ReadStderr()) $($service.ReadStdout())"
+        & $mine | Should -HaveCount 0
+        Test-Path $socket | Should -BeFalse
+        # The router beside it was not touched.
+        Get-QueueRule | Where-Object { $_ -match 'glass-translator-6\b' } | Should -Not -BeNullOrEmpty
+    }
 }
