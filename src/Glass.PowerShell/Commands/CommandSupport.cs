@@ -47,18 +47,6 @@ internal static class CommandSupport
 
     public static bool Bound(PSCmdlet cmdlet, string parameter) => cmdlet.MyInvocation.BoundParameters.ContainsKey(parameter);
 
-    /// <summary>
-    /// Where to serve metrics: -MetricsPort/-MetricsAddress over the config's metrics section;
-    /// null when neither names a port. The address defaults to loopback.
-    /// </summary>
-    public static System.Net.IPEndPoint? MetricsEndPoint(PSCmdlet cmdlet, RouterConfig config, int port, System.Net.IPAddress? address)
-    {
-        var p = Bound(cmdlet, "MetricsPort") ? port : config.MetricsPort;
-        if (p is not { } chosen)
-            return null;
-        return new System.Net.IPEndPoint((Bound(cmdlet, "MetricsAddress") ? address : null) ?? config.MetricsAddress ?? System.Net.IPAddress.Loopback, chosen);
-    }
-
     public static PortRange ParseRange(PSCmdlet cmdlet, string text)
     {
         if (PortRange.TryParse(text, out var r, out var error))

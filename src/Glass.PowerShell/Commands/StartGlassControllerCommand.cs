@@ -9,7 +9,7 @@ namespace Glass.PowerShell.Commands;
 /// <summary>Starts the rendezvous service that binders and connectors talk to.</summary>
 [Cmdlet(VerbsLifecycle.Start, "GlassController")]
 [OutputType(typeof(GlassControllerJob))]
-public sealed class StartGlassControllerCommand : PSCmdlet
+public sealed class StartGlassControllerCommand : GlassServiceCommand
 {
     [Parameter(Position = 0)]
     [ValidateRange(0, 65535)]
@@ -34,18 +34,6 @@ public sealed class StartGlassControllerCommand : PSCmdlet
     [ValidateRange(1, int.MaxValue)]
     public int LeaseTime { get; set; }
 
-    /// <summary>Serves Prometheus metrics at http://MetricsAddress:MetricsPort/metrics (also metrics.port in the config).</summary>
-    [Parameter]
-    [ValidateRange(1, 65535)]
-    public int MetricsPort { get; set; }
-
-    /// <summary>The address the metrics listen on; loopback unless given here or as metrics.address.</summary>
-    [Parameter]
-    [HostAddressTransformation]
-    public IPAddress? MetricsAddress { get; set; }
-
-    [Parameter]
-    public string? Name { get; set; }
 
     protected override void EndProcessing()
     {
@@ -79,7 +67,7 @@ public sealed class StartGlassControllerCommand : PSCmdlet
         {
             ThrowTerminatingError(CommandSupport.ToErrorRecord(e, options));
         }
-        var metrics = CommandSupport.MetricsEndPoint(this, config, MetricsPort, MetricsAddress);
+        var metrics = MetricsEndPoint(config);
         var job = new GlassControllerJob(host, MyInvocation.Line, Name);
         if (metrics is not null)
             job.ServeMetrics(() => Metrics.RouterMetrics.ForController(metrics.Address, metrics.Port, host.GetStatus), metrics, this);

@@ -11,7 +11,7 @@ namespace Glass.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "GlassTranslator", SupportsShouldProcess = true)]
 [OutputType(typeof(GlassTranslatorJob))]
-public sealed class StartGlassTranslatorCommand : PSCmdlet
+public sealed class StartGlassTranslatorCommand : GlassServiceCommand
 {
     [Parameter(Position = 0)]
     [ValidateRange(0, 65535)]
@@ -54,18 +54,6 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
     [Parameter]
     public SwitchParameter SkipFirewall { get; set; }
 
-    /// <summary>Serves Prometheus metrics at http://MetricsAddress:MetricsPort/metrics (also metrics.port in the config).</summary>
-    [Parameter]
-    [ValidateRange(1, 65535)]
-    public int MetricsPort { get; set; }
-
-    /// <summary>The address the metrics listen on; loopback unless given here or as metrics.address.</summary>
-    [Parameter]
-    [HostAddressTransformation]
-    public IPAddress? MetricsAddress { get; set; }
-
-    [Parameter]
-    public string? Name { get; set; }
 
     protected override void EndProcessing()
     {
@@ -111,7 +99,7 @@ public sealed class StartGlassTranslatorCommand : PSCmdlet
         }
         foreach (var warning in host.Warnings)
             WriteWarning(warning);
-        var metrics = CommandSupport.MetricsEndPoint(this, config, MetricsPort, MetricsAddress);
+        var metrics = MetricsEndPoint(config);
         var job = new GlassTranslatorJob(host, MyInvocation.Line, Name);
         if (metrics is not null)
             job.ServeMetrics(() => Metrics.RouterMetrics.ForTranslator(metrics.Address, metrics.Port, () => host.Engine?.GetCounters()), metrics, this);
