@@ -82,9 +82,11 @@ public static class SplicePump
                     }
                     if (n == 0)
                     {
-                        // tcp_splice_read reports a reset as end of stream; SO_ERROR still holds it.
-                        if (from.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error and not 0)
-                            throw new SocketException(error);
+                        // End of stream, or a reset that splice reported as one: a peeking
+                        // receive throws for a reset and returns 0 at the end. (SO_ERROR also
+                        // reports soft errors, which end nothing: it once reset a clean end.)
+                        Span<byte> peek = stackalloc byte[1];
+                        from.Receive(peek, SocketFlags.Peek);
                         break;
                     }
                     total += n;
