@@ -62,16 +62,6 @@ public static class ControllerConnection
         throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} sent an unexpected answer: '{line}'.");
     }
 
-    /// <summary>Checks that a channel is bound; returns its normalized id.</summary>
-    public static async Task<string> LookupAsync(IPEndPoint router, string channelId, string? token = null, CancellationToken ct = default)
-    {
-        var id = Normalize(channelId);
-        using var conn = await OpenAsync(router, ct).ConfigureAwait(false);
-        await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Lookup, ChannelId = id, Token = token }.Format(), ct).ConfigureAwait(false);
-        await ReadAnswerAsync(conn, router, ct).ConfigureAwait(false);
-        return id;
-    }
-
     internal static string Normalize(string channelId) =>
         ChannelId.TryNormalize(channelId, out var id)
             ? id
