@@ -22,6 +22,9 @@
         'Remove-GlassBinding'
         'Get-GlassChannel'
         'Disconnect-GlassChannel'
+        'Stop-GlassTranslator'
+        'Stop-GlassController'
+        'Get-GlassRouterStatus'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -15,7 +15,7 @@ BeforeAll {
 Describe 'The Glass module' {
     It 'exports exactly its cmdlets, each declaring what it outputs' {
         $commands = Get-Command -Module Glass | Sort-Object Name
-        $commands.Name | Should -Be @('Connect-GlassChannel', 'Disconnect-GlassChannel', 'Get-GlassBinding', 'Get-GlassChannel', 'Get-GlassClientConfig', 'Get-GlassSession', 'Get-GlassTranslatorStatus', 'New-GlassBinding', 'Remove-GlassBinding', 'Set-GlassClientConfig', 'Start-GlassController', 'Start-GlassRouter', 'Start-GlassTranslator')
+        $commands.Name | Should -Be @('Connect-GlassChannel', 'Disconnect-GlassChannel', 'Get-GlassBinding', 'Get-GlassChannel', 'Get-GlassClientConfig', 'Get-GlassRouterStatus', 'Get-GlassSession', 'Get-GlassTranslatorStatus', 'New-GlassBinding', 'Remove-GlassBinding', 'Set-GlassClientConfig', 'Start-GlassController', 'Start-GlassRouter', 'Start-GlassTranslator', 'Stop-GlassController', 'Stop-GlassTranslator')
         foreach ($c in $commands) { $c.OutputType | Should -Not -BeNullOrEmpty -Because "$($c.Name) should declare its output" }
     }
 

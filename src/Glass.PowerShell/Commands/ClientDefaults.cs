@@ -13,6 +13,8 @@ internal sealed class ClientDefaults
     public const string RouterVariable = "GLASS_ROUTER";
 
     public required string Router { get; init; }
+    /// <summary>Where <see cref="Router"/> came from, for -Verbose.</summary>
+    public required string RouterSource { get; init; }
     public string? Token { get; init; }
     public string? Secret { get; init; }
 
@@ -30,15 +32,17 @@ internal sealed class ClientDefaults
             cmdlet.ThrowTerminatingError(new ErrorRecord(e, "InvalidGlassConfig", ErrorCategory.InvalidData, path));
             throw; // unreachable
         }
-        var chosen = !string.IsNullOrEmpty(router) ? router
-            : Environment.GetEnvironmentVariable(RouterVariable) is { Length: > 0 } fromEnv ? fromEnv
-            : config.Router;
+        var env = Environment.GetEnvironmentVariable(RouterVariable);
+        var (chosen, source) = !string.IsNullOrEmpty(router) ? (router, "-Router")
+            : !string.IsNullOrEmpty(env) ? (env, $"$env:{RouterVariable}")
+            : (config.Router, path);
         if (string.IsNullOrEmpty(chosen))
         {
             var e = new GlassException(GlassErrors.RouterMissing,
                 $"No router given. Pass -Router HOST:PORT, set $env:{RouterVariable} = 'HOST:PORT', or save it once with Set-GlassClientConfig -Router HOST:PORT (kept in {path}).");
             cmdlet.ThrowTerminatingError(new ErrorRecord(e, e.ErrorId, ErrorCategory.InvalidArgument, null));
         }
-        return new ClientDefaults { Router = chosen!, Token = token ?? config.Token, Secret = secret ?? config.Secret };
+        cmdlet.WriteVerbose($"Router {chosen}, from {source}.");
+        return new ClientDefaults { Router = chosen!, RouterSource = source, Token = token ?? config.Token, Secret = secret ?? config.Secret };
     }
 }

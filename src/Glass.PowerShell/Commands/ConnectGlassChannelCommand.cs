@@ -25,6 +25,7 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("Id")]
     [ValidatePattern("^[0-9a-fA-F]{32}$", ErrorMessage = "'{0}' is not a channel id: a channel id is 32 hex characters, as New-GlassBinding printed it.")]
+    [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string ChannelId { get; set; } = "";
 
     [Parameter(Mandatory = true, ParameterSetName = ForwardSet)]
@@ -64,6 +65,15 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
     [Parameter(Mandatory = true, ParameterSetName = StdioSet)]
     public SwitchParameter Stdio { get; set; }
 
+    /// <summary>Seconds to wait for the router (and for a router endpoint) to answer, each time it is asked.</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int TimeoutSec { get; set; } = (int)ControllerConnection.ReplyTimeout.TotalSeconds;
+
+    /// <summary>With -LocalPort: forward in the foreground until Ctrl+C or SIGTERM, writing what happens; then stop.</summary>
+    [Parameter(ParameterSetName = ForwardSet)]
+    public SwitchParameter Wait { get; set; }
+
     // Per record: New-GlassBinding ... | Connect-GlassChannel -LocalPort 5555 binds the id by property name.
     protected override void ProcessRecord()
     {
@@ -71,25 +81,37 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
         try
         {
             var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
+            var patience = TimeSpan.FromSeconds(TimeoutSec);
+            var controller = $"the controller at {router}";
             if (ParameterSetName == StdioSet)
             {
-                var target = Wait(ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, Cancelled));
+                var target = WaitFor(ct => ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, ct, patience),
+                    "Connect-GlassChannel", controller, TimeoutSec);
+                // Only to the error stream: standard output carries the connection.
                 using var input = Console.OpenStandardInput();
                 using var output = Console.OpenStandardOutput();
-                Wait(StreamBridge.RunAsync(target, input, output, Cancelled));
+                Wait(StreamBridge.RunAsync(target, input, output, Cancelled, patience));
                 return;
             }
             if (ParameterSetName == EndpointSet)
             {
-                var ep = Wait(ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, Cancelled));
+                WriteVerbose($"Asking {controller} for an endpoint of channel {ChannelId}.");
+                var ep = WaitFor(ct => ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, ct, patience),
+                    "Connect-GlassChannel", controller, TimeoutSec);
+                WriteVerbose($"Dial {ep} within the router's pending timeout; it is linked to channel {ChannelId} for one connection.");
                 WriteObject(new GlassEndpoint(ChannelId.ToLowerInvariant(), ep.Address, ep.Port));
                 return;
             }
-            var forwarder = Wait(GlassForwarder.StartAsync(router, ChannelId, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token, Cancelled));
+            WriteVerbose($"Checking with {controller} that channel {ChannelId} is bound, then listening on {LocalAddress}:{LocalPort}.");
+            var forwarder = WaitFor(ct => GlassForwarder.StartAsync(router, ChannelId, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token, ct, patience),
+                "Connect-GlassChannel", controller, TimeoutSec);
             var job = new GlassChannelJob(forwarder, MyInvocation.Line, Name);
             job.MarkRunning();
             JobRepository.Add(job);
+            WriteVerbose($"Forwarding {forwarder.LocalEndPoint} to channel {ChannelId} as job {job.Name}.");
             WriteObject(job);
+            if (Wait)
+                Serve([job]);
         }
         catch (GlassException e)
         {

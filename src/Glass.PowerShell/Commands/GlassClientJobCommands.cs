@@ -73,29 +73,31 @@ public sealed class GlassChannelInfo
 }
 
 /// <summary>
-/// What the Get-, Remove- and Disconnect- cmdlets of bindings and forwarded ports share: this
-/// session's jobs of one kind, picked by channel id, and an ObjectNotFound error for an id that
-/// matched none.
+/// What the cmdlets over this session's Glass jobs share: the jobs of one kind, picked by a key
+/// (channel id, queue, port), and an ObjectNotFound error for a key that matched none.
 /// </summary>
 public abstract class GlassJobCommand<TJob> : PSCmdlet where TJob : GlassJob
 {
-    /// <summary>"binding" or "forwarded port", for the error.</summary>
+    /// <summary>"binding", "forwarded port", "translator", for the error.</summary>
     private protected abstract string What { get; }
+
+    /// <summary>What the key is: "channel id", "queue", for the error.</summary>
+    private protected virtual string KeyName => "channel id";
 
     /// <summary>The cmdlet that lists them, for the error.</summary>
     private protected abstract string Lister { get; }
 
-    private protected abstract string ChannelOf(TJob job);
+    private protected abstract string KeyOf(TJob job);
 
-    /// <summary>The jobs with <paramref name="channelId"/> (any, when null) that <paramref name="also"/> accepts.</summary>
-    private protected List<TJob> Find(string? channelId, Func<TJob, bool>? also = null) =>
+    /// <summary>The jobs with <paramref name="key"/> (any, when null) that <paramref name="also"/> accepts.</summary>
+    private protected List<TJob> Find(string? key, Func<TJob, bool>? also = null) =>
         JobRepository.Jobs.OfType<TJob>()
-            .Where(j => (channelId is null || string.Equals(ChannelOf(j), channelId, StringComparison.OrdinalIgnoreCase)) && (also?.Invoke(j) ?? true))
+            .Where(j => (key is null || string.Equals(KeyOf(j), key, StringComparison.OrdinalIgnoreCase)) && (also?.Invoke(j) ?? true))
             .ToList();
 
     private protected void NotFound(string what) =>
         WriteError(new ErrorRecord(
-            new ItemNotFoundException($"No {What} in this session has channel id {what}; {Lister} lists them."),
+            new ItemNotFoundException($"No {What} in this session has {KeyName} {what}; {Lister} lists them."),
             "GlassJobNotFound", ErrorCategory.ObjectNotFound, what));
 
     /// <summary>Stops each job and removes it from the session, under -WhatIf/-Confirm.</summary>
@@ -111,14 +113,14 @@ public abstract class GlassJobCommand<TJob> : PSCmdlet where TJob : GlassJob
         }
     }
 
-    /// <summary>Writes every job with one of <paramref name="ids"/> (all, when null) as <paramref name="view"/> shows it.</summary>
-    private protected void List(string[]? ids, Func<TJob, object> view)
+    /// <summary>Writes every job with one of <paramref name="keys"/> (all, when null) as <paramref name="view"/> shows it.</summary>
+    private protected void List(string[]? keys, Func<TJob, object> view)
     {
-        foreach (var id in ids ?? [null!])
+        foreach (var key in keys ?? [null!])
         {
-            var found = Find(id);
-            if (found.Count == 0 && id is not null)
-                NotFound(id);
+            var found = Find(key);
+            if (found.Count == 0 && key is not null)
+                NotFound(key);
             foreach (var j in found)
                 WriteObject(view(j));
         }
@@ -130,7 +132,7 @@ public abstract class GlassBindingCommand : GlassJobCommand<GlassBindingJob>
 {
     private protected override string What => "binding";
     private protected override string Lister => "Get-GlassBinding";
-    private protected override string ChannelOf(GlassBindingJob job) => job.ChannelId;
+    private protected override string KeyOf(GlassBindingJob job) => job.ChannelId;
 }
 
 /// <summary>Forwarded local ports (Connect-GlassChannel -LocalPort) of this session.</summary>
@@ -138,7 +140,7 @@ public abstract class GlassChannelCommand : GlassJobCommand<GlassChannelJob>
 {
     private protected override string What => "forwarded port";
     private protected override string Lister => "Get-GlassChannel";
-    private protected override string ChannelOf(GlassChannelJob job) => job.ChannelId;
+    private protected override string KeyOf(GlassChannelJob job) => job.ChannelId;
 }
 
 /// <summary>Lists this session's bindings (New-GlassBinding) with their channel ids and traffic.</summary>
@@ -148,6 +150,7 @@ public sealed class GetGlassBindingCommand : GlassBindingCommand
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string[]? ChannelId { get; set; }
 
     protected override void ProcessRecord() => List(ChannelId, j => new GlassBindingInfo(j));
@@ -160,6 +163,7 @@ public sealed class RemoveGlassBindingCommand : GlassBindingCommand
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string[] ChannelId { get; set; } = [];
 
     protected override void ProcessRecord()
@@ -181,6 +185,7 @@ public sealed class GetGlassChannelCommand : GlassChannelCommand
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string[]? ChannelId { get; set; }
 
     protected override void ProcessRecord() => List(ChannelId, j => new GlassChannelInfo(j));
@@ -193,6 +198,7 @@ public sealed class DisconnectGlassChannelCommand : GlassChannelCommand
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string ChannelId { get; set; } = "";
 
     [Parameter(ValueFromPipelineByPropertyName = true)]

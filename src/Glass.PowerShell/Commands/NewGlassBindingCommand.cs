@@ -8,7 +8,8 @@ namespace Glass.PowerShell.Commands;
 /// <summary>
 /// Exposes a local TCP server on a channel id. Returns once the router has assigned the id; the
 /// binding keeps serving in the background (reconnecting when its control connection drops)
-/// until Stop-Job or Remove-Job. The id's secret is remembered, so -ChannelId gets it back later.
+/// until Remove-GlassBinding, or in the foreground with -Wait until Ctrl+C or SIGTERM. The id's
+/// secret is remembered, so -ChannelId gets it back later.
 /// </summary>
 [Cmdlet(VerbsCommon.New, "GlassBinding")]
 [OutputType(typeof(GlassBindingJob))]
@@ -33,6 +34,7 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
     /// <summary>A channel id this user bound before (its secret is remembered), or a new id to claim.</summary>
     [Parameter]
     [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string? ChannelId { get; set; }
 
     /// <summary>A secret connectors must present (Connect-GlassChannel -Secret); by default the client config's secret.</summary>
@@ -48,6 +50,15 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
     [Parameter]
     public string? Name { get; set; }
 
+    /// <summary>Seconds to wait for the router to answer, each time it is asked.</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int TimeoutSec { get; set; } = (int)ControllerConnection.ReplyTimeout.TotalSeconds;
+
+    /// <summary>Serve in the foreground until Ctrl+C or SIGTERM, writing what happens; then unbind.</summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
     protected override void EndProcessing()
     {
         var settings = ClientDefaults.Resolve(this, Router, Token, ConnectSecret);
@@ -58,10 +69,17 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
             var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
             var id = ChannelId?.ToLowerInvariant();
             // A remembered secret reclaims the id; an id never bound here is claimed with a new one.
-            var secret = id is null ? null : store.Load(id) ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-            var options = new BindingOptions { ChannelId = id, Secret = secret, ConnectSecret = settings.Secret, Token = settings.Token };
-            binding = Wait(GlassBinding.StartAsync(router, new IPEndPoint(LocalAddress, LocalPort), options, Cancelled));
+            var remembered = id is null ? null : store.Load(id);
+            if (id is not null)
+                WriteVerbose(remembered is null ? $"Channel {id} was not bound here before: claiming it with a new secret." : $"Reclaiming channel {id} with its secret from {store.Directory}.");
+            var secret = id is null ? null : remembered ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+            var patience = TimeSpan.FromSeconds(TimeoutSec);
+            var options = new BindingOptions { ChannelId = id, Secret = secret, ConnectSecret = settings.Secret, Token = settings.Token, Patience = patience };
+            WriteVerbose($"Binding {LocalAddress}:{LocalPort} at the controller {router}.");
+            binding = WaitFor(ct => GlassBinding.StartAsync(router, new IPEndPoint(LocalAddress, LocalPort), options, ct),
+                "New-GlassBinding", $"the controller at {router}", TimeoutSec);
             store.Save(binding.ChannelId, binding.Secret);
+            WriteVerbose($"Bound channel {binding.ChannelId}; its secret is kept in {store.Directory}.");
         }
         catch (GlassException e)
         {
@@ -78,5 +96,7 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
         job.MarkRunning();
         JobRepository.Add(job);
         WriteObject(job);
+        if (Wait)
+            Serve([job]);
     }
 }

@@ -4,9 +4,10 @@ namespace Glass.PowerShell.Jobs;
 
 /// <summary>
 /// The base of every long-lived Glass service started in a session. Registered with the job
-/// manager, so Get-Job, Receive-Job, Stop-Job and Remove-Job work on it. Messages go to the job's
-/// verbose and warning streams; a fatal error to its error stream, and the job fails. Each stream
-/// keeps the newest <see cref="StreamLimit"/> records that Receive-Job has not taken yet.
+/// manager, so Get-Job, Receive-Job, Stop-Job and Remove-Job work on it. What happens goes to the
+/// job's information stream (timestamped records tagged "Glass" and the job's type), problems to
+/// its warning stream, a fatal error to its error stream, and the job fails. Each stream keeps the
+/// newest <see cref="StreamLimit"/> records that Receive-Job has not taken yet.
 /// </summary>
 public abstract class GlassJob : Job2
 {
@@ -23,7 +24,7 @@ public abstract class GlassJob : Job2
         PSJobTypeName = typeName;
     }
 
-    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
+    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0 || Information.Count > 0;
 
     public override string Location => "localhost";
 
@@ -52,13 +53,23 @@ public abstract class GlassJob : Job2
     /// <summary>Records dropped, oldest first, from streams that were full.</summary>
     public long DroppedRecords => Interlocked.Read(ref _dropped);
 
-    /// <summary>Reports a message from a background thread: warnings to Warning, the rest to Verbose.</summary>
-    internal void Report(string message, bool warning)
+    /// <summary>
+    /// Reports a message from a background thread: warnings to Warning, the rest to Information,
+    /// timestamped and tagged "Glass", the job's type and <paramref name="tag"/>.
+    /// </summary>
+    internal void Report(string message, bool warning, string? tag = null)
     {
         if (warning)
+        {
             Keep(Warning, new WarningRecord(message));
-        else
-            Keep(Verbose, new VerboseRecord(message));
+            return;
+        }
+        var record = new InformationRecord(message, Name);
+        record.Tags.Add("Glass");
+        record.Tags.Add(PSJobTypeName);
+        if (tag is not null)
+            record.Tags.Add(tag);
+        Keep(Information, record);
     }
 
     /// <summary>Reports a failure that the service survived (one connection, say) to the job's Error stream.</summary>

@@ -27,8 +27,23 @@ public sealed class GlassTranslatorJob : GlassJob
             PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => _host.Stop()),
             PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => _host.Stop()),
         };
+        if (host.Engine is { } engine)
+        {
+            // Raised under the engine's lock: a record is all they do.
+            engine.Paired += OnPaired;
+            engine.Released += OnReleased;
+        }
         FollowCompletion(host.Completion);
     }
+
+    private void OnPaired(LinkRelease r) =>
+        Report($"Session {r.SessionId} paired: {Describe(r)}.", false, "Paired");
+
+    private void OnReleased(LinkRelease r) =>
+        Report($"Session {r.SessionId} ended ({r.Reason}): {Describe(r)}.", false, "Ended");
+
+    private static string Describe(LinkRelease r) =>
+        $"{Glass.Packets.Ipv4.Format(r.PeerA)} on router port {r.RouterPortA} with {Glass.Packets.Ipv4.Format(r.PeerB)} on router port {r.RouterPortB}";
 
     public ushort Queue => _host.Options.Queue;
     public string PortRange => _host.Options.PortRange.ToString();
@@ -46,6 +61,11 @@ public sealed class GlassTranslatorJob : GlassJob
 
     protected override void StopService()
     {
+        if (_host.Engine is { } engine)
+        {
+            engine.Paired -= OnPaired;
+            engine.Released -= OnReleased;
+        }
         AppDomain.CurrentDomain.ProcessExit -= _onExit;
         foreach (var r in _signals)
             r.Dispose();
@@ -62,10 +82,12 @@ public sealed class GlassControllerJob : GlassJob
         : base(command, name ?? $"GlassController-{host.LocalEndPoint?.Port}", "GlassController")
     {
         _host = host;
+        EndPoint = host.LocalEndPoint;
         _host.Problem += m => Report($"Translator control socket: {m}", warning: true);
     }
 
-    public IPEndPoint? EndPoint => _host.LocalEndPoint;
+    /// <summary>Where it listens; kept after it stopped.</summary>
+    public IPEndPoint? EndPoint { get; }
     public string ControlSocket => _host.Options.ControlSocket;
     public string PortRange => _host.Options.PortRange.ToString();
     public ControllerStatus Status => _host.GetStatus();
@@ -84,7 +106,7 @@ public sealed class GlassBindingJob : GlassJob
         : base(command, name ?? $"GlassBinding-{binding.ChannelId[..8]}", "GlassBinding")
     {
         _binding = binding;
-        _binding.Message += Report;
+        _binding.Message += (m, w) => Report(m, w);
         FollowCompletion(binding.Completion);
     }
 
@@ -112,7 +134,7 @@ public sealed class GlassChannelJob : GlassJob
         : base(command, name ?? $"GlassChannel-{forwarder.ChannelId[..8]}", "GlassChannel")
     {
         _forwarder = forwarder;
-        _forwarder.Message += Report;
+        _forwarder.Message += (m, w) => Report(m, w);
         _forwarder.ConnectionFailed += ReportError;
         FollowCompletion(forwarder.Completion);
     }

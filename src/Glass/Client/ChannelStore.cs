@@ -39,6 +39,12 @@ public sealed class ChannelStore
         File.Move(temp, path, overwrite: true);
     }
 
+    /// <summary>The channel ids whose secrets are kept here.</summary>
+    public IEnumerable<string> List() =>
+        System.IO.Directory.Exists(Directory)
+            ? System.IO.Directory.EnumerateFiles(Directory).Select(f => Path.GetFileName(f)).Where(n => Controller.ChannelId.TryNormalize(n, out var id) && id == n)
+            : [];
+
     private string PathOf(string channelId) =>
         Controller.ChannelId.TryNormalize(channelId, out var id)
             ? Path.Combine(Directory, id)

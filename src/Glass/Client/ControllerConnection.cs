@@ -10,11 +10,11 @@ public static class ControllerConnection
 {
     public static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(10);
 
-    internal static async Task<LineConnection> OpenAsync(IPEndPoint router, CancellationToken ct)
+    internal static async Task<LineConnection> OpenAsync(IPEndPoint router, CancellationToken ct, TimeSpan? patience = null)
     {
         var s = TcpSockets.Create(router.AddressFamily);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(ReplyTimeout);
+        timeout.CancelAfter(patience ?? ReplyTimeout);
         try
         {
             await s.ConnectAsync(router, timeout.Token).ConfigureAwait(false);
@@ -35,12 +35,12 @@ public static class ControllerConnection
     }
 
     /// <summary>Reads the answer to a request: the words after OK, or a <see cref="GlassException"/> for ERR.</summary>
-    internal static async Task<string[]> ReadAnswerAsync(LineConnection conn, IPEndPoint router, CancellationToken ct)
+    internal static async Task<string[]> ReadAnswerAsync(LineConnection conn, IPEndPoint router, CancellationToken ct, TimeSpan? patience = null)
     {
         string? line;
         try
         {
-            line = await conn.ReadLineAsync(ReplyTimeout, ct).ConfigureAwait(false);
+            line = await conn.ReadLineAsync(patience ?? ReplyTimeout, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ProtocolException or SocketException or IOException)
         {
@@ -68,12 +68,46 @@ public static class ControllerConnection
             : throw new GlassException(GlassErrors.UnknownChannel, $"'{channelId}' is not a channel id: expected 32 hex characters, as New-GlassBinding prints.");
 
     /// <summary>Asks for a fresh router endpoint for one connection to <paramref name="channelId"/>.</summary>
-    public static async Task<IPEndPoint> RequestEndpointAsync(IPEndPoint router, string channelId, string? secret = null, string? token = null, CancellationToken ct = default)
+    /// <param name="patience">How long to wait for the connection and for the answer; <see cref="ReplyTimeout"/> when null.</param>
+    public static async Task<IPEndPoint> RequestEndpointAsync(IPEndPoint router, string channelId, string? secret = null, string? token = null,
+        CancellationToken ct = default, TimeSpan? patience = null)
     {
         var id = Normalize(channelId);
-        using var conn = await OpenAsync(router, ct).ConfigureAwait(false);
+        using var conn = await OpenAsync(router, ct, patience).ConfigureAwait(false);
         await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = id, Secret = secret, Token = token }.Format(), ct).ConfigureAwait(false);
-        return ParseEndpoint(await ReadAnswerAsync(conn, router, ct).ConfigureAwait(false), router);
+        return ParseEndpoint(await ReadAnswerAsync(conn, router, ct, patience).ConfigureAwait(false), router);
+    }
+
+    /// <summary>Asks a controller on this host for its counters (STATUS is answered on loopback only).</summary>
+    public static async Task<ControllerStatus> QueryStatusAsync(IPEndPoint controller, CancellationToken ct = default, TimeSpan? patience = null)
+    {
+        using var conn = await OpenAsync(controller, ct, patience).ConfigureAwait(false);
+        await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Status }.Format(), ct).ConfigureAwait(false);
+        string? line;
+        try
+        {
+            line = await conn.ReadLineAsync(patience ?? ReplyTimeout, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ProtocolException or SocketException or IOException)
+        {
+            throw new GlassException(GlassErrors.ProtocolError, $"The controller at {controller} did not answer STATUS properly: {e.Message}", e);
+        }
+        if (line is null)
+            throw new GlassException(GlassErrors.ProtocolError, $"The controller at {controller} closed the connection without an answer.");
+        if (!line.StartsWith("OK ", StringComparison.Ordinal))
+        {
+            ParseAnswer(line, controller); // throws a refusal as the error it names
+            throw new GlassException(GlassErrors.ProtocolError, $"The controller at {controller} answered STATUS with '{line}'.");
+        }
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<ControllerStatus>(line.AsSpan(3))
+                ?? throw new GlassException(GlassErrors.ProtocolError, $"The controller at {controller} answered STATUS with null.");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new GlassException(GlassErrors.ProtocolError, $"The controller at {controller} answered STATUS with something other than its counters: {e.Message}", e);
+        }
     }
 
     internal static IPEndPoint ParseEndpoint(string[] words, IPEndPoint router) =>

@@ -21,16 +21,19 @@ internal sealed class ControllerSession : IDisposable
 
     private readonly IPEndPoint _router;
     private readonly string? _token;
+    private readonly TimeSpan _patience;
     private readonly SemaphoreSlim _open = new(1, 1);
     private readonly object _gate = new();
     private Link? _link;
     private bool _unsupported, _disposed;
     private long _retryAt;
 
-    public ControllerSession(IPEndPoint router, string? token)
+    /// <param name="patience">How long to wait for a connection or an answer; <see cref="ControllerConnection.ReplyTimeout"/> when null.</param>
+    public ControllerSession(IPEndPoint router, string? token, TimeSpan? patience = null)
     {
         _router = router;
         _token = token;
+        _patience = patience ?? ControllerConnection.ReplyTimeout;
     }
 
     /// <summary>Told once when requests fall back to a connection each.</summary>
@@ -52,9 +55,9 @@ internal sealed class ControllerSession : IDisposable
                     return ControllerConnection.ParseAnswer(line, _router);
             }
         }
-        using var conn = await ControllerConnection.OpenAsync(_router, ct).ConfigureAwait(false);
+        using var conn = await ControllerConnection.OpenAsync(_router, ct, _patience).ConfigureAwait(false);
         await conn.WriteLineAsync((request with { Token = _token }).Format(), ct).ConfigureAwait(false);
-        return await ControllerConnection.ReadAnswerAsync(conn, _router, ct).ConfigureAwait(false);
+        return await ControllerConnection.ReadAnswerAsync(conn, _router, ct, _patience).ConfigureAwait(false);
     }
 
     /// <summary>The live session, a new one, or null when requests must go one per connection.</summary>
@@ -69,11 +72,11 @@ internal sealed class ControllerSession : IDisposable
                 return raced;
             _link?.Dispose();
             _link = null;
-            var conn = await ControllerConnection.OpenAsync(_router, ct).ConfigureAwait(false);
+            var conn = await ControllerConnection.OpenAsync(_router, ct, _patience).ConfigureAwait(false);
             try
             {
                 await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Session, Token = _token }.Format(), ct).ConfigureAwait(false);
-                await ControllerConnection.ReadAnswerAsync(conn, _router, ct).ConfigureAwait(false);
+                await ControllerConnection.ReadAnswerAsync(conn, _router, ct, _patience).ConfigureAwait(false);
             }
             catch (GlassException e) when (e.ErrorId is GlassErrors.BadRequest or "version")
             {
@@ -101,7 +104,7 @@ internal sealed class ControllerSession : IDisposable
                     conn.Dispose();
                     throw new ObjectDisposedException(nameof(ControllerSession));
                 }
-                return _link = new Link(conn, _router);
+                return _link = new Link(conn, _router, _patience);
             }
         }
         finally
@@ -124,15 +127,17 @@ internal sealed class ControllerSession : IDisposable
     {
         private readonly LineConnection _conn;
         private readonly IPEndPoint _router;
+        private readonly TimeSpan _patience;
         private readonly Queue<TaskCompletionSource<string?>> _waiting = new();
         private readonly CancellationTokenSource _closed = new();
         private long _lastUsed = Environment.TickCount64;
         private bool _dead;
 
-        public Link(LineConnection conn, IPEndPoint router)
+        public Link(LineConnection conn, IPEndPoint router, TimeSpan patience)
         {
             _conn = conn;
             _router = router;
+            _patience = patience;
             _ = ReadAnswersAsync();
         }
 
@@ -163,13 +168,13 @@ internal sealed class ControllerSession : IDisposable
             }
             try
             {
-                return await answer.Task.WaitAsync(ControllerConnection.ReplyTimeout, ct).ConfigureAwait(false);
+                return await answer.Task.WaitAsync(_patience, ct).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
                 // A late answer would be taken for the next request's: this connection is done.
                 Fail();
-                throw new GlassException(GlassErrors.ProtocolError, $"The controller at {_router} did not answer within {ControllerConnection.ReplyTimeout.TotalSeconds:0} s.");
+                throw new GlassException(GlassErrors.ProtocolError, $"The controller at {_router} did not answer within {_patience.TotalSeconds:0} s.");
             }
             catch (OperationCanceledException)
             {

@@ -18,6 +18,8 @@ public sealed record BindingOptions
     public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>The longest pause between reconnection attempts.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>How long to wait for the controller's connection and for its answer to BIND.</summary>
+    public TimeSpan Patience { get; init; } = ControllerConnection.ReplyTimeout;
 }
 
 /// <summary>
@@ -89,12 +91,12 @@ public sealed class GlassBinding : IDisposable
 
     private static async Task<(LineConnection, string, string)> BindAsync(IPEndPoint router, BindingOptions o, string? id, string? secret, CancellationToken ct)
     {
-        var conn = await ControllerConnection.OpenAsync(router, ct).ConfigureAwait(false);
+        var conn = await ControllerConnection.OpenAsync(router, ct, o.Patience).ConfigureAwait(false);
         try
         {
             var request = new ControllerRequest { Verb = ControllerVerb.Bind, ChannelId = id, Secret = secret, ConnectSecret = o.ConnectSecret, Token = o.Token };
             await conn.WriteLineAsync(request.Format(), ct).ConfigureAwait(false);
-            var words = await ControllerConnection.ReadAnswerAsync(conn, router, ct).ConfigureAwait(false);
+            var words = await ControllerConnection.ReadAnswerAsync(conn, router, ct, o.Patience).ConfigureAwait(false);
             if (words.Length != 2 || !Controller.ChannelId.TryNormalize(words[0], out var bound))
                 throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} answered BIND with '{string.Join(' ', words)}'.");
             return (conn, bound, words[1]);
@@ -220,6 +222,7 @@ public sealed class GlassBinding : IDisposable
             var (toLocal, fromLocal) = await StreamPump.RunAsync(remote, local, ct).ConfigureAwait(false);
             Interlocked.Add(ref _toLocal, toLocal);
             Interlocked.Add(ref _fromLocal, fromLocal);
+            Message?.Invoke($"A connection through router endpoint {routerEndpoint} ended: {toLocal} bytes to {LocalTarget}, {fromLocal} from it.", false);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
         {

@@ -47,10 +47,10 @@ public sealed class GlassForwarder : IDisposable
 
     /// <summary>Checks that the channel exists, then listens on <paramref name="listen"/>.</summary>
     public static async Task<GlassForwarder> StartAsync(IPEndPoint router, string channelId, IPEndPoint listen,
-        string? secret = null, string? token = null, CancellationToken ct = default)
+        string? secret = null, string? token = null, CancellationToken ct = default, TimeSpan? patience = null)
     {
         var id = ControllerConnection.Normalize(channelId);
-        var controller = new ControllerSession(router, token);
+        var controller = new ControllerSession(router, token, patience);
         Socket s;
         try
         {
@@ -114,6 +114,7 @@ public sealed class GlassForwarder : IDisposable
             var (sent, received) = await StreamPump.RunAsync(local, remote, ct).ConfigureAwait(false);
             Interlocked.Add(ref _sent, sent);
             Interlocked.Add(ref _received, received);
+            Message?.Invoke($"A connection through router endpoint {endpoint} ended: {sent} bytes sent, {received} received.", false);
         }
         catch (Exception e) when (e is GlassException or SocketException or OperationCanceledException or IOException)
         {

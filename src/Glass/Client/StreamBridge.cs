@@ -13,19 +13,20 @@ public static class StreamBridge
     private const int BufferSize = 64 * 1024;
 
     /// <summary>Returns the bytes sent and received once both directions have ended.</summary>
-    public static async Task<(long Sent, long Received)> RunAsync(IPEndPoint endpoint, Stream input, Stream output, CancellationToken ct)
+    public static async Task<(long Sent, long Received)> RunAsync(IPEndPoint endpoint, Stream input, Stream output, CancellationToken ct, TimeSpan? patience = null)
     {
+        var wait = patience ?? ControllerConnection.ReplyTimeout;
         using var socket = TcpSockets.Create(endpoint.AddressFamily);
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
-            timeout.CancelAfter(ControllerConnection.ReplyTimeout);
+            timeout.CancelAfter(wait);
             try
             {
                 await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                throw new GlassException(GlassErrors.RouterUnreachable, $"The router endpoint {endpoint} did not answer within {ControllerConnection.ReplyTimeout.TotalSeconds:0} s.");
+                throw new GlassException(GlassErrors.RouterUnreachable, $"The router endpoint {endpoint} did not answer within {wait.TotalSeconds:0} s.");
             }
         }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
