@@ -148,6 +148,83 @@ Describe 'A controller on loopback' {
         finally { $silent.Stop() }
     }
 
+    It 'gives up on a silent router after -TimeoutSec, naming it, with a progress bar meanwhile' {
+        $silent = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $silent.Start()
+        try {
+            $ps = [powershell]::Create([System.Management.Automation.RunspaceMode]::NewRunspace)
+            $null = $ps.AddCommand('Import-Module').AddArgument((Get-Module Glass).Path).AddStatement()
+            $null = $ps.AddCommand('New-GlassBinding').AddParameter('LocalPort', 9).AddParameter('Router', "127.0.0.1:$($silent.LocalEndpoint.Port)").AddParameter('TimeoutSec', 2)
+            $out = $ps.Invoke()
+            $out | Should -BeNullOrEmpty
+            $e = @($ps.Streams.Error)[0]
+            $e.FullyQualifiedErrorId | Should -BeLike 'router-unreachable,*'
+            $e.Exception.Message | Should -BeLike "*127.0.0.1:$($silent.LocalEndpoint.Port) did not answer within 2 s*-TimeoutSec*"
+            $progress = @($ps.Streams.Progress | Where-Object Activity -eq 'New-GlassBinding')
+            $progress | Should -Not -BeNullOrEmpty
+            $progress[-1].RecordType | Should -Be 'Completed'
+            $ps.Dispose()
+        }
+        finally { $silent.Stop() }
+    }
+
+    It 'completes channel ids of live bindings and the ports of running controllers' {
+        $ids = (TabExpansion2 'Connect-GlassChannel -Id ' 25).CompletionMatches
+        $mine = @($ids | Where-Object CompletionText -eq $Binding.ChannelId)
+        $mine | Should -HaveCount 1
+        $mine[0].ToolTip | Should -BeLike "$($Binding.Name): bound to 127.0.0.1:9"
+        $prefix = $Binding.ChannelId.Substring(0, 6)
+        $line = "Get-GlassBinding -ChannelId $prefix"
+        (TabExpansion2 $line $line.Length).CompletionMatches.CompletionText | Should -Contain $Binding.ChannelId
+        (TabExpansion2 'Stop-GlassController -Port ' 27).CompletionMatches.CompletionText | Should -Contain "$($Controller.EndPoint.Port)"
+    }
+
+    It 'shows the controller''s figures in Get-GlassRouterStatus, and the missing translator as an error' {
+        $status = Get-GlassRouterStatus -ControlSocket $Socket -ErrorAction SilentlyContinue -ErrorVariable missing
+        $missing[0].FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+        $status.TranslatorState | Should -Be 'Unavailable'
+        $status.ControllerState | Should -Be 'Running'
+        $status.Controller.Port | Should -Be $Controller.EndPoint.Port
+        $status.Bindings | Should -Be $Controller.Status.Bindings
+        $status.Bindings | Should -BeGreaterOrEqual 1
+        ($status | Format-Table | Out-String) | Should -Match 'Unavailable\s+Running'
+    }
+
+    It 'stops a controller by port with Stop-GlassController, not under -WhatIf, and keeps its job, Stopped' {
+        $c = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket
+        $port = $c.EndPoint.Port
+        Stop-GlassController -Port $port -WhatIf
+        $c.State | Should -Be 'Running'
+        $stopped = Stop-GlassController -Port $port -PassThru
+        $stopped.Id | Should -Be $c.Id
+        $stopped.State | Should -Be 'Stopped'
+        $e = Get-ErrorId { New-GlassBinding -LocalPort 9 -Router "127.0.0.1:$port" }
+        $e.FullyQualifiedErrorId | Should -BeLike 'router-unreachable,*'
+        (Get-Job -Id $c.Id).State | Should -Be 'Stopped'
+        Remove-Job -Id $c.Id
+        $e = Get-ErrorId { Stop-GlassController -Port $port }
+        $e.FullyQualifiedErrorId | Should -BeLike 'GlassJobNotFound,*'
+        $e.Exception.Message | Should -BeLike "*port $port*"
+    }
+
+    It 'logs what a job does as timestamped information records tagged with its kind' {
+        $c = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket
+        $b = New-GlassBinding -LocalPort 9 -Router "127.0.0.1:$($c.EndPoint.Port)"
+        try {
+            $since = [datetime]::Now.AddSeconds(-1)
+            $c | Stop-Job
+            # The binding now tries again and again, saying so.
+            Wait-GlassCondition -TimeoutSeconds 30 -Because 'the binding to report its reconnection attempts' { $b.Information.Count -gt 0 } | Out-Null
+            $null = Receive-Job $b -InformationVariable info -WarningAction SilentlyContinue
+            $info[0].MessageData | Should -BeLike "Reconnecting channel $($b.ChannelId)*"
+            $info[0].Tags | Should -Contain 'Glass'
+            $info[0].Tags | Should -Contain 'GlassBinding'
+            $info[0].Source | Should -Be $b.Name
+            $info[0].TimeGenerated | Should -BeGreaterThan $since
+        }
+        finally { $b, $c | Remove-Job -Force }
+    }
+
     It 'says translator-unavailable, naming the socket, when no translator runs' {
         $e = Get-ErrorId { Connect-GlassChannel -Id $Binding.ChannelId -Router $Router }
         $e.FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
