@@ -80,6 +80,7 @@ function Invoke-Build {
         '-c', $Configuration, '--no-build', '--nologo', '-v', 'q', '-o', $ModuleOut)
     Copy-Item (Join-Path $Root 'module/*') $ModuleOut
     Get-ChildItem $ModuleOut -Filter '*.pdb' | Remove-Item
+    Set-GlassModuleVersion
     $env:GLASS_MODULE = Join-Path $ModuleOut 'Glass.psd1'
     $env:GLASS_TESTPEER = Join-Path $Root "tests/Glass.TestPeer/bin/$Configuration/net10.0/glass-testpeer.dll"
     $env:GLASS_BENCH = Join-Path $Root "tests/Glass.Bench/bin/$Configuration/net10.0/glass-bench.dll"
@@ -182,6 +183,30 @@ function Invoke-E2EBench {
         if ($v -is [bool]) { $argList += "-$k" } else { $argList += @("-$k", (@($v) -join ',')) }
     }
     Invoke-Native $pwsh $argList
+}
+
+function Get-GlassVersion {
+    # The version the built assemblies carry: <Version> in Directory.Build.props, the one place it is set.
+    $dll = Join-Path $ModuleOut 'Glass.PowerShell.dll'
+    $version = ([Diagnostics.FileVersionInfo]::GetVersionInfo($dll).ProductVersion -split '\+')[0]
+    if ($version -notmatch '^\d+\.\d+\.\d+$') {
+        throw "$dll carries version '$version'; set <Version> in Directory.Build.props to Major.Minor.Patch (a module version has no prerelease suffix)."
+    }
+    $version
+}
+
+function Set-GlassModuleVersion {
+    # module/Glass.psd1 holds a placeholder; the laid-out manifest gets the assemblies' version.
+    $manifest = Join-Path $ModuleOut 'Glass.psd1'
+    $version = Get-GlassVersion
+    $pattern = "(?m)^(\s*ModuleVersion\s*=\s*)'0\.0\.0'"
+    $text = Get-Content $manifest -Raw
+    if ([regex]::Matches($text, $pattern).Count -ne 1) {
+        throw "module/Glass.psd1 should hold ModuleVersion = '0.0.0' once, as the placeholder the build replaces with $version."
+    }
+    Set-Content $manifest ($text -replace $pattern, "`${1}'$version'") -NoNewline
+    $written = (Import-PowerShellDataFile $manifest).ModuleVersion
+    if ($written -ne $version) { throw "$manifest has ModuleVersion '$written' after the build wrote '$version' there." }
 }
 
 switch ($Task) {
