@@ -228,7 +228,7 @@ function Invoke-IsolatedPwsh {
     foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $Command) { $psi.ArgumentList.Add($a) }
     $psi.UseShellExecute = $false
     $psi.WorkingDirectory = $Sandbox
-    $dirs = [ordered]@{ HOME = 'home'; XDG_CONFIG_HOME = 'config'; XDG_DATA_HOME = 'data'; XDG_CACHE_HOME = 'cache' }
+    $dirs = [ordered]@{ HOME = 'home'; XDG_CONFIG_HOME = 'home/.config'; XDG_DATA_HOME = 'home/.local/share'; XDG_CACHE_HOME = 'home/.cache' }
     foreach ($k in $dirs.Keys) {
         $psi.Environment[$k] = (New-Item -ItemType Directory -Force (Join-Path $Sandbox $dirs[$k])).FullName
     }
