@@ -216,9 +216,9 @@ function Set-GlassModuleVersion {
 }
 
 function Invoke-IsolatedPwsh {
-    # A child pwsh (this same one: under 'dotnet pwsh', dotnet with pwsh.dll) whose home, XDG folders
-    # and module path lie under $Sandbox, so what it registers or caches never reaches the user's
-    # profile. The folders must exist: .NET reports a missing one as '', and PSResourceGet then
+    # A child pwsh (this same one: under 'dotnet pwsh', dotnet with pwsh.dll) whose home and XDG
+    # folders, and so its user module path, lie under $Sandbox: what it registers or caches never
+    # reaches the user's profile. The folders must exist: .NET reports a missing one as '', and PSResourceGet then
     # writes its settings into the working directory.
     param([Parameter(Mandatory)] [string] $Sandbox, [Parameter(Mandatory)] [string] $Command, [hashtable] $Environment = @{})
     $psi = [Diagnostics.ProcessStartInfo]::new([Environment]::ProcessPath)
