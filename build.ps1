@@ -13,6 +13,9 @@
              -BenchPart picks some of them; -BenchPaths, -BenchWorkloads and -BenchRuns pick
              a subset of the end-to-end run.
     prereqs  installs the Debian packages the demo and the network tests need (as root)
+    package  build, check the manifest (Test-ModuleManifest) and write out/packages/Glass.<version>.nupkg
+             with PSResourceGet, for Install-PSResource from a local repository (README, "Install");
+             -NoBuild packages the module already in out/Glass
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 test
 .EXAMPLE
@@ -21,11 +24,14 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'bench', 'prereqs')]
+    [ValidateSet('build', 'test', 'demo', 'bench', 'prereqs', 'package')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
+
+    # package: packages the module already in out/Glass instead of building it first.
+    [switch] $NoBuild,
 
     # Runs only these Pester files or folders (comma-separated works too), e.g. -PesterPath tests/pester/Splice.Tests.ps1
     [string[]] $PesterPath = @(Join-Path $PSScriptRoot 'tests/pester'),
@@ -80,6 +86,7 @@ function Invoke-Build {
         '-c', $Configuration, '--no-build', '--nologo', '-v', 'q', '-o', $ModuleOut)
     Copy-Item (Join-Path $Root 'module/*') $ModuleOut
     Get-ChildItem $ModuleOut -Filter '*.pdb' | Remove-Item
+    Set-GlassModuleVersion
     $env:GLASS_MODULE = Join-Path $ModuleOut 'Glass.psd1'
     $env:GLASS_TESTPEER = Join-Path $Root "tests/Glass.TestPeer/bin/$Configuration/net10.0/glass-testpeer.dll"
     $env:GLASS_BENCH = Join-Path $Root "tests/Glass.Bench/bin/$Configuration/net10.0/glass-bench.dll"
@@ -184,11 +191,89 @@ function Invoke-E2EBench {
     Invoke-Native $pwsh $argList
 }
 
+function Get-GlassVersion {
+    # The version the built assemblies carry: <Version> in Directory.Build.props, the one place it is set.
+    $dll = Join-Path $ModuleOut 'Glass.PowerShell.dll'
+    $version = ([Diagnostics.FileVersionInfo]::GetVersionInfo($dll).ProductVersion -split '\+')[0]
+    if ($version -notmatch '^\d+\.\d+\.\d+$') {
+        throw "$dll carries version '$version'; set <Version> in Directory.Build.props to Major.Minor.Patch (a module version has no prerelease suffix)."
+    }
+    $version
+}
+
+function Set-GlassModuleVersion {
+    # module/Glass.psd1 holds a placeholder; the laid-out manifest gets the assemblies' version.
+    $manifest = Join-Path $ModuleOut 'Glass.psd1'
+    $version = Get-GlassVersion
+    $pattern = "(?m)^(\s*ModuleVersion\s*=\s*)'0\.0\.0'"
+    $text = Get-Content $manifest -Raw
+    if ([regex]::Matches($text, $pattern).Count -ne 1) {
+        throw "module/Glass.psd1 should hold ModuleVersion = '0.0.0' once, as the placeholder the build replaces with $version."
+    }
+    Set-Content $manifest ($text -replace $pattern, "`${1}'$version'") -NoNewline
+    $written = (Import-PowerShellDataFile $manifest).ModuleVersion
+    if ($written -ne $version) { throw "$manifest has ModuleVersion '$written' after the build wrote '$version' there." }
+}
+
+function Invoke-IsolatedPwsh {
+    # A child pwsh (this same one: under 'dotnet pwsh', dotnet with pwsh.dll) whose home and XDG
+    # folders, and so its user module path, lie under $Sandbox: what it registers or caches never
+    # reaches the user's profile. The folders must exist: .NET reports a missing one as '', and PSResourceGet then
+    # writes its settings into the working directory.
+    param([Parameter(Mandatory)] [string] $Sandbox, [Parameter(Mandatory)] [string] $Command, [hashtable] $Environment = @{})
+    $psi = [Diagnostics.ProcessStartInfo]::new([Environment]::ProcessPath)
+    if ([IO.Path]::GetFileNameWithoutExtension($psi.FileName) -eq 'dotnet') {
+        $psi.ArgumentList.Add([Reflection.Assembly]::GetEntryAssembly().Location)
+    }
+    foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $Command) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    $psi.WorkingDirectory = $Sandbox
+    $dirs = [ordered]@{ HOME = 'home'; XDG_CONFIG_HOME = 'home/.config'; XDG_DATA_HOME = 'home/.local/share'; XDG_CACHE_HOME = 'home/.cache' }
+    foreach ($k in $dirs.Keys) {
+        $psi.Environment[$k] = (New-Item -ItemType Directory -Force (Join-Path $Sandbox $dirs[$k])).FullName
+    }
+    $null = $psi.Environment.Remove('PSModulePath')
+    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = $Environment[$k] }
+    $p = [Diagnostics.Process]::Start($psi)
+    $p.WaitForExit()
+    if ($p.ExitCode -ne 0) { throw "The child pwsh failed with exit code $($p.ExitCode)." }
+}
+
+function Invoke-Package {
+    if (-not $NoBuild) { Invoke-Build }
+    elseif (-not (Test-Path (Join-Path $ModuleOut 'Glass.PowerShell.dll'))) {
+        throw "-NoBuild: $ModuleOut holds no built module; run './build.ps1 build' first."
+    }
+    $version = Get-GlassVersion
+    $manifest = Test-ModuleManifest (Join-Path $ModuleOut 'Glass.psd1') -ErrorAction Stop
+    if ("$($manifest.Version)" -ne $version) {
+        throw "$ModuleOut/Glass.psd1 has ModuleVersion $($manifest.Version), the assemblies $version; run the package task without -NoBuild."
+    }
+    $packages = Join-Path $Out 'packages'
+    $null = New-Item -ItemType Directory -Force $packages
+    Get-ChildItem $packages -Filter 'Glass.*.nupkg' | Where-Object Name -Match '^Glass\.\d+\.\d+\.\d+\.nupkg$' | Remove-Item
+    # Publish-PSResource packs into a registered repository: a local one over out/packages,
+    # registered only in a throw-away profile.
+    $sandbox = Join-Path ([IO.Path]::GetTempPath()) "glass-package-$([guid]::NewGuid().ToString('n'))"
+    try {
+        Invoke-IsolatedPwsh -Sandbox $sandbox -Environment @{ GLASS_PACKAGE_MODULE = $ModuleOut; GLASS_PACKAGE_REPOSITORY = $packages } -Command @'
+$ErrorActionPreference = 'Stop'
+Register-PSResourceRepository -Name GlassBuild -Uri $env:GLASS_PACKAGE_REPOSITORY -Trusted
+Publish-PSResource -Path $env:GLASS_PACKAGE_MODULE -Repository GlassBuild
+'@
+    }
+    finally { Remove-Item $sandbox -Recurse -Force -ErrorAction Ignore }
+    $nupkg = Join-Path $packages "Glass.$version.nupkg"
+    if (-not (Test-Path $nupkg)) { throw "Publish-PSResource left no $nupkg." }
+    Write-Host "Package ready: $nupkg"
+}
+
 switch ($Task) {
     'build' { Invoke-Build }
     'prereqs' { Install-Prerequisite }
     'test' { Invoke-Test }
     'bench' { Invoke-Bench }
+    'package' { Invoke-Package }
     'demo' {
         Install-Prerequisite
         Invoke-Build

@@ -1,6 +1,7 @@
 @{
     RootModule           = 'Glass.PowerShell.dll'
-    ModuleVersion        = '0.1.0'
+    # <Version> in Directory.Build.props: build.ps1 writes it over the placeholder 0.0.0 of module/Glass.psd1 (and fails if it cannot).
+    ModuleVersion        = '0.0.0'
     GUID                 = '6f0f3a8e-5c1b-4d0e-9a4e-2b7c9e3d1a55'
     Author               = 'The Glass developers'
     Copyright            = '(c) The Glass developers. LGPL-3.0.'
