@@ -26,4 +26,6 @@ public static class GlassErrors
     public const string LimitExceeded = "limit-exceeded";
     /// <summary>A client was given no router: no -Router, no $env:GLASS_ROUTER, nothing in its client config.</summary>
     public const string RouterMissing = "router-missing";
+    /// <summary>A listener's port is taken by another listener (Glass's own or another program's).</summary>
+    public const string AddressInUse = "address-in-use";
 }

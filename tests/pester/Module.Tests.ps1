@@ -538,6 +538,40 @@ limits:
         (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter -Secret door }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
     }
 
+    It 'takes secrets as SecureString or text alike, and shows none of them in a job''s Command' {
+        $secure = ConvertTo-SecureString 'hunter2' -AsPlainText -Force
+        $b = New-GlassBinding -LocalPort 9 -Router $OpenRouter -ConnectSecret $secure
+        # The secret is the text inside the SecureString, not its type name.
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter -Secret 'System.Security.SecureString' }).FullyQualifiedErrorId | Should -BeLike 'unauthorized,*'
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter -Secret hunter2 }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+        (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter -Secret $secure }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+        $f = Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter -Secret hunter2 -LocalPort 0
+        foreach ($job in $b, $f) {
+            $job.Command | Should -Not -Match 'hunter2'
+            ($job | Format-List * | Out-String) | Should -Not -Match 'hunter2'
+        }
+        $b.Command | Should -Match '^New-GlassBinding .*-ConnectSecret \*+'
+        $f.Command | Should -Match '^Connect-GlassChannel .*-Secret \*+'
+        (Get-ErrorId { New-GlassBinding -LocalPort 9 -Router $OpenRouter -ConnectSecret ('x' * 65) }).FullyQualifiedErrorId | Should -BeLike 'ParameterArgumentTransformationError,*'
+        $f, $b | Remove-Job -Force
+    }
+
+    It 'owns every listening port: a second forwarder or controller on it fails with address-in-use, naming the job' {
+        $b = New-GlassBinding -LocalPort 9 -Router $OpenRouter
+        $first = Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter -LocalPort 0
+        $e = Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter -LocalPort $first.LocalPort }
+        $e.FullyQualifiedErrorId | Should -BeLike 'address-in-use,*'
+        $e.CategoryInfo.Category | Should -Be 'ResourceBusy'
+        $e.Exception.Message | Should -BeLike "*$($first.Name) (Id $($first.Id)) holds it*"
+        $port = $Open.EndPoint.Port
+        $e = Get-ErrorId { Start-GlassController -Port $port -Address 127.0.0.1 -ControlSocket $Socket }
+        $e.FullyQualifiedErrorId | Should -BeLike 'address-in-use,*'
+        $e.Exception.Message | Should -BeLike "*$($Open.Name) (Id $($Open.Id)) holds it*"
+        # One listener still has the port, and all its connections.
+        @(Get-Job | Where-Object { $_.PSJobTypeName -eq 'GlassController' -and $_.EndPoint.Port -eq $port -and $_.State -eq 'Running' }) | Should -HaveCount 1
+        $first, $b | Remove-Job -Force
+    }
+
     It 'gives a stable id back after a restart, and to nobody else' {
         $first = New-GlassBinding -LocalPort 9 -Router $OpenRouter
         $id = $first.ChannelId

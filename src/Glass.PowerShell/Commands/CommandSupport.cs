@@ -45,6 +45,28 @@ internal static class CommandSupport
         }
     }
 
+    /// <summary>
+    /// An address-in-use error, told which of this session's jobs holds <paramref name="port"/> (or
+    /// that another program does); other errors as they are.
+    /// </summary>
+    public static Exception NameHolder(PSCmdlet cmdlet, GlassException e, int port)
+    {
+        if (e.ErrorId != GlassErrors.AddressInUse)
+            return e;
+        var holder = cmdlet.JobRepository.Jobs.OfType<Jobs.GlassJob>().FirstOrDefault(j =>
+            j.JobStateInfo.State == JobState.Running
+            && j switch
+            {
+                Jobs.GlassChannelJob c => c.LocalPort == port,
+                Jobs.GlassControllerJob c => c.EndPoint?.Port == port,
+                _ => false,
+            });
+        var fix = holder is not null
+            ? $"This session's job {holder.Name} (Id {holder.Id}) holds it: stop it (Stop-Job -Id {holder.Id}) or pick another port."
+            : "Another program or session holds it (ss -tlnp shows which): stop it or pick another port.";
+        return new GlassException(e.ErrorId, $"{e.Message} {fix}", e);
+    }
+
     public static bool Bound(PSCmdlet cmdlet, string parameter) => cmdlet.MyInvocation.BoundParameters.ContainsKey(parameter);
 
     public static PortRange ParseRange(PSCmdlet cmdlet, string text)
@@ -70,7 +92,7 @@ internal static class CommandSupport
                 GlassErrors.BadRequest or GlassErrors.RouterMissing => ErrorCategory.InvalidArgument,
                 GlassErrors.Unauthorized => ErrorCategory.PermissionDenied,
                 GlassErrors.LimitExceeded => ErrorCategory.LimitsExceeded,
-                GlassErrors.ChannelInUse => ErrorCategory.ResourceBusy,
+                GlassErrors.ChannelInUse or GlassErrors.AddressInUse => ErrorCategory.ResourceBusy,
                 _ => ErrorCategory.ProtocolError,
             };
             return new ErrorRecord(g, g.ErrorId, category, target);

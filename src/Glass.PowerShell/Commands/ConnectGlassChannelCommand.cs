@@ -46,13 +46,13 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
 
     /// <summary>The channel's connect secret, where its binder set one; by default the client config's secret.</summary>
     [Parameter]
-    [ValidateLength(1, 64)]
-    public string? Secret { get; set; }
+    [SecretTransformation]
+    public System.Security.SecureString? Secret { get; set; }
 
     /// <summary>The router's connect token, where it requires one; by default the client config's token.</summary>
     [Parameter]
-    [ValidateLength(1, 64)]
-    public string? Token { get; set; }
+    [SecretTransformation]
+    public System.Security.SecureString? Token { get; set; }
 
     [Parameter(ParameterSetName = ForwardSet)]
     public string? Name { get; set; }
@@ -77,7 +77,7 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
     // Per record: New-GlassBinding ... | Connect-GlassChannel -LocalPort 5555 binds the id by property name.
     protected override void ProcessRecord()
     {
-        var settings = ClientDefaults.Resolve(this, Router, Token, Secret);
+        var settings = ClientDefaults.Resolve(this, Router, Secrets.Plain(Token), Secrets.Plain(Secret));
         try
         {
             var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
@@ -105,7 +105,7 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
             WriteVerbose($"Checking with {controller} that channel {ChannelId} is bound, then listening on {LocalAddress}:{LocalPort}.");
             var forwarder = WaitFor(ct => GlassForwarder.StartAsync(router, ChannelId, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token, ct, patience),
                 "Connect-GlassChannel", controller, TimeoutSec);
-            var job = new GlassChannelJob(forwarder, MyInvocation.Line, Name);
+            var job = new GlassChannelJob(forwarder, Secrets.JobCommand(MyInvocation), Name);
             job.MarkRunning();
             JobRepository.Add(job);
             WriteVerbose($"Forwarding {forwarder.LocalEndPoint} to channel {ChannelId} as job {job.Name}.");
@@ -116,7 +116,7 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
         catch (GlassException e)
         {
             // Non-terminating: -ErrorAction decides, as for any one item that failed.
-            WriteError(CommandSupport.ToErrorRecord(e, ChannelId));
+            WriteError(CommandSupport.ToErrorRecord(CommandSupport.NameHolder(this, e, LocalPort), ChannelId));
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
         {

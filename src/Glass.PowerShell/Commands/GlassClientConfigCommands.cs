@@ -55,13 +55,13 @@ public sealed class SetGlassClientConfigCommand : PSCmdlet
 
     /// <summary>The router's token (its bind or connect token).</summary>
     [Parameter]
-    [AllowEmptyString]
-    public string? Token { get; set; }
+    [SecretTransformation(AllowEmpty = true)]
+    public System.Security.SecureString? Token { get; set; }
 
     /// <summary>The default channel secret: -ConnectSecret of New-GlassBinding and -Secret of Connect-GlassChannel.</summary>
     [Parameter]
-    [AllowEmptyString]
-    public string? Secret { get; set; }
+    [SecretTransformation(AllowEmpty = true)]
+    public System.Security.SecureString? Secret { get; set; }
 
     [Parameter]
     public SwitchParameter PassThru { get; set; }
@@ -82,8 +82,8 @@ public sealed class SetGlassClientConfigCommand : PSCmdlet
         config = config with
         {
             Router = Apply("router", Router, config.Router),
-            Token = Apply("token", Token, config.Token),
-            Secret = Apply("secret", Secret, config.Secret),
+            Token = Apply("token", Secrets.Plain(Token), config.Token),
+            Secret = Apply("secret", Secrets.Plain(Secret), config.Secret),
         };
         if (Router is { Length: > 0 } && !Client.RouterEndpoint.IsWellFormed(Router))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{Router}' is not a router address; write HOST or HOST:PORT, e.g. 203.0.113.1:7000."),

@@ -39,13 +39,13 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
 
     /// <summary>A secret connectors must present (Connect-GlassChannel -Secret); by default the client config's secret.</summary>
     [Parameter]
-    [ValidateLength(1, 64)]
-    public string? ConnectSecret { get; set; }
+    [SecretTransformation]
+    public System.Security.SecureString? ConnectSecret { get; set; }
 
     /// <summary>The router's bind token, where it requires one; by default the client config's token.</summary>
     [Parameter]
-    [ValidateLength(1, 64)]
-    public string? Token { get; set; }
+    [SecretTransformation]
+    public System.Security.SecureString? Token { get; set; }
 
     [Parameter]
     public string? Name { get; set; }
@@ -61,7 +61,7 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
 
     protected override void EndProcessing()
     {
-        var settings = ClientDefaults.Resolve(this, Router, Token, ConnectSecret);
+        var settings = ClientDefaults.Resolve(this, Router, Secrets.Plain(Token), Secrets.Plain(ConnectSecret));
         var store = new ChannelStore();
         GlassBinding binding;
         try
@@ -92,7 +92,7 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
             WriteWarning($"The channel's secret could not be saved under {store.Directory}: {e.Message}");
             throw;
         }
-        var job = new GlassBindingJob(binding, MyInvocation.Line, Name);
+        var job = new GlassBindingJob(binding, Secrets.JobCommand(MyInvocation), Name);
         job.MarkRunning();
         JobRepository.Add(job);
         WriteObject(job);

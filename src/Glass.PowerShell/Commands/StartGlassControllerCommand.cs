@@ -65,10 +65,10 @@ public sealed class StartGlassControllerCommand : GlassServiceCommand
         }
         catch (GlassException e)
         {
-            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, options));
+            ThrowTerminatingError(CommandSupport.ToErrorRecord(CommandSupport.NameHolder(this, e, options.Port), options));
         }
         var metrics = MetricsEndPoint(config);
-        var job = new GlassControllerJob(host, MyInvocation.Line, Name);
+        var job = new GlassControllerJob(host, Secrets.JobCommand(MyInvocation), Name);
         if (metrics is not null)
             job.ServeMetrics(() => Metrics.RouterMetrics.ForController(metrics.Address, metrics.Port, host.GetStatus), metrics, this);
         job.MarkRunning();

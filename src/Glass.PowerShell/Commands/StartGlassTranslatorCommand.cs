@@ -100,7 +100,7 @@ public sealed class StartGlassTranslatorCommand : GlassServiceCommand
         foreach (var warning in host.Warnings)
             WriteWarning(warning);
         var metrics = MetricsEndPoint(config);
-        var job = new GlassTranslatorJob(host, MyInvocation.Line, Name);
+        var job = new GlassTranslatorJob(host, Secrets.JobCommand(MyInvocation), Name);
         if (metrics is not null)
             job.ServeMetrics(() => Metrics.RouterMetrics.ForTranslator(metrics.Address, metrics.Port, () => host.Engine?.GetCounters()), metrics, this);
         job.MarkRunning();

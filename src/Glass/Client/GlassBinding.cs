@@ -170,7 +170,17 @@ public sealed class GlassBinding : IDisposable
             {
                 var f = line.Split(' ');
                 if (f.Length == 3 && f[0] == "CONNECT" && IPAddress.TryParse(f[1], out var addr) && ushort.TryParse(f[2], out var port))
-                    _ = ServeAsync(new IPEndPoint(addr, port), ct);
+                {
+                    // The binder dials only its own router: a control connection that names any other
+                    // address (a forged or confused controller) must not turn it into a port scanner.
+                    if (addr.Equals(Router.Address) && port != 0)
+                        _ = ServeAsync(new IPEndPoint(addr, port), ct);
+                    else
+                    {
+                        Interlocked.Increment(ref _failures);
+                        Message?.Invoke($"Refused to dial {addr}:{port}: the controller may only name its own address {Router.Address}.", true);
+                    }
+                }
                 else if (line != "PONG")
                     Message?.Invoke($"Ignored an unexpected line from the controller: '{line}'.", true);
             }

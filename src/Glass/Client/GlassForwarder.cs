@@ -58,6 +58,11 @@ public sealed class GlassForwarder : IDisposable
             await controller.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Lookup, ChannelId = id }, ct).ConfigureAwait(false);
             s = TcpSockets.Listen(listen, 1024);
         }
+        catch (GlassException e) when (e.ErrorId == GlassErrors.AddressInUse)
+        {
+            controller.Dispose();
+            throw new GlassException(e.ErrorId, $"Cannot listen on {listen}: another listener holds it.", e);
+        }
         catch (SocketException e)
         {
             controller.Dispose();

@@ -33,16 +33,27 @@ public static class TcpSockets
         s.Dispose();
     }
 
-    /// <summary>A listening socket on <paramref name="endPoint"/>.</summary>
+    /// <summary>
+    /// A listening socket on <paramref name="endPoint"/> that owns its port: a second listener
+    /// there fails with <see cref="GlassErrors.AddressInUse"/>.
+    /// </summary>
     public static Socket Listen(IPEndPoint endPoint, int backlog)
     {
         var s = Create(endPoint.AddressFamily);
         try
         {
-            s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SO_REUSEADDR alone: a restart may bind over its old connections in TIME_WAIT. .NET's
+            // ReuseAddress also sets SO_REUSEPORT on Linux, which would let a second listener share
+            // the port and silently take half of its connections.
+            s.SetRawSocketOption(Interop.Libc.SOL_SOCKET, Interop.Libc.SO_REUSEADDR, BitConverter.GetBytes(1));
             s.Bind(endPoint);
             s.Listen(backlog);
             return s;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            s.Dispose();
+            throw new GlassException(GlassErrors.AddressInUse, $"{endPoint} is already in use by another listener.", e);
         }
         catch
         {

@@ -90,6 +90,10 @@ public sealed class ControllerHost : IDisposable
         {
             s = Client.TcpSockets.Listen(new IPEndPoint(_options.Address, _options.Port), 512);
         }
+        catch (GlassException e) when (e.ErrorId == GlassErrors.AddressInUse)
+        {
+            throw new GlassException(e.ErrorId, $"The controller cannot listen on {_options.Address}:{_options.Port}: another listener holds it.", e);
+        }
         catch (SocketException e)
         {
             throw new GlassException("listen-failed", $"The controller cannot listen on {_options.Address}:{_options.Port}: {e.Message}. Pick another -Port or stop what holds it.", e);

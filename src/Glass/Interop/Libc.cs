@@ -23,6 +23,7 @@ internal static unsafe partial class Libc
 
     // asm-generic/socket.h
     public const int SOL_SOCKET = 1;
+    public const int SO_REUSEADDR = 2;
     public const int SO_SNDBUF = 7;
     public const int SO_RCVBUF = 8;
     public const int SO_RCVTIMEO = 20;

@@ -1,0 +1,48 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Glass.Client;
+
+namespace Glass.Tests.Client;
+
+public class BindingTests
+{
+    /// <summary>A controller that answers BIND and then pushes what the test writes.</summary>
+    private static async Task<(GlassBinding Binding, StreamWriter Push, TcpClient Control)> BindToFake(TcpListener fake)
+    {
+        var starting = GlassBinding.StartAsync((IPEndPoint)fake.LocalEndpoint, new IPEndPoint(IPAddress.Loopback, 9));
+        var control = await fake.AcceptTcpClientAsync();
+        var reader = new StreamReader(control.GetStream(), Encoding.ASCII);
+        var request = await reader.ReadLineAsync();
+        Assert.StartsWith("GLASS/1 BIND", request);
+        var push = new StreamWriter(control.GetStream(), Encoding.ASCII) { AutoFlush = true, NewLine = "\n" };
+        await push.WriteLineAsync($"OK {new string('a', 32)} {new string('b', 32)}");
+        return (await starting, push, control);
+    }
+
+    [Fact]
+    public async Task ABinderDialsOnlyItsOwnRouterWhateverItsControlConnectionNames()
+    {
+        using var fake = new TcpListener(IPAddress.Loopback, 0);
+        fake.Start();
+        using var relay = new TcpListener(IPAddress.Loopback, 0); // stands for a router port
+        relay.Start();
+        var (binding, push, control) = await BindToFake(fake);
+        using var _ = binding;
+        using var __ = control;
+        var warnings = new List<string>();
+        binding.Message += (m, warning) => { if (warning) lock (warnings) warnings.Add(m); };
+
+        await push.WriteLineAsync("CONNECT 192.0.2.7 22");
+        await push.WriteLineAsync($"CONNECT 127.0.0.1 {((IPEndPoint)relay.LocalEndpoint).Port}");
+
+        // The second, to the router's own address, is dialled; the first never is.
+        using var dialled = await relay.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (binding.Failures == 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        Assert.True(binding.Failures >= 1);
+        lock (warnings)
+            Assert.Contains(warnings, w => w.Contains("Refused to dial 192.0.2.7:22") && w.Contains("127.0.0.1"));
+    }
+}
