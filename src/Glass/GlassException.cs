@@ -28,4 +28,6 @@ public static class GlassErrors
     public const string RouterMissing = "router-missing";
     /// <summary>A listener's port is taken by another listener (Glass's own or another program's).</summary>
     public const string AddressInUse = "address-in-use";
+    /// <summary>Translator and controller disagree on the router's settings (its port range).</summary>
+    public const string ConfigMismatch = "config-mismatch";
 }

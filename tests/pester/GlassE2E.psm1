@@ -54,7 +54,7 @@ function Start-GlassE2ERouter {
     #>
     param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
         [int] $TimeWaitSeconds = 30, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions,
-        [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $MaxSessions, [int] $MetricsPort,
+        [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $MaxSessions, [int] $MetricsPort, [switch] $FailOpen,
         [string] $Script = 'examples/router.ps1')
     Import-Module (Get-GlassE2EModule) -Global
     $first, $last = $PortRange -split '-'
@@ -68,6 +68,7 @@ portRange: $PortRange
 controlSocket: $socket
 offload: $Offload
 keepSessions: $(if ($KeepSessions) { 'true' } else { 'false' })
+failOpen: $(if ($FailOpen) { 'true' } else { 'false' })
 controller:
   address: 0.0.0.0
   port: $ControllerPort

@@ -149,6 +149,45 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
         Remove-Item -LiteralPath $Hold
     }
 
+    It 'keeps an offloaded transfer going when the translator is killed, and the next one takes over, says so and cleans up' {
+        $running = @(Get-GlassE2ERouterRule -Net $Net).Count
+        $running | Should -Be 0
+        $config = Join-Path $Net.TempDirectory 'router-nokeep.yaml'
+        $killed = Start-GlassE2ETranslator -Net $Net -ConfigPath $config -Name translator-killed
+        $rules = @(Get-GlassE2ERouterRule -Net $Net).Count
+        Set-Content -LiteralPath $Hold -Value 'hold'
+        $send = Start-Send -Bytes 512M -Seed 13
+        Wait-Offloaded $send | Out-Null
+        Stop-GlassNetProcess -Process $killed -Signal KILL -TimeoutSeconds 10
+        $killed.HasExited | Should -BeTrue
+        # Nothing cleaned up, so the kernel carries the flow on by itself.
+        @(Get-GlassE2ERouterRule -Net $Net).Count | Should -Be $rules
+        Remove-Item -LiteralPath $Hold
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'the flow to move with no translator at all' {
+            if ($send.HasExited) { return $true }
+            $e = @(Get-GlassE2EOffloadEntry -Net $Net)
+            $e.Count -eq 1 -and $e[0] -match 'bytes=(\d+)' -and [long]$Matches[1] -gt 64MB
+        } | Out-Null
+
+        $next = Start-GlassE2ETranslator -Net $Net -ConfigPath $config -Name translator-after-kill
+        $said = "$($next.ReadStdout()) $($next.ReadStderr())"
+        $said | Should -Match "pid $($killed.Pid)\) did not stop cleanly"
+        @(Get-GlassE2ERouterRule -Net $Net).Count | Should -Be $rules -Because 'exactly one set of rules remains'
+        Wait-GlassNetProcess -Process $send -TimeoutSeconds 170 | Should -Be 0 -Because $send.ReadStderr()
+        $sent = ConvertFrom-GlassE2EPeerOutput $send.ReadStdout()
+        $served = Wait-GlassCondition -TimeoutSeconds 30 -Because 'the server to report the connection' {
+            $Serve.ReadStdout() -split "`n" | Where-Object { $_ } | ForEach-Object { $_ | ConvertFrom-Json } | Where-Object receivedSha256 -eq $sent.sentSha256
+        }
+        $served.received | Should -Be 512MB
+        $sent.receivedSha256 | Should -Be $served.sentSha256
+
+        # The killed translator's kernel settings were taken over, so this stop restores the originals.
+        Stop-GlassNetProcess -Process $next -Signal TERM -TimeoutSeconds 10
+        Get-GlassE2ERouterRule -Net $Net | Should -HaveCount 0
+        Get-Sysctl net.ipv4.ip_forward | Should -Be $Before.Forward
+        Get-Sysctl net.netfilter.nf_conntrack_acct | Should -Be $Before.Acct
+    }
+
     It 'relays every segment itself with offload: none' {
         Stop-GlassNetProcess -Process $Router.Process -Signal TERM -TimeoutSeconds 10
         $router = Start-GlassE2ERouter -Net $Net -Separate -Offload none -ControllerPort 7001
@@ -164,5 +203,35 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
         $status.OffloadedTotal | Should -Be 0
         $status.BytesRelayed | Should -BeGreaterOrEqual 32MB
         Get-GlassE2EOffloadEntry -Net $Net | Should -HaveCount 0
+        Stop-GlassNetProcess -Process $router.Process -Signal TERM -TimeoutSeconds 10
+    }
+
+    It 'resets the applications of a userspace session at once when a fail-open translator is killed' {
+        $router = Start-GlassE2ERouter -Net $Net -Separate -Offload none -ControllerPort 7002 -FailOpen
+        $translator = $router.Process[0]
+        @(Get-GlassE2ERouterRule -Net $Net) -match 'queue-bypass' | Should -Not -BeNullOrEmpty
+        $hold = Join-Path $Net.TempDirectory 'failopen.hold'
+        Set-Content -LiteralPath $hold -Value 'hold'
+        $serve = Start-GlassE2EServer -Net $Net -Bytes 64MB -Seed 2 -Port 9003 -HoldFile $hold
+        $binding = Start-GlassE2EBinding -Net $Net -Router $router -LocalPort 9003
+        Start-GlassE2EChannel -Net $Net -Router $router -ChannelId $binding.ChannelId -LocalPort 5558 | Out-Null
+        $send = Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $Dotnet -ArgumentList @(
+            $Peer, 'send', '--connect', '127.0.0.1:5558', '--bytes', '64M', '--seed', '15', '--timeout', '170')
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'a userspace session to carry data' {
+            if ($send.HasExited) { throw "send ended early: $($send.ReadStderr())" }
+            @(Get-GlassSession -ControlSocket $router.ControlSocket | Where-Object { -not $_.Offloaded -and $_.BytesFromA -gt 0 }).Count -gt 0
+        } | Out-Null
+        Stop-GlassNetProcess -Process $translator -Signal KILL -TimeoutSeconds 10
+        Remove-Item -LiteralPath $hold
+        # The router's own stack answers both peers' next segments with resets: no hang.
+        Wait-GlassNetProcess -Process $send -TimeoutSeconds 60 | Should -Be 1
+        $send.ReadStderr() | Should -Match 'reset|closed'
+        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 60 | Should -Be 1
+        Stop-GlassNetProcess -Process $router.Process[1] -Signal TERM -TimeoutSeconds 10
+        # What the killed one left goes with the next translator's clean stop.
+        $next = Start-GlassE2ETranslator -Net $Net -ConfigPath $router.ConfigPath -Name translator-failopen-2
+        "$($next.ReadStdout()) $($next.ReadStderr())" | Should -Match 'rule\(s\) of an earlier translator on queue 6 that did not stop cleanly'
+        Stop-GlassNetProcess -Process $next -Signal TERM -TimeoutSeconds 10
+        Get-GlassE2ERouterRule -Net $Net | Should -HaveCount 0
     }
 }

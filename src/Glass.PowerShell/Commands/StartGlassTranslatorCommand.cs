@@ -51,6 +51,10 @@ public sealed class StartGlassTranslatorCommand : GlassServiceCommand
     [Parameter]
     public SwitchParameter KeepSessions { get; set; }
 
+    /// <summary>While no translator listens (crashed, restarting), the router's stack resets the relay range's packets instead of dropping them.</summary>
+    [Parameter]
+    public SwitchParameter FailOpen { get; set; }
+
     [Parameter]
     public SwitchParameter SkipFirewall { get; set; }
 
@@ -79,6 +83,7 @@ public sealed class StartGlassTranslatorCommand : GlassServiceCommand
             Splice = splice,
             Offload = CommandSupport.Bound(this, nameof(Offload)) ? Offload : config.Offload ?? Offload,
             KeepSessions = CommandSupport.Bound(this, nameof(KeepSessions)) ? KeepSessions.IsPresent : config.KeepSessions ?? false,
+            FailOpen = CommandSupport.Bound(this, nameof(FailOpen)) ? FailOpen.IsPresent : config.FailOpen ?? false,
         };
 
         var rule = new Interop.NfQueueRule(options.Queue, range.First, range.Last);

@@ -29,11 +29,12 @@ public sealed record RouterConfig
     public int? MaxSessions { get; init; }
     public OffloadMode? Offload { get; init; }
     public bool? KeepSessions { get; init; }
+    public bool? FailOpen { get; init; }
     /// <summary>Where Prometheus scrapes the router: metrics.address (default 127.0.0.1) and metrics.port.</summary>
     public IPAddress? MetricsAddress { get; init; }
     public int? MetricsPort { get; init; }
 
-    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "keepSessions", "controller", "timeouts", "access", "limits", "metrics" };
+    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "keepSessions", "failOpen", "controller", "timeouts", "access", "limits", "metrics" };
     private static readonly string[] ControllerKeys = { "address", "port" };
     private static readonly string[] MetricsKeys = { "address", "port" };
     private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
@@ -58,6 +59,7 @@ public sealed record RouterConfig
                 "controlSocket" => config with { ControlSocket = Scalar(path, key, value) },
                 "offload" => config with { Offload = ParseOffload(path, value) },
                 "keepSessions" => config with { KeepSessions = Boolean(path, key, value) },
+                "failOpen" => config with { FailOpen = Boolean(path, key, value) },
                 "controller" => Controller(path, config, value),
                 "metrics" => Metrics(path, config, value),
                 "access" => Access(path, config, value),

@@ -64,6 +64,8 @@ public sealed class ControllerHost : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
     private Task? _accept, _watch;
+    // What the translator and this controller disagree on, while they do; connects are refused meanwhile.
+    private volatile string? _mismatch;
     private long _connects, _refused, _badRequests;
     // Refusals (bad requests included) by error id, for the operator's metrics.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _refusedByCode = new();
@@ -85,6 +87,9 @@ public sealed class ControllerHost : IDisposable
 
     public void Start()
     {
+        // A translator that already runs must relay the range this controller hands out.
+        if (CheckTranslator(throwOnMismatch: true).GetAwaiter().GetResult() is { } mismatch)
+            throw new GlassException(GlassErrors.ConfigMismatch, mismatch);
         Socket s;
         try
         {
@@ -99,7 +104,7 @@ public sealed class ControllerHost : IDisposable
             throw new GlassException("listen-failed", $"The controller cannot listen on {_options.Address}:{_options.Port}: {e.Message}. Pick another -Port or stop what holds it.", e);
         }
         _listener = s;
-        _watch = _translator.WatchAsync(OnReleased, m => Problem?.Invoke(m), _stop.Token);
+        _watch = _translator.WatchAsync(OnReleased, m => Problem?.Invoke(m), _stop.Token, () => CheckTranslator(throwOnMismatch: false));
         _accept = AcceptLoop();
     }
 
@@ -212,9 +217,36 @@ public sealed class ControllerHost : IDisposable
         }
     }
 
+    /// <summary>
+    /// Asks the translator for its settings (at start, and each time the watch reconnects, as it
+    /// may have restarted with others); returns what disagrees, or null. An unreachable
+    /// translator is checked again once it answers.
+    /// </summary>
+    private async Task<string?> CheckTranslator(bool throwOnMismatch)
+    {
+        TranslatorSettings? t;
+        try
+        {
+            t = await _translator.GetSettingsAsync(_stop.Token).ConfigureAwait(false);
+        }
+        catch (GlassException)
+        {
+            return null;
+        }
+        var mismatch = t is null || t.PortRange == _options.PortRange.ToString() ? null
+            : $"The translator on {_options.ControlSocket} relays ports {t.PortRange} (queue {t.Queue}), but this controller hands out {_options.PortRange}: "
+              + "every connection would fail. Give both the same portRange (one YAML for both, or the same -PortRange).";
+        _mismatch = mismatch;
+        if (mismatch is not null && !throwOnMismatch)
+            Problem?.Invoke(mismatch);
+        return mismatch;
+    }
+
     /// <summary>The answer line to a CONNECT or LOOKUP: OK with its words, or ERR.</summary>
     private async Task<string> Answer(ControllerRequest request, uint peer, uint router)
     {
+        if (request.Verb == ControllerVerb.Connect && _mismatch is { } mismatch)
+            return Refusal(GlassErrors.ConfigMismatch, mismatch);
         if (request.Verb == ControllerVerb.Lookup)
         {
             var (channel, problem) = FindChannel(request.ChannelId!, null, checkSecret: false);

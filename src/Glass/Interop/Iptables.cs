@@ -9,8 +9,9 @@ namespace Glass.Interop;
 /// </summary>
 public sealed class NfQueueRule
 {
-    public NfQueueRule(ushort queue, ushort firstPort, ushort lastPort, bool offload = false, uint mark = 0, bool guardForwarding = false)
+    public NfQueueRule(ushort queue, ushort firstPort, ushort lastPort, bool offload = false, uint mark = 0, bool guardForwarding = false, bool failOpen = false)
     {
+        FailOpen = failOpen;
         Queue = queue;
         FirstPort = firstPort;
         LastPort = lastPort;
@@ -27,6 +28,8 @@ public sealed class NfQueueRule
     public uint Mark { get; }
     /// <summary>Forwarding was off before offload turned it on: forward nothing but our entries' flows.</summary>
     public bool GuardForwarding { get; }
+    /// <summary>--queue-bypass: with no translator bound to the queue, packets go on to the router's stack (which resets them).</summary>
+    public bool FailOpen { get; }
 
     /// <summary>
     /// The rules, each as its table and the iptables arguments after -A/-D/-C. Without offload:
@@ -35,8 +38,9 @@ public sealed class NfQueueRule
     /// flow, no table to fill), yet referring to conntrack turns on the kernel's IPv4
     /// defragmentation in this namespace, so fragments reach the queue reassembled;</item>
     /// <item>filter INPUT: queue the port range, and "fragmentation needed" errors so path MTU
-    /// discovery crosses the splice (errors about other flows are dropped). No --queue-bypass:
-    /// without a translator, SYNs are dropped, not reset.</item>
+    /// discovery crosses the splice (errors about other flows are dropped). Without
+    /// FailOpen (--queue-bypass), while no translator listens SYNs are dropped, so connects
+    /// wait out a restart; with it, the router's stack resets them and every live flow.</item>
     /// </list>
     /// With offload, inbound flows are tracked, so the translator's conntrack entries catch their
     /// packets before the queue; what matches no entry reaches INPUT and the queue with an
@@ -57,7 +61,9 @@ public sealed class NfQueueRule
         {
             var ports = $"{FirstPort}:{LastPort}";
             var comment = new[] { "-m", "comment", "--comment", $"glass-translator-{Queue}" };
-            var queue = new[] { "-j", "NFQUEUE", "--queue-num", Queue.ToString() };
+            string[] queue = FailOpen
+                ? ["-j", "NFQUEUE", "--queue-num", Queue.ToString(), "--queue-bypass"]
+                : ["-j", "NFQUEUE", "--queue-num", Queue.ToString()];
             if (!Offload)
             {
                 return new (string, string[])[]
@@ -86,6 +92,9 @@ public sealed class NfQueueRule
 
     public string Describe() => string.Join("; ", Rules.Select(r => $"iptables -t {r.Table} -A " + string.Join(' ', r.Rule)));
 
+    /// <summary>How many of these rules are in place already (left by a translator that did not stop).</summary>
+    public int CountPresent() => Rules.Count(r => Run(r.Table, "-C", r.Rule, throwOnError: false) == 0);
+
     public void Install()
     {
         foreach (var (table, rule) in Rules)
@@ -93,6 +102,32 @@ public sealed class NfQueueRule
             if (Run(table, "-C", rule, throwOnError: false) != 0)
                 Run(table, "-A", rule, throwOnError: true);
         }
+        // Rules of this queue that are not ours (an earlier translator with another range or
+        // -FailOpen that died): removed, all of this queue's with them, and ours put back once.
+        if (Listed().Count > Rules.Count)
+        {
+            foreach (var (table, line) in Listed())
+                Run(table, "-D", line, throwOnError: false);
+            foreach (var (table, rule) in Rules)
+                Run(table, "-A", rule, throwOnError: true);
+        }
+    }
+
+    /// <summary>Every rule carrying this queue's comment, as its table and its iptables -S arguments after -A.</summary>
+    private List<(string Table, string[] Rule)> Listed()
+    {
+        var comment = $"glass-translator-{Queue}";
+        var found = new List<(string, string[])>();
+        foreach (var table in Rules.Select(r => r.Table).Distinct())
+        {
+            foreach (var line in Output(table, "-S").Split('\n'))
+            {
+                var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (words.Length > 2 && words[0] == "-A" && words.Contains(comment))
+                    found.Add((table, words[1..]));
+            }
+        }
+        return found;
     }
 
     public void Remove()
@@ -105,7 +140,12 @@ public sealed class NfQueueRule
         }
     }
 
-    private int Run(string table, string op, string[] rule, bool throwOnError)
+    private int Run(string table, string op, string[] rule, bool throwOnError) =>
+        Exec(table, op, rule, throwOnError).ExitCode;
+
+    private string Output(string table, string op) => Exec(table, op, [], throwOnError: true).Stdout;
+
+    private (int ExitCode, string Stdout) Exec(string table, string op, string[] rule, bool throwOnError)
     {
         var psi = new ProcessStartInfo("iptables")
         {
@@ -130,12 +170,13 @@ public sealed class NfQueueRule
         }
         using (p)
         {
-            var err = p.StandardError.ReadToEnd();
-            p.StandardOutput.ReadToEnd();
+            // Both pipes at once: a long listing must not block on a full stderr pipe, or the reverse.
+            var err = p.StandardError.ReadToEndAsync();
+            var output = p.StandardOutput.ReadToEnd();
             p.WaitForExit();
             if (p.ExitCode != 0 && throwOnError)
-                throw new InvalidOperationException($"iptables {op} failed (exit {p.ExitCode}): {err.Trim()}");
-            return p.ExitCode;
+                throw new InvalidOperationException($"iptables {op} failed (exit {p.ExitCode}): {err.Result.Trim()}");
+            return (p.ExitCode, output);
         }
     }
 }

@@ -39,25 +39,46 @@ internal sealed class Sysctl
     /// <summary>Whether this instance (or the translator it took over from) changed <paramref name="name"/>.</summary>
     public bool Changed(string name) => _changed.Exists(c => c.Name == name);
 
-    /// <summary>
-    /// Writes what was changed to <paramref name="path"/>, for a translator that leaves its sessions
-    /// running: the next one reads it with <see cref="TakeOver"/> and puts the values back when it stops.
-    /// </summary>
-    public void Save(string path) =>
-        File.WriteAllLines(path, _changed.Select(c => $"{c.Name}={c.Old}"));
+    private const string RunningMark = "# running pid=";
 
-    /// <summary>Takes over what an earlier translator changed and saved; the file is removed.</summary>
-    public void TakeOver(string path)
+    /// <summary>
+    /// Writes what was changed to <paramref name="path"/>: while running (with
+    /// <paramref name="runningPid"/>, so a next start knows this one died), and for a translator
+    /// that leaves its sessions running. The next one reads it with <see cref="TakeOver"/> and puts
+    /// the values back when it stops.
+    /// </summary>
+    public void Save(string path, int? runningPid)
+    {
+        var lines = _changed.Select(c => $"{c.Name}={c.Old}");
+        if (runningPid is { } pid)
+            lines = lines.Prepend(RunningMark + pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var temp = path + ".tmp";
+        File.WriteAllLines(temp, lines);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>
+    /// Takes over what an earlier translator changed and saved; the file is removed. Returns the
+    /// pid of a translator that was still running when it saved it (it died), else null.
+    /// </summary>
+    public int? TakeOver(string path)
     {
         if (!File.Exists(path))
-            return;
+            return null;
+        int? died = null;
         foreach (var line in File.ReadAllLines(path))
         {
+            if (line.StartsWith(RunningMark, StringComparison.Ordinal))
+            {
+                died = int.TryParse(line.AsSpan(RunningMark.Length), out var pid) ? pid : 0;
+                continue;
+            }
             var eq = line.IndexOf('=');
             if (eq > 0 && !Changed(line[..eq]))
                 _changed.Add((line[..eq], line[(eq + 1)..]));
         }
         File.Delete(path);
+        return died;
     }
 
     /// <summary>Puts back every value this instance changed, newest first.</summary>

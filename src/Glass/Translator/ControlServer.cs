@@ -36,9 +36,13 @@ public sealed class ControlServer : IDisposable
     private readonly List<Channel<string>> _watchers = new();
     private Task? _accept;
 
-    public ControlServer(SpliceEngine engine, string path)
+    private readonly TranslatorSettings? _settings;
+
+    /// <param name="settings">What CONFIG answers, so a controller can check it serves the same router.</param>
+    public ControlServer(SpliceEngine engine, string path, TranslatorSettings? settings = null)
     {
         _engine = engine;
+        _settings = settings;
         _path = path;
         _listener = Listen(path);
         try
@@ -225,6 +229,8 @@ public sealed class ControlServer : IDisposable
                 return "OK " + JsonSerializer.Serialize(_engine.GetCounters());
             case "SESSIONS" when f.Length == 1:
                 return "OK " + JsonSerializer.Serialize(_engine.GetSessions());
+            case "CONFIG" when f.Length == 1 && _settings is not null:
+                return "OK " + JsonSerializer.Serialize(_settings);
             default:
                 return $"ERR bad-request unknown or malformed command '{(line.Length > 40 ? line[..40] + "..." : line)}'";
         }
@@ -298,3 +304,6 @@ public sealed class ControlServer : IDisposable
         }
     }
 }
+
+/// <summary>The settings a controller must agree with (control protocol CONFIG).</summary>
+public sealed record TranslatorSettings(int Queue, string PortRange, int MaxSessions);

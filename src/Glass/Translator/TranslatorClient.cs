@@ -89,6 +89,22 @@ public sealed class TranslatorClient : IDisposable
     public async Task UnlinkAsync(uint peer, ushort port, CancellationToken ct = default) =>
         await RequestAsync($"UNLINK {Ipv4.Format(peer)} {port}", ct).ConfigureAwait(false);
 
+    /// <summary>The translator's settings (CONFIG); null from a translator that predates CONFIG.</summary>
+    public async Task<TranslatorSettings?> GetSettingsAsync(CancellationToken ct = default)
+    {
+        var answer = await RequestAsync("CONFIG", ct).ConfigureAwait(false);
+        if (!answer.StartsWith("OK ", StringComparison.Ordinal))
+            return null;
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<TranslatorSettings>(answer.AsSpan(3));
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new GlassException(GlassErrors.ProtocolError, $"The translator on {_path} answered CONFIG with '{answer}'.", e);
+        }
+    }
+
     /// <summary>Returns the JSON of a STATUS or SESSIONS answer.</summary>
     public async Task<string> QueryAsync(string command, CancellationToken ct = default)
     {
@@ -102,7 +118,8 @@ public sealed class TranslatorClient : IDisposable
     /// Reports every paired and every released link until cancelled, reconnecting (with a short pause) whenever the
     /// translator goes away, so a restarted translator is picked up again.
     /// </summary>
-    public async Task WatchAsync(Action<LinkRelease> onRelease, Action<string>? onProblem, CancellationToken ct)
+    /// <param name="onWatching">Called each time a watch connection is made (the translator may have restarted).</param>
+    public async Task WatchAsync(Action<LinkRelease> onRelease, Action<string>? onProblem, CancellationToken ct, Func<Task>? onWatching = null)
     {
         while (!ct.IsCancellationRequested)
         {
@@ -112,6 +129,8 @@ public sealed class TranslatorClient : IDisposable
                 await conn.WriteLineAsync("WATCH", ct).ConfigureAwait(false);
                 if (await conn.ReadLineAsync(RequestTimeout, ct).ConfigureAwait(false) != "OK")
                     throw new IOException("The translator refused WATCH.");
+                if (onWatching is not null)
+                    await onWatching().ConfigureAwait(false);
                 while (await conn.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
                 {
                     // PAIRED a pa b pb id | RELEASED a pa b pb reason id

@@ -17,6 +17,11 @@ public sealed record TranslatorOptions
     public OffloadMode Offload { get; init; } = OffloadMode.Kernel;
     /// <summary>On stop, leave the offloaded sessions (and the rules they need) to the next translator, which adopts them.</summary>
     public bool KeepSessions { get; init; }
+    /// <summary>
+    /// Queue with --queue-bypass: while no translator listens (crashed, restarting), the router's
+    /// own TCP stack answers the relay range with resets instead of the queue dropping it.
+    /// </summary>
+    public bool FailOpen { get; init; }
 }
 
 /// <summary>Where established sessions are relayed.</summary>
@@ -55,7 +60,7 @@ public sealed class TranslatorHost : IDisposable
     public TranslatorHost(TranslatorOptions options)
     {
         _options = options;
-        _rule = new NfQueueRule(options.Queue, options.PortRange.First, options.PortRange.Last);
+        _rule = new NfQueueRule(options.Queue, options.PortRange.First, options.PortRange.Last, failOpen: options.FailOpen);
     }
 
     public TranslatorOptions Options => _options;
@@ -89,12 +94,21 @@ public sealed class TranslatorHost : IDisposable
             Engine = new SpliceEngine(sender, SystemClock.Instance, splice);
             // Whole GSO packets only when they can go back whole.
             _queue = NfQueueSocket.Open(_options.Queue, gso: _tun is not null);
-            _control = new ControlServer(Engine, _options.ControlSocket);
+            _control = new ControlServer(Engine, _options.ControlSocket,
+                new TranslatorSettings(_options.Queue, _options.PortRange.ToString(), splice.MaxSessions));
+            // A translator that stopped with KeepSessions, or died, left what it changed for us to put back.
+            if (!_options.SkipFirewall && _sysctl.TakeOver(KeptSettingsPath) is { } deadPid)
+                _warnings.Add($"The translator on queue {_options.Queue} (pid {deadPid}) did not stop cleanly: what it changed (rules, kernel settings, offloaded sessions) is this translator's now, and is put back when it stops.");
             Offload = _options.Offload == OffloadMode.Kernel && PrepareOffload(splice) ? OffloadMode.Kernel : OffloadMode.None;
             if (!_options.SkipFirewall)
             {
+                var left = _rule.CountPresent();
+                if (left > 0)
+                    _warnings.Add($"Found {left} rule(s) of an earlier translator on queue {_options.Queue} that did not stop cleanly; they are this translator's now and go when it stops.");
                 _rule.Install();
                 _ruleInstalled = true;
+                // Until a clean stop removes it, this file tells the next start what to take over.
+                _sysctl.Save(KeptSettingsPath, Environment.ProcessId);
             }
             if (Offload == OffloadMode.Kernel)
             {
@@ -136,12 +150,10 @@ public sealed class TranslatorHost : IDisposable
         }
         else
         {
-            // A translator that stopped with KeepSessions left what it changed for us to put back.
-            _sysctl.TakeOver(KeptSettingsPath);
             _sysctl.Set(Sysctl.ConntrackAccounting, "1");
             _sysctl.Set(Sysctl.IpForward, "1");
             var guard = _sysctl.Changed(Sysctl.IpForward);
-            _rule = new NfQueueRule(_options.Queue, _options.PortRange.First, _options.PortRange.Last, offload: true, _offloader.Mark, guard);
+            _rule = new NfQueueRule(_options.Queue, _options.PortRange.First, _options.PortRange.Last, offload: true, _offloader.Mark, guard, _options.FailOpen);
         }
         if (long.TryParse(Sysctl.Read(Sysctl.ConntrackMax), out var max) && max < splice.MaxSessions)
             _warnings.Add($"The kernel's conntrack table holds {max} entries (net.netfilter.nf_conntrack_max), fewer than limits.sessions ({splice.MaxSessions}): sessions past it stay in userspace. Raise it: sysctl -w net.netfilter.nf_conntrack_max={splice.MaxSessions * 2}.");
@@ -397,9 +409,13 @@ public sealed class TranslatorHost : IDisposable
         if (_offloader is not null && !keep)
             _offloader.Flush();
         if (!keep)
+        {
             _sysctl.Restore();
+            if (!_options.SkipFirewall)
+                DeleteQuietly(KeptSettingsPath);
+        }
         else if (_ruleInstalled)
-            _sysctl.Save(KeptSettingsPath);
+            _sysctl.Save(KeptSettingsPath, runningPid: null);
         _offloader?.Dispose();
         _control?.Dispose();
         _queue?.Dispose();
@@ -410,4 +426,15 @@ public sealed class TranslatorHost : IDisposable
     }
 
     public void Dispose() => Stop();
+
+    private static void DeleteQuietly(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
 }

@@ -50,6 +50,15 @@ public sealed class RouterConfigTests
     }
 
     [Fact]
+    public void FailOpenIsABooleanAndOffByDefault()
+    {
+        Assert.Null(RouterConfig.Parse("queue: 6\n", "a.yaml").FailOpen);
+        Assert.True(RouterConfig.Parse("failOpen: true\n", "a.yaml").FailOpen);
+        var e = Assert.Throws<ConfigException>(() => RouterConfig.Parse("failOpen: 1\n", "a.yaml"));
+        Assert.Equal("failOpen", e.Key);
+    }
+
+    [Fact]
     public void AccessTokensAreReadAndCheckedForSpaces()
     {
         var c = RouterConfig.Parse("access:\n  bindToken: abc\n  connectToken: xyz\n", "a.yaml");

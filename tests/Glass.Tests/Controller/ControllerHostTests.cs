@@ -54,6 +54,24 @@ public sealed class ControllerHostTests : IDisposable
     }
 
     [Fact]
+    public void AControllerRefusesToStartBesideATranslatorOfAnotherRange()
+    {
+        using var other = new ControlServer(new SpliceEngine(new FakeKernel(), new FakeClock()), Path.Combine(_dir, "other.sock"),
+            new TranslatorSettings(7, "61000-61099", 1000));
+        other.Start();
+        var e = Assert.Throws<GlassException>(() => StartController(o => o with { ControlSocket = other.Path }));
+        Assert.Equal(GlassErrors.ConfigMismatch, e.ErrorId);
+        Assert.Contains("61000-61099", e.Message);
+        Assert.Contains("62000-62099", e.Message);
+        Assert.Contains("portRange", e.Message);
+
+        using var same = new ControlServer(new SpliceEngine(new FakeKernel(), new FakeClock()), Path.Combine(_dir, "same.sock"),
+            new TranslatorSettings(7, "62000-62099", 1000));
+        same.Start();
+        Assert.NotNull(StartController(o => o with { ControlSocket = same.Path }));
+    }
+
+    [Fact]
     public async Task AConnectLinksBothSidesInTheTranslatorAndAnswersARouterPort()
     {
         var router = StartController();

@@ -1,0 +1,65 @@
+using Glass.Interop;
+
+namespace Glass.Tests.Interop;
+
+/// <summary>What a translator leaves for the next one: its rules' shape and its saved settings.</summary>
+public class CrashRecoveryTests
+{
+    [Fact]
+    public void FailOpenQueuesWithBypassAndOnlyThen()
+    {
+        foreach (var offload in new[] { false, true })
+        {
+            var closed = new NfQueueRule(6, 61000, 61999, offload, 0x474c0006);
+            var open = new NfQueueRule(6, 61000, 61999, offload, 0x474c0006, failOpen: true);
+            var queued = open.Rules.Where(r => r.Rule.Contains("NFQUEUE")).ToList();
+            Assert.NotEmpty(queued);
+            Assert.All(queued, r => Assert.Equal("--queue-bypass", r.Rule[^1]));
+            Assert.DoesNotContain(closed.Rules, r => r.Rule.Contains("--queue-bypass"));
+            Assert.Equal(closed.Rules.Count, open.Rules.Count);
+        }
+    }
+
+    [Fact]
+    public void ASettingsFileSavedWhileRunningNamesTheTranslatorThatDied()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"glass-kept-{Guid.NewGuid():N}");
+        try
+        {
+            // Values as an earlier translator would have written them; none of them is applied here.
+            File.WriteAllLines(path, ["# running pid=4242", "net/ipv4/ip_forward=0", "net/netfilter/nf_conntrack_acct=0"]);
+            var taken = new Sysctl();
+            Assert.Equal(4242, taken.TakeOver(path));
+            Assert.True(taken.Changed(Sysctl.IpForward));
+            Assert.True(taken.Changed(Sysctl.ConntrackAccounting));
+            Assert.False(File.Exists(path));
+
+            // Saved by a translator that kept its sessions on purpose: no pid, nobody died.
+            File.WriteAllLines(path, ["net/ipv4/ip_forward=0"]);
+            Assert.Null(new Sysctl().TakeOver(path));
+            Assert.Null(new Sysctl().TakeOver(path)); // gone: nothing to take over
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void SaveWritesThePidOnlyWhileRunning()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"glass-kept-{Guid.NewGuid():N}");
+        try
+        {
+            var s = new Sysctl();
+            s.Save(path, runningPid: 77);
+            Assert.Equal(["# running pid=77"], File.ReadAllLines(path));
+            s.Save(path, runningPid: null);
+            Assert.Empty(File.ReadAllLines(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
