@@ -95,7 +95,8 @@ public sealed class NfQueueRule
     /// <summary>How many of these rules are in place already (left by a translator that did not stop).</summary>
     public int CountPresent() => Rules.Count(r => Run(r.Table, "-C", r.Rule, throwOnError: false) == 0);
 
-    public void Install()
+    /// <param name="ownDevice">This translator's tun device, whose rules (same comment, see TunRules) are not strays.</param>
+    public void Install(string? ownDevice = null)
     {
         foreach (var (table, rule) in Rules)
         {
@@ -104,9 +105,9 @@ public sealed class NfQueueRule
         }
         // Rules of this queue that are not ours (an earlier translator with another range or
         // -FailOpen that died): removed, all of this queue's with them, and ours put back once.
-        if (Listed().Count > Rules.Count)
+        if (Listed(ownDevice).Count > Rules.Count)
         {
-            foreach (var (table, line) in Listed())
+            foreach (var (table, line) in Listed(ownDevice))
                 Run(table, "-D", line, throwOnError: false);
             foreach (var (table, rule) in Rules)
                 Run(table, "-A", rule, throwOnError: true);
@@ -114,7 +115,7 @@ public sealed class NfQueueRule
     }
 
     /// <summary>Every rule carrying this queue's comment, as its table and its iptables -S arguments after -A.</summary>
-    private List<(string Table, string[] Rule)> Listed()
+    private List<(string Table, string[] Rule)> Listed(string? ownDevice)
     {
         var comment = $"glass-translator-{Queue}";
         var found = new List<(string, string[])>();
@@ -123,7 +124,8 @@ public sealed class NfQueueRule
             foreach (var line in Output(table, "-S").Split('\n'))
             {
                 var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if (words.Length > 2 && words[0] == "-A" && words.Contains(comment))
+                var own = ownDevice is not null && words.AsSpan().IndexOf(["-i", ownDevice]) >= 0;
+                if (words.Length > 2 && words[0] == "-A" && words.Contains(comment) && !own)
                     found.Add((table, words[1..]));
             }
         }

@@ -58,13 +58,14 @@ internal sealed class Sysctl
     }
 
     /// <summary>
-    /// Takes over what an earlier translator changed and saved; the file is removed. Returns the
-    /// pid of a translator that was still running when it saved it (it died), else null.
+    /// Takes over what an earlier translator changed and saved; the file is removed. Returns
+    /// whether there was one, and the pid of a translator that was still running when it saved it
+    /// (it died), else null.
     /// </summary>
-    public int? TakeOver(string path)
+    public (bool Found, int? DiedPid) TakeOver(string path)
     {
         if (!File.Exists(path))
-            return null;
+            return (false, null);
         int? died = null;
         foreach (var line in File.ReadAllLines(path))
         {
@@ -78,7 +79,7 @@ internal sealed class Sysctl
                 _changed.Add((line[..eq], line[(eq + 1)..]));
         }
         File.Delete(path);
-        return died;
+        return (true, died);
     }
 
     /// <summary>Puts back every value this instance changed, newest first.</summary>

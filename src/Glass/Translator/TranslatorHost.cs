@@ -97,15 +97,17 @@ public sealed class TranslatorHost : IDisposable
             _control = new ControlServer(Engine, _options.ControlSocket,
                 new TranslatorSettings(_options.Queue, _options.PortRange.ToString(), splice.MaxSessions));
             // A translator that stopped with KeepSessions, or died, left what it changed for us to put back.
-            if (!_options.SkipFirewall && _sysctl.TakeOver(KeptSettingsPath) is { } deadPid)
+            var (kept, deadPid) = _options.SkipFirewall ? (false, null) : _sysctl.TakeOver(KeptSettingsPath);
+            if (deadPid is not null)
                 _warnings.Add($"The translator on queue {_options.Queue} (pid {deadPid}) did not stop cleanly: what it changed (rules, kernel settings, offloaded sessions) is this translator's now, and is put back when it stops.");
             Offload = _options.Offload == OffloadMode.Kernel && PrepareOffload(splice) ? OffloadMode.Kernel : OffloadMode.None;
             if (!_options.SkipFirewall)
             {
-                var left = _rule.CountPresent();
+                // Rules a translator kept on purpose (KeepSessions) are expected; others were left by one that died.
+                var left = kept && deadPid is null ? 0 : _rule.CountPresent();
                 if (left > 0)
                     _warnings.Add($"Found {left} rule(s) of an earlier translator on queue {_options.Queue} that did not stop cleanly; they are this translator's now and go when it stops.");
-                _rule.Install();
+                _rule.Install(_tunRules?.Device);
                 _ruleInstalled = true;
                 // Until a clean stop removes it, this file tells the next start what to take over.
                 _sysctl.Save(KeptSettingsPath, Environment.ProcessId);

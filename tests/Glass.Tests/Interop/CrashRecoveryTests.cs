@@ -29,15 +29,15 @@ public class CrashRecoveryTests
             // Values as an earlier translator would have written them; none of them is applied here.
             File.WriteAllLines(path, ["# running pid=4242", "net/ipv4/ip_forward=0", "net/netfilter/nf_conntrack_acct=0"]);
             var taken = new Sysctl();
-            Assert.Equal(4242, taken.TakeOver(path));
+            Assert.Equal((true, 4242), taken.TakeOver(path));
             Assert.True(taken.Changed(Sysctl.IpForward));
             Assert.True(taken.Changed(Sysctl.ConntrackAccounting));
             Assert.False(File.Exists(path));
 
             // Saved by a translator that kept its sessions on purpose: no pid, nobody died.
             File.WriteAllLines(path, ["net/ipv4/ip_forward=0"]);
-            Assert.Null(new Sysctl().TakeOver(path));
-            Assert.Null(new Sysctl().TakeOver(path)); // gone: nothing to take over
+            Assert.Equal((true, (int?)null), new Sysctl().TakeOver(path));
+            Assert.Equal((false, (int?)null), new Sysctl().TakeOver(path)); // gone: nothing to take over
         }
         finally
         {
