@@ -6,6 +6,10 @@ namespace Glass.PowerShell.Commands;
 /// <summary>What the cmdlets share: config loading and turning failures into ErrorRecords with stable ids.</summary>
 internal static class CommandSupport
 {
+    /// <summary>What every channel id parameter takes, and what it says of anything else.</summary>
+    public const string ChannelIdPattern = "^[0-9a-fA-F]{32}$";
+    public const string ChannelIdMessage = "'{0}' is not a channel id: a channel id is 32 hex characters, as New-GlassBinding printed it.";
+
     public static RouterConfig LoadConfig(PSCmdlet cmdlet, string? path)
     {
         if (string.IsNullOrEmpty(path))

@@ -24,7 +24,7 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
     // ChannelId, not its job Id.
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("Id")]
-    [ValidatePattern("^[0-9a-fA-F]{32}$", ErrorMessage = "'{0}' is not a channel id: a channel id is 32 hex characters, as New-GlassBinding printed it.")]
+    [ValidatePattern(CommandSupport.ChannelIdPattern, ErrorMessage = CommandSupport.ChannelIdMessage)]
     [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string ChannelId { get; set; } = "";
 

@@ -149,7 +149,7 @@ public abstract class GlassChannelCommand : GlassJobCommand<GlassChannelJob>
 public sealed class GetGlassBindingCommand : GlassBindingCommand
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ValidatePattern(CommandSupport.ChannelIdPattern, ErrorMessage = CommandSupport.ChannelIdMessage)]
     [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string[]? ChannelId { get; set; }
 
@@ -162,7 +162,7 @@ public sealed class GetGlassBindingCommand : GlassBindingCommand
 public sealed class RemoveGlassBindingCommand : GlassBindingCommand
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ValidatePattern(CommandSupport.ChannelIdPattern, ErrorMessage = CommandSupport.ChannelIdMessage)]
     [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string[] ChannelId { get; set; } = [];
 
@@ -184,7 +184,7 @@ public sealed class RemoveGlassBindingCommand : GlassBindingCommand
 public sealed class GetGlassChannelCommand : GlassChannelCommand
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ValidatePattern(CommandSupport.ChannelIdPattern, ErrorMessage = CommandSupport.ChannelIdMessage)]
     [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string[]? ChannelId { get; set; }
 
@@ -197,7 +197,7 @@ public sealed class GetGlassChannelCommand : GlassChannelCommand
 public sealed class DisconnectGlassChannelCommand : GlassChannelCommand
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ValidatePattern(CommandSupport.ChannelIdPattern, ErrorMessage = CommandSupport.ChannelIdMessage)]
     [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string ChannelId { get; set; } = "";
 

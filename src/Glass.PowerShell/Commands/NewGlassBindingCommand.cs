@@ -33,7 +33,7 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
 
     /// <summary>A channel id this user bound before (its secret is remembered), or a new id to claim.</summary>
     [Parameter]
-    [ValidatePattern("^[0-9a-fA-F]{32}$")]
+    [ValidatePattern(CommandSupport.ChannelIdPattern, ErrorMessage = CommandSupport.ChannelIdMessage)]
     [ArgumentCompleter(typeof(ChannelIdCompleter))]
     public string? ChannelId { get; set; }
 
