@@ -16,6 +16,7 @@ public sealed class StartGlassControllerCommand : GlassServiceCommand
     public int Port { get; set; } = 7000;
 
     [Parameter]
+    [HostAddressTransformation]
     public IPAddress Address { get; set; } = IPAddress.Any;
 
     [Parameter]
