@@ -63,7 +63,7 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
     {
         var settings = ClientDefaults.Resolve(this, Router, Secrets.Plain(Token), Secrets.Plain(ConnectSecret));
         var store = new ChannelStore();
-        GlassBinding binding;
+        GlassBinding? binding = null;
         try
         {
             var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
@@ -87,10 +87,14 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
             WriteError(CommandSupport.ToErrorRecord(e, settings.Router));
             return;
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            WriteWarning($"The channel's secret could not be saved under {store.Directory}: {e.Message}");
-            throw;
+            // A binding whose secret is not kept would serve outside any job, with nothing to stop it.
+            binding?.Stop();
+            ThrowTerminatingError(new ErrorRecord(
+                new IOException($"The channel's secret could not be saved under {store.Directory}: {e.Message}", e),
+                "ChannelSecretNotSaved", ErrorCategory.WriteError, store.Directory));
+            return;
         }
         var job = new GlassBindingJob(binding, Secrets.JobCommand(MyInvocation), Name);
         job.MarkRunning();
