@@ -21,6 +21,7 @@ public sealed class HostedModule : IDisposable
     private readonly Dictionary<string, string?> _saved = new();
     private readonly InitialSessionState _state;
     private readonly Lazy<LoopbackRouter> _router;
+    private readonly Dictionary<string, CmdletInfo> _cmdlets = new(StringComparer.OrdinalIgnoreCase);
 
     public HostedModule()
     {
@@ -54,6 +55,20 @@ public sealed class HostedModule : IDisposable
 
     /// <summary>A controller on loopback over an in-process translator, in its own runspace; started on first use.</summary>
     public LoopbackRouter Router => _router.Value;
+
+    /// <summary>What Get-Command says of one of the module's cmdlets (asked once per run).</summary>
+    public CmdletInfo Cmdlet(string name)
+    {
+        lock (_cmdlets)
+        {
+            if (!_cmdlets.TryGetValue(name, out var info))
+            {
+                info = Assert.IsType<CmdletInfo>(Assert.Single(Hosted.Script(Shared, "Get-Command -Module Glass -Name $args[0]", name)));
+                _cmdlets[name] = info;
+            }
+            return info;
+        }
+    }
 
     /// <summary>A fresh runspace with the module imported; the caller disposes it.</summary>
     public Runspace NewRunspace()

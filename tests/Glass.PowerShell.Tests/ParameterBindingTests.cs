@@ -16,8 +16,7 @@ public sealed class ParameterBindingTests(HostedModule module)
     private static readonly string ChannelA = new('a', 32);
     private static readonly string ChannelB = new('B', 32);
 
-    private CmdletInfo Command(string name) =>
-        Assert.IsType<CmdletInfo>(Assert.Single(Hosted.Script(module.Shared, "Get-Command -Module Glass -Name $args[0]", name)));
+    private CmdletInfo Command(string name) => module.Cmdlet(name);
 
     private Outcome Run(string name, Dictionary<string, object?> parameters, System.Collections.IEnumerable? input = null) =>
         Hosted.Command(module.Shared, name, parameters, input);
