@@ -111,11 +111,19 @@ function Invoke-Test {
     $results = Join-Path $Out 'test-results'
     if (Test-Path $results) { Remove-Item $results -Recurse -Force }
 
-    Write-Host "`n== xunit ==" -ForegroundColor Cyan
-    & dotnet test (Join-Path $Root 'tests/Glass.Tests/Glass.Tests.csproj') -c $Configuration --no-build --nologo `
-        --logger 'trx;LogFileName=xunit.trx' --logger 'console;verbosity=normal' --results-directory $results
-    $trx = Join-Path $results 'xunit.trx'
-    $xunit = if (Test-Path $trx) { Get-XunitCount $trx } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
+    # The core's tests, then the module hosted in a runspace: one run and one trx each, counts added up.
+    $xunit = [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0 }
+    foreach ($project in 'Glass.Tests', 'Glass.PowerShell.Tests') {
+        Write-Host "`n== xunit: $project ==" -ForegroundColor Cyan
+        & dotnet test (Join-Path $Root "tests/$project/$project.csproj") -c $Configuration --no-build --nologo `
+            --logger "trx;LogFileName=$project.trx" --logger 'console;verbosity=normal' --results-directory $results
+        $trx = Join-Path $results "$project.trx"
+        # No trx: the run itself failed (crashed, or found nothing to run); count it as a failure.
+        $counts = if (Test-Path $trx) { Get-XunitCount $trx } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
+        $xunit.Passed += $counts.Passed
+        $xunit.Failed += $counts.Failed
+        $xunit.Skipped += $counts.Skipped
+    }
 
     Write-Host "`n== Pester ==" -ForegroundColor Cyan
     $pesterManifest = Join-Path ([Environment]::GetFolderPath('UserProfile')) ".nuget/packages/pester/$PesterVersion/tools/Pester.psd1"
