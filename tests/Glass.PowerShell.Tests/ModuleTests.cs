@@ -87,7 +87,7 @@ public sealed class ModuleTests(HostedModule module)
 
     [Theory]
     [MemberData(nameof(Manifest.Cmdlets), MemberType = typeof(Manifest))]
-    public void EveryCmdletSaysOnItsOutputTypeWhereItDeclaresPerParameterSetOutputs(string name)
+    public void EveryPerParameterSetOutputTypeNamesASetTheCmdletHas(string name)
     {
         // [OutputType(..., ParameterSetName = ...)] must name sets the cmdlet has, or Get-Command hides the type.
         var type = CmdletTypes()[name];
