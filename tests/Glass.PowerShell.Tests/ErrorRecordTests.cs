@@ -234,6 +234,38 @@ public sealed class ErrorRecordTests(HostedModule module) : IDisposable
         Assert.Empty(Run(cmdlet, new() { ["ChannelId"] = Channel, ["ErrorAction"] = "SilentlyContinue" }).Errors);
     }
 
+    [Theory]
+    [InlineData("Stop-GlassTranslator", "Queue", 4321, "translator", "Get-Job -Name GlassTranslator*")]
+    [InlineData("Stop-GlassController", "Port", 7321, "controller", "Get-Job -Name GlassController*")]
+    public void StoppingAServiceThatDoesNotRunIsANonTerminatingGlassJobNotFound(string cmdlet, string key, int value, string what, string lister)
+    {
+        using var runspace = module.NewRunspace();
+        var id = $"GlassJobNotFound,{ModuleTests.CmdletTypes()[cmdlet].FullName}";
+        var all = Hosted.Command(runspace, cmdlet).SingleError;
+        Assert.Equal(id, all.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, all.CategoryInfo.Category);
+        Assert.Equal($"No {what} runs in this session; {lister} lists them.", all.Exception.Message);
+
+        var one = Hosted.Command(runspace, cmdlet, new() { [key] = value }).SingleError;
+        Assert.Equal(id, one.FullyQualifiedErrorId);
+        Assert.Equal(value.ToString(System.Globalization.CultureInfo.InvariantCulture), one.TargetObject);
+        Assert.Empty(Hosted.Command(runspace, cmdlet, new() { [key] = value, ["ErrorAction"] = "SilentlyContinue" }).Errors);
+    }
+
+    [Fact]
+    public void ARouterThatAnswersNeitherPartIsTwoNonTerminatingErrorsAndNoStatus()
+    {
+        var socket = Path.Combine(module.NewFolder(), "none.sock");
+        var port = Hosted.ClosedPort();
+        var outcome = Run("Get-GlassRouterStatus", new() { ["ControlSocket"] = socket, ["Controller"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        Assert.Null(outcome.Thrown);
+        Assert.Empty(outcome.Output);
+        Assert.Equal(new[] { "translator-unavailable", "router-unreachable" },
+            outcome.Errors.Select(e => e.FullyQualifiedErrorId.Split(',')[0]));
+        Assert.Equal(socket, outcome.Errors[0].TargetObject);
+        Assert.Equal(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), outcome.Errors[1].TargetObject);
+    }
+
     [Fact]
     public void ListingWithoutAnIdInASessionWithoutJobsIsEmptyAndQuiet()
     {

@@ -57,7 +57,7 @@ public sealed class FormatViewTests(HostedModule module)
         }
         else
         {
-            Assert.True(views.Count == 1, $"{typeName} is output by a Glass cmdlet and should have one view in Glass.format.ps1xml; it has {views.Count}");
+            Assert.True(views.Count > 0, $"{typeName} is output by a Glass cmdlet and should have a view in Glass.format.ps1xml");
         }
     }
 

@@ -185,6 +185,57 @@ public sealed class LoopbackRouterTests(HostedModule module)
     }
 
     [Fact]
+    public void GetGlassRouterStatusOutputsBothPartsOfTheRouterInOneObject()
+    {
+        var b = Bind();
+        try
+        {
+            var status = Assert.IsType<GlassRouterStatus>(Assert.Single(Run("Get-GlassRouterStatus", new() { ["ControlSocket"] = Router.ControlSocket }).Succeeded().Objects));
+            Assert.Equal("Running", status.TranslatorState);
+            Assert.Equal("Running", status.ControllerState);
+            // This session's controller, found without -Controller.
+            Assert.Equal(Router.Controller.EndPoint, status.Controller);
+            Assert.True(status.Bindings >= 1);
+            Assert.NotNull(status.Translator);
+
+            // A part that does not answer is an error beside the other part's figures.
+            var half = Run("Get-GlassRouterStatus", new() { ["ControlSocket"] = Path.Combine(module.NewFolder(), "none.sock") });
+            Assert.StartsWith("translator-unavailable,", half.SingleError.FullyQualifiedErrorId);
+            var shown = Assert.IsType<GlassRouterStatus>(Assert.Single(half.Objects));
+            Assert.Equal("Unavailable", shown.TranslatorState);
+            Assert.Equal("Running", shown.ControllerState);
+        }
+        finally
+        {
+            Remove(b);
+        }
+    }
+
+    [Fact]
+    public void StopGlassControllerStopsOnlyUnderItsOwnNameAndPassesTheStoppedJobOn()
+    {
+        using var runspace = module.NewRunspace();
+        var c = Assert.IsType<GlassControllerJob>(Assert.Single(Hosted.Command(runspace, "Start-GlassController",
+            new() { ["Port"] = 0, ["Address"] = "localhost", ["ControlSocket"] = Router.ControlSocket }).Succeeded().Objects));
+        try
+        {
+            Assert.Equal(IPAddress.Loopback, c.EndPoint!.Address);
+            Assert.Empty(Hosted.Command(runspace, "Stop-GlassController", new() { ["Port"] = c.EndPoint.Port, ["WhatIf"] = true }).Succeeded().Output);
+            Assert.Equal(JobState.Running, c.JobStateInfo.State);
+            var stopped = Assert.Single(Hosted.Command(runspace, "Stop-GlassController", new() { ["Port"] = c.EndPoint.Port, ["PassThru"] = true }).Succeeded().Objects);
+            Assert.Same(c, stopped);
+            Assert.Equal(JobState.Stopped, c.JobStateInfo.State);
+            // Kept in the session, so Receive-Job still has its log.
+            Assert.Contains(Hosted.Script(runspace, "Get-Job").Cast<Job>(), j => j.Id == c.Id);
+        }
+        finally
+        {
+            Hosted.Invoke(runspace, ps => ps.AddScript("Get-Job | Remove-Job -Force"));
+        }
+        Assert.Equal(JobState.Running, Router.Controller.JobStateInfo.State);
+    }
+
+    [Fact]
     public void AnUnboundChannelIsANonTerminatingUnknownChannelForThatChannel()
     {
         var unbound = new string('0', 32);

@@ -40,6 +40,9 @@ public sealed class ParameterBindingTests(HostedModule module)
     [InlineData("Remove-GlassBinding", ParameterAttribute.AllParameterSets, "ChannelId", true)]
     [InlineData("Get-GlassChannel", ParameterAttribute.AllParameterSets, "", true)]
     [InlineData("Disconnect-GlassChannel", ParameterAttribute.AllParameterSets, "ChannelId", true)]
+    [InlineData("Stop-GlassTranslator", ParameterAttribute.AllParameterSets, "", true)]
+    [InlineData("Stop-GlassController", ParameterAttribute.AllParameterSets, "", true)]
+    [InlineData("Get-GlassRouterStatus", ParameterAttribute.AllParameterSets, "", true)]
     public void ParameterSetsAndTheirMandatoryParametersAreAsDocumented(string cmdlet, string set, string mandatory, bool isDefault)
     {
         var sets = Command(cmdlet).ParameterSets;
@@ -64,6 +67,8 @@ public sealed class ParameterBindingTests(HostedModule module)
     [InlineData("Remove-GlassBinding", "ChannelId")]
     [InlineData("Get-GlassChannel", "ChannelId")]
     [InlineData("Disconnect-GlassChannel", "ChannelId")]
+    [InlineData("Stop-GlassTranslator", "Queue")]
+    [InlineData("Stop-GlassController", "Port")]
     public void TheFirstPositionalParameterIsAsDocumented(string cmdlet, string parameter)
     {
         foreach (var set in Command(cmdlet).ParameterSets)
@@ -210,15 +215,27 @@ public sealed class ParameterBindingTests(HostedModule module)
         Assert.Contains("None, Kernel", e.Exception.Message);
     }
 
-    [Theory]
-    [InlineData("Connect-GlassChannel", "Secret")]
-    [InlineData("Connect-GlassChannel", "Token")]
-    [InlineData("New-GlassBinding", "ConnectSecret")]
-    [InlineData("New-GlassBinding", "Token")]
-    public void SecretsAndTokensLongerThanTheProtocolCarriesAreRefused(string cmdlet, string parameter)
+    /// <summary>(cmdlet, parameter) for every secret parameter (a SecureString or text) of the manifest's cmdlets.</summary>
+    public static TheoryData<string, string> SecretParameters()
     {
-        var e = Run(cmdlet, new() { [parameter] = new string('s', 65) }).Terminating;
-        Assert.StartsWith("ParameterArgumentValidationError,", e.FullyQualifiedErrorId);
+        var data = new TheoryData<string, string>();
+        foreach (var (cmdlet, p) in ParametersOfManifestCmdlets())
+        {
+            if (p.GetCustomAttribute<SecretTransformationAttribute>() is not null)
+                data.Add(cmdlet, p.Name);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SecretParameters))]
+    public void EverySecretLongerThanTheProtocolCarriesIsRefusedWithoutBeingEchoed(string cmdlet, string parameter)
+    {
+        var secret = "hunter2-" + new string('s', 57);
+        var e = Run(cmdlet, new() { [parameter] = secret }).Terminating;
+        Assert.Equal($"ParameterArgumentTransformationError,{ModuleTests.CmdletTypes()[cmdlet].FullName}", e.FullyQualifiedErrorId);
+        Assert.Contains("A secret is 1 to 64 characters; this one has 65.", e.Exception.Message);
+        Assert.DoesNotContain("hunter2", e.Exception.Message);
     }
 
     [Fact]
