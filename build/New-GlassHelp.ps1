@@ -408,6 +408,8 @@ foreach ($a in $abouts) {
     }
 }
 if ($problems.Count) {
+    # One per line here too: pwsh's concise error view runs a message's lines together.
+    foreach ($p in $problems) { Write-Host "help: $p" -ForegroundColor Red }
     throw "The module's help is incomplete ($($problems.Count) problem(s)):`n  $($problems -join "`n  ")"
 }
 
