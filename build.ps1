@@ -84,9 +84,10 @@ function Invoke-Build {
     if (Test-Path $ModuleOut) { Remove-Item $ModuleOut -Recurse -Force }
     Invoke-Native dotnet @('publish', (Join-Path $Root 'src/Glass.PowerShell/Glass.PowerShell.csproj'),
         '-c', $Configuration, '--no-build', '--nologo', '-v', 'q', '-o', $ModuleOut)
-    Copy-Item (Join-Path $Root 'module/*') $ModuleOut
+    Copy-Item (Join-Path $Root 'module/*') $ModuleOut -Exclude 'help'
     Get-ChildItem $ModuleOut -Filter '*.pdb' | Remove-Item
     Set-GlassModuleVersion
+    & (Join-Path $Root 'build/New-GlassHelp.ps1') -ModulePath $ModuleOut
     $env:GLASS_MODULE = Join-Path $ModuleOut 'Glass.psd1'
     $env:GLASS_TESTPEER = Join-Path $Root "tests/Glass.TestPeer/bin/$Configuration/net10.0/glass-testpeer.dll"
     $env:GLASS_BENCH = Join-Path $Root "tests/Glass.Bench/bin/$Configuration/net10.0/glass-bench.dll"

@@ -16,6 +16,9 @@ public sealed record ClientConfig
 
     private static readonly string[] Keys = { "router", "token", "secret" };
 
+    /// <summary>Every key a client settings file may hold: what about_Glass_Configuration must document.</summary>
+    public static IReadOnlyList<string> KeyNames { get; } = Array.AsReadOnly(Keys);
+
     /// <summary>Where the client settings live for this user.</summary>
     public static string DefaultPath =>
         PathFor(Environment.GetEnvironmentVariable("XDG_CONFIG_HOME"), Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));

@@ -40,6 +40,16 @@ public sealed record RouterConfig
     private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
     private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
     private static readonly string[] LimitKeys = { "bindingsPerAddress", "linksPerAddress", "connectRatePerAddress", "sessions" };
+    private static readonly (string Name, string[] Keys)[] Sections =
+        { ("controller", ControllerKeys), ("timeouts", TimeoutKeys), ("access", AccessKeys), ("limits", LimitKeys), ("metrics", MetricsKeys) };
+
+    /// <summary>
+    /// Every key a router file may hold, a section's keys dotted ("controller.port"), from the
+    /// lists the parser checks keys against: what about_Glass_Configuration must document.
+    /// </summary>
+    public static IReadOnlyList<string> KeyNames { get; } = TopKeys
+        .SelectMany(top => Sections.FirstOrDefault(s => s.Name == top).Keys?.Select(k => $"{top}.{k}") ?? new[] { top })
+        .ToArray();
 
     public static RouterConfig Load(string path) => Parse(YamlReading.ReadFile(path)!, path);
 
