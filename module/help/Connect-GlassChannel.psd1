@@ -39,10 +39,12 @@ the connections it carries.
         LocalPort    = 'Forwards this local port to the channel (from 0 to 65535); 0 picks a free port, shown by the job''s LocalPort. Selects the forwarding parameter set.'
         LocalAddress = 'With -LocalPort: the address to listen on, as an IPv4 address or a host name that resolves to one. 0.0.0.0 lets other machines use the forwarded port. Default: 127.0.0.1.'
         Router       = 'The glass controller, as HOST:PORT or HOST (port 7000). Default: $env:GLASS_ROUTER, else the router saved with Set-GlassClientConfig.'
-        Secret       = 'The channel''s connect secret, where its binder set one (New-GlassBinding -ConnectSecret), 1 to 64 printable characters. Default: the secret saved with Set-GlassClientConfig.'
-        Token        = 'The router''s connect token, where its configuration sets access.connectToken (1 to 64 printable characters). Default: the token saved with Set-GlassClientConfig.'
+        Secret       = 'A SecureString or a plain string (an argument transformation takes both); a job''s Command shows it masked. The channel''s connect secret, where its binder set one (New-GlassBinding -ConnectSecret), 1 to 64 printable characters. Default: the secret saved with Set-GlassClientConfig.'
+        Token        = 'A SecureString or a plain string. The router''s connect token, where its configuration sets access.connectToken (1 to 64 printable characters). Default: the token saved with Set-GlassClientConfig.'
         Name         = 'With -LocalPort: the name of the job. Default: GlassChannel-<first 8 characters of the channel id>.'
         Stdio        = 'Carries one connection over standard input and output until the peer closes it (for ssh -o ProxyCommand). Nothing else is written to standard output.'
+        TimeoutSec = 'Seconds to wait for the router (and for a router endpoint) to answer, each time it is asked; running out is router-unreachable naming -TimeoutSec. A progress bar shows a long wait. Default: 10.'
+        Wait = 'With -LocalPort: forwards in the foreground until Ctrl+C or SIGTERM, writing what happens as it comes, then stops listening and removes the job: the form for a systemd unit.'
     }
     Defaults     = @{
         LocalPort = 'None (no forwarding)'

@@ -42,9 +42,11 @@ router forgets the channel at once.
         LocalAddress  = 'The address of the server to expose, as an IPv4 address or a host name that resolves to one. It may be another machine this one reaches. Default: 127.0.0.1.'
         Router        = 'The glass controller, as HOST:PORT or HOST (port 7000). Default: $env:GLASS_ROUTER, else the router saved with Set-GlassClientConfig.'
         ChannelId     = 'A channel id (32 hexadecimal characters) to bind instead of a fresh one. An id this user bound before is reclaimed with its saved secret, also while the router still reserves it after a dropped connection; an id never bound here is claimed with a new secret when it is free. Default: a fresh id from the router.'
-        ConnectSecret = 'A secret connectors must present (Connect-GlassChannel -Secret), 1 to 64 printable characters without spaces or "="; others get unauthorized. Default: the secret saved with Set-GlassClientConfig; with none, anyone who knows the id may connect.'
-        Token         = 'The router''s bind token, where its configuration sets access.bindToken (1 to 64 printable characters). Default: the token saved with Set-GlassClientConfig.'
+        ConnectSecret = 'A SecureString or a plain string (an argument transformation takes both, e.g. -ConnectSecret (Get-Secret GlassSecret)); a job''s Command shows it masked. A secret connectors must present (Connect-GlassChannel -Secret), 1 to 64 printable characters without spaces or "="; others get unauthorized. Default: the secret saved with Set-GlassClientConfig; with none, anyone who knows the id may connect.'
+        Token         = 'A SecureString or a plain string. The router''s bind token, where its configuration sets access.bindToken (1 to 64 printable characters). Default: the token saved with Set-GlassClientConfig.'
         Name          = 'The name of the job. Default: GlassBinding-<first 8 characters of the channel id>.'
+        TimeoutSec = 'Seconds to wait for the router to answer, each time it is asked (connecting, and the answer to BIND); running out is router-unreachable naming -TimeoutSec. A progress bar shows a long wait. Default: 10.'
+        Wait = 'Serves in the foreground until Ctrl+C or SIGTERM, writing what happens (each connection''s end and bytes, reconnections) as it comes, then unbinds and removes the job: the form for a systemd unit. Add -InformationAction Continue to see the information records.'
     }
     Defaults     = @{
         Router        = '$env:GLASS_ROUTER, else the client config''s router'

@@ -22,7 +22,7 @@ and it needs root only for a port below 1024. Access tokens (access.bindToken,
 access.connectToken) and the per-address limits (limits.bindingsPerAddress,
 limits.linksPerAddress, limits.connectRatePerAddress) come only from the -ConfigPath file.
 
-Stop it with Stop-Job or Remove-Job -Force: bindings lose their control connection and
+Stop it with Stop-GlassController (or Stop-Job, Remove-Job -Force): bindings lose their control connection and
 reconnect by themselves when a controller listens again.
 
 A failure to start is a terminating error: listen-failed (the address and port cannot be

@@ -26,7 +26,7 @@ everything back when its job stops:
 - The control socket (-ControlSocket) over which the controller tells it which peers to
   splice, and beside it the same path plus .dgram for the original design's LINK datagrams.
 
-Stop it with Stop-Job or Remove-Job -Force. The translator also cleans up when pwsh exits or
+Stop it with Stop-GlassTranslator (or Stop-Job, Remove-Job -Force). The translator also cleans up when pwsh exits or
 receives SIGTERM or SIGHUP. Stopping removes the conntrack entries of the sessions the kernel
 carries, which resets them, unless -KeepSessions is given.
 
@@ -61,6 +61,7 @@ controller's range too. Keep it outside the kernel's ephemeral port range. Defau
         MetricsAddress = 'The IPv4 address (or a host name that resolves to one) the metrics listen on. Default: 127.0.0.1, or metrics.address in the -ConfigPath file.'
         Name           = 'The name of the job. Default: GlassTranslator-<queue>.'
         WhatIf         = 'Shows the iptables rule it would add and starts nothing. The warning about an overlapping ephemeral port range still shows.'
+        FailOpen = 'While no translator listens (it crashed or is restarting), the router''s own TCP stack answers the relay range with resets instead of the queue dropping its packets: applications learn at once, but a connect made during a restart is refused rather than delayed (NFQUEUE --queue-bypass). Offloaded sessions carry on in the kernel either way. Default: failOpen in the YAML, else off.'
     }
     Defaults     = @{
         Queue          = '6 (or queue in the -ConfigPath file)'
