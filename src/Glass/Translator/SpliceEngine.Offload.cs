@@ -25,7 +25,7 @@ public sealed partial class SpliceEngine
 
     private void MaybeOffload(Session s)
     {
-        if (_offloader is null || s.Offloaded || s.OffloadFailed || s.State != SessionState.Established || !s.A.HasAck || !s.B.HasAck)
+        if (_offloader is null || s.Offloaded || s.OffloadFailed || s.State != SessionState.Established || !s.A.Proven || !s.B.Proven)
             return;
         var errno = _offloader.Offload(FlowOf(s));
         if (errno == 0)
@@ -69,8 +69,7 @@ public sealed partial class SpliceEngine
                     Release(s, "reset");
                     break;
                 case KernelFlowState.TimeWait when s.State != SessionState.TimeWait:
-                    s.State = SessionState.TimeWait;
-                    s.TimeWaitSince = now;
+                    EnterTimeWait(s, now);
                     break;
                 case KernelFlowState.Closing when s.State == SessionState.Established:
                     s.State = SessionState.Closing;
@@ -158,11 +157,11 @@ public sealed partial class SpliceEngine
                 Kernel = counters,
             };
             s.A.HasSyn = s.B.HasSyn = true;
-            s.A.HasAck = s.B.HasAck = true;
-            s.A.PeerPort = flow.Original.SourcePort;
-            s.A.Router = flow.Original.Destination;
-            s.B.PeerPort = flow.Reply.SourcePort;
-            s.B.Router = flow.Reply.Destination;
+            s.A.Proven = s.B.Proven = true;
+            s.A.Syn.PeerPort = flow.Original.SourcePort;
+            s.A.Syn.Router = flow.Original.Destination;
+            s.B.Syn.PeerPort = flow.Reply.SourcePort;
+            s.B.Syn.Router = flow.Reply.Destination;
             _byFlow[ka] = s;
             _byFlow[kb] = s;
             _sessions[s.Id] = s;
