@@ -476,7 +476,7 @@ internal static class Benchmarks
             long t1 = Stopwatch.GetTimestamp();
             // Both SYNs are in, so the links are sessions mid-handshake that Unlink no longer
             // ends (it ends pending links only); their handshake time runs out instead.
-            _clock.Advance((long)_options.PendingTimeout.TotalMilliseconds + 1000);
+            _clock.Advance((long)_options.TransitoryTimeout.TotalMilliseconds + 1000);
             if (engine.Sweep() != _peersA.Length)
                 bad++;
             Unexpected += bad;
