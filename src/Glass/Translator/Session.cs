@@ -95,10 +95,12 @@ internal sealed class Session
     public long TimeWaitSince;
     public long HandshakeSince; // when the first SYN-ACK went out
     /// <summary>
-    /// When a reset inside the window but not at the expected sequence number crossed, 0 when
-    /// none did or traffic followed: the session ends if nothing else crosses for a while.
+    /// After a reset that crossed but did not end the session: when it ends unless traffic shows it
+    /// alive first (0: no such reset pending). <see cref="ResetDisprovedBy"/> says whose traffic counts.
     /// </summary>
-    public long ResetSince;
+    public long ResetDeadline;
+    /// <summary>Whose acceptable segments cancel <see cref="ResetDeadline"/>: 0 either side's, 1 A's only, 2 B's only.</summary>
+    public byte ResetDisprovedBy;
 
     // Offload: a conntrack entry carries the session; the kernel's counters (IP bytes, not payload)
     // are read back from it, and HeaderBytes (IP + TCP per segment) turns them into payload.

@@ -12,12 +12,13 @@ namespace Glass.Translator;
 /// side sent and a window below what it had acknowledged (RFC 5961 5.2). Segments that fail are
 /// relayed all the same, for the endpoint to judge (a blind forgery meets its challenge ACK,
 /// RFC 5961), and counted; they change nothing here but the session's last activity.</para>
-/// <para>A reset ends the session only at exactly the receiver's RCV.NXT as the engine knows it (the
-/// last acknowledgment the receiver sent). One inside the window is relayed, and the receiver,
-/// when it is a live RFC 5961 endpoint, answers it with a challenge ACK, which shows the session
-/// alive; when nothing crosses for the transitory timeout after it, the session ends as reset
-/// (for an endpoint that took it, or a sender whose in-flight data moved RCV.NXT past our view).
-/// A reset outside the window is dropped. A FIN counts only inside the receiver's window, and
+/// <para>A reset ends the session at once only at exactly the receiver's RCV.NXT as the engine
+/// knows it (the last acknowledgment the receiver sent), and soon when it is at exactly the end of
+/// what its sender sent (the receiver's RCV.NXT once data in flight arrived). One elsewhere inside
+/// the window is relayed, and the receiver, when it is a live RFC 5961 endpoint, answers it with a
+/// challenge ACK, which shows the session alive; when nothing crosses for the transitory timeout
+/// after it, the session ends as reset (an endpoint without RFC 5961 took it). A reset outside
+/// the window is dropped. A FIN counts only inside the receiver's window, and
 /// data after a FIN that counted (past it, or after it was acknowledged) shows that FIN was not the
 /// sender's: it is forgotten, and a session in TIME_WAIT returns to Established or Closing.</para>
 /// </remarks>
@@ -138,8 +139,9 @@ public sealed partial class SpliceEngine
                 && (info.ChecksumPartial || Checksum.VerifyTcp(packet, tcp)))
                 to.FinAcked = true;
         }
-        // Whatever reset crossed before, this side is alive.
-        s.ResetSince = 0;
+        // A reset that crossed before was not the end of this session.
+        if (s.ResetDeadline != 0 && (s.ResetDisprovedBy == 0 || s.ResetDisprovedBy == (isA ? 1 : 2)))
+            s.ResetDeadline = 0;
 
         if ((flags & TcpFlags.Fin) != 0 && !from.FinSent)
         {
@@ -181,9 +183,19 @@ public sealed partial class SpliceEngine
         s.A.Syn.Options.WindowScale >= 0 && s.B.Syn.Options.WindowScale >= 0 ? s.Side(isA).Syn.Options.WindowScale : 0;
 
     /// <summary>
-    /// A reset from a side that proved itself (RFC 5961 3.2): at exactly the receiver's RCV.NXT it
-    /// crosses and ends the session; inside the window it crosses (the receiver challenges it) and
-    /// the session stays, lingering if nothing follows; outside it is dropped.
+    /// A reset from a side that proved itself (RFC 5961 3.2):
+    /// <list type="bullet">
+    /// <item>at exactly the receiver's RCV.NXT (its last acknowledgment) it crosses and ends the session;</item>
+    /// <item>at exactly the end of what its sender sent, it is what the receiver expects once the data
+    /// still in flight reached it (a sender that aborts right after writing), whose acknowledgment has
+    /// not crossed yet: it crosses, and the session ends after <see cref="ResetConfirmMilliseconds"/>
+    /// unless its sender sends again (were data lost, the receiver's challenge ACK draws an exact
+    /// reset from the sender's kernel, which ends it at once). A blind forger cannot know that number
+    /// without having had a forged segment accepted first;</item>
+    /// <item>elsewhere inside the window it crosses (the receiver challenges it) and the session stays,
+    /// ending after the transitory timeout only if nothing acceptable crosses in the meantime;</item>
+    /// <item>outside the window it is dropped.</item>
+    /// </list>
     /// </summary>
     private DropReason OnReset(Session s, bool isA, Span<byte> packet, in TcpPacket tcp, in QueuedPacketInfo info, long now)
     {
@@ -198,15 +210,37 @@ public sealed partial class SpliceEngine
                 Release(s, "reset");
             return sent;
         }
-        if (SeqGt(seq, to.LastAck) && SeqLt(seq, to.RightEdge))
+        if (!SeqGt(seq, to.LastAck) || !SeqLt(seq, to.RightEdge))
+            return Count(DropReason.RstOutOfWindow);
+        var result = Forward(ref from, in to, packet, tcp, info);
+        if (result != DropReason.None)
+            return result;
+        if (seq == from.SndNxt)
+        {
+            var deadline = now + ResetConfirmMilliseconds;
+            if (s.ResetDeadline == 0 || deadline < s.ResetDeadline)
+            {
+                s.ResetDeadline = deadline;
+                s.ResetDisprovedBy = (byte)(isA ? 1 : 2);
+            }
+        }
+        else
         {
             Count(IgnoredReason.ResetNotExact);
-            if (s.ResetSince == 0)
-                s.ResetSince = now;
-            return Forward(ref from, in to, packet, tcp, info);
+            if (s.ResetDeadline == 0)
+            {
+                s.ResetDeadline = now + Ms(_options.TransitoryTimeout);
+                s.ResetDisprovedBy = 0;
+            }
         }
-        return Count(DropReason.RstOutOfWindow);
+        return result;
     }
+
+    /// <summary>
+    /// How long a reset at the end of its sender's stream waits for the receiver's side of the story
+    /// before it ends the session: conntrack's CLOSE timeout.
+    /// </summary>
+    internal const long ResetConfirmMilliseconds = 10_000;
 
     /// <summary>
     /// A reset from a side that has not proved itself: its host answering the SYN-ACK sent to it

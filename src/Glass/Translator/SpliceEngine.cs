@@ -158,7 +158,7 @@ public sealed partial class SpliceEngine
 
     private string? ExpiryReason(Session s, long now)
     {
-        if (s.ResetSince != 0 && now - s.ResetSince >= Ms(_options.TransitoryTimeout))
+        if (s.ResetDeadline != 0 && now >= s.ResetDeadline)
             return "reset";
         return s.State switch
         {

@@ -114,6 +114,36 @@ public sealed class SpliceEngineAttackTests
     }
 
     [Fact]
+    public void AResetAtTheEndOfDataStillInFlightEndsTheSessionSoon()
+    {
+        // A writes and aborts at once: its reset follows data B has not acknowledged yet.
+        Established();
+        _engine.Process(FromA(IsnA + 1, IsnB + 1, TcpFlags.Ack | TcpFlags.Psh, payload: 1000));
+        Assert.Equal(DropReason.None, _engine.Process(FromA(IsnA + 1001, 0, TcpFlags.Rst)));
+        Assert.Equal(0, Ignored(IgnoredReason.ResetNotExact));
+        // B took it (its RCV.NXT was there); its acknowledgment, sent before, still crosses.
+        Assert.Equal(DropReason.None, _engine.Process(FromB(IsnB + 1, IsnA + 1001)));
+        _clock.Advance(TimeSpan.FromMilliseconds(SpliceEngine.ResetConfirmMilliseconds - 1));
+        Assert.Equal(0, _engine.Sweep());
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("reset", Assert.Single(_released).Reason);
+    }
+
+    [Fact]
+    public void AResetAtTheEndOfLostDataEndsTheSessionWhenTheSenderAnswersTheChallenge()
+    {
+        Established();
+        _engine.Process(FromA(IsnA + 1, IsnB + 1, TcpFlags.Ack | TcpFlags.Psh, payload: 1000));
+        Assert.Equal(DropReason.None, _engine.Process(FromA(IsnA + 1001, 0, TcpFlags.Rst)));
+        // The data was lost on B's leg: B challenges; A's kernel answers at exactly B's RCV.NXT.
+        Assert.Equal(DropReason.None, _engine.Process(FromB(IsnB + 1, IsnA + 1)));
+        Assert.Empty(_released);
+        Assert.Equal(DropReason.None, _engine.Process(FromA(IsnA + 1, 0, TcpFlags.Rst)));
+        Assert.Equal("reset", Assert.Single(_released).Reason);
+    }
+
+    [Fact]
     public void AResetBeyondTheWindowIsDroppedAndCounted()
     {
         Established();
