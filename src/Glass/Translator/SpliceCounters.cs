@@ -93,4 +93,8 @@ public sealed record SpliceCounters
     public int LastOffloadErrno { get; init; }
     /// <summary>Sessions taken over from an earlier translator's entries.</summary>
     public long SessionsAdopted { get; init; }
+    /// <summary>Offloaded sessions whose entry turned to strict window tracking once it had seen both directions.</summary>
+    public long OffloadsTightened { get; init; }
+    /// <summary>Entries that refused strict tracking (they stay liberal); see the translator's last tighten error.</summary>
+    public long TightenFailures { get; init; }
 }

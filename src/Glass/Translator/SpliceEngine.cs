@@ -309,6 +309,8 @@ public sealed partial class SpliceEngine
                 OffloadFailures = _offloadFailures,
                 LastOffloadErrno = LastOffloadErrno,
                 SessionsAdopted = _adopted,
+                OffloadsTightened = _tightened,
+                TightenFailures = _tightenFailures,
             };
         }
     }
