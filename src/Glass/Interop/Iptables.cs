@@ -35,8 +35,9 @@ public sealed class NfQueueRule
     /// flow, no table to fill), yet referring to conntrack turns on the kernel's IPv4
     /// defragmentation in this namespace, so fragments reach the queue reassembled;</item>
     /// <item>filter INPUT: queue the port range, and "fragmentation needed" errors so path MTU
-    /// discovery crosses the splice (errors about other flows are dropped). No --queue-bypass:
-    /// without a translator, SYNs are dropped, not reset.</item>
+    /// discovery crosses the splice (the translator accepts errors about other flows, so the
+    /// router's own connections get theirs). No --queue-bypass: without a translator, SYNs are
+    /// dropped, not reset (and so are those errors).</item>
     /// </list>
     /// With offload, inbound flows are tracked, so the translator's conntrack entries catch their
     /// packets before the queue; what matches no entry reaches INPUT and the queue with an
