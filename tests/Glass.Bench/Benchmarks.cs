@@ -476,7 +476,7 @@ internal static class Benchmarks
             long t1 = Stopwatch.GetTimestamp();
             // Both SYNs are in, so the links are sessions mid-handshake that Unlink no longer
             // ends (it ends pending links only); their handshake time runs out instead.
-            _clock.Advance((long)_options.PendingTimeout.TotalMilliseconds + 1000);
+            _clock.Advance((long)_options.TransitoryTimeout.TotalMilliseconds + 1000);
             if (engine.Sweep() != _peersA.Length)
                 bad++;
             Unexpected += bad;
@@ -539,8 +539,8 @@ internal static class Benchmarks
                 ("unknownFlow", "data from an unknown flow, 1488 B", DropReason.NoSession, Build(TcpFlags.Ack | TcpFlags.Psh, default, payload)),
                 ("synNotLinked", "SYN to an unlinked endpoint", DropReason.NotLinked, Build(TcpFlags.Syn, PacketWriter.LinuxSynOptions(1460, 5, 7), default)),
                 ("rstBadChecksum", "RST with a wrong checksum", DropReason.BadChecksum, Build(TcpFlags.Rst, default, default, p => p[37] ^= 0x5A)),
-                ("icmpEcho", "ICMP echo request", DropReason.IcmpUnhandled, Icmp(type: 8, code: 0)),
-                ("icmpTooBigUnknownFlow", "ICMP frag-needed quoting an unknown flow", DropReason.NoSession, Icmp(type: 3, code: 4)),
+                ("icmpEcho", "ICMP echo request", DropReason.LeftToKernel, Icmp(type: 8, code: 0)),
+                ("icmpTooBigUnknownFlow", "ICMP frag-needed quoting an unknown flow", DropReason.LeftToKernel, Icmp(type: 3, code: 4)),
             };
             _packets = kinds.Select(k => k.Item4).ToArray();
             _expected = new DropReason[_packets.Length];

@@ -19,7 +19,8 @@ namespace Glass.Bench;
 /// <item>the engine never holds more sessions than are linked (exactly the model's count), every
 ///   Released event names a live link once, and its counters match what Process returned;</item>
 /// <item>a drop emits nothing; whatever the engine emits parses, goes to a peer of a live link, and
-///   has correct checksums when it originated the packet or the input's checksums were correct;
+///   has correct checksums when it originated the packet (a SYN-ACK, or a reset it sends a peer of a
+///   link it gives up) or the input's checksums were correct;
 ///   a relayed ICMP "fragmentation needed" error is checked by its own parser here, not IcmpTooBig's;</item>
 /// <item>after every link is unlinked or expired the engine holds 0 sessions, and every flow that ever
 ///   reached it gets NoSession for a segment or an ICMP error (no stale flow entry survives its session).</item>
@@ -32,7 +33,7 @@ internal sealed class Fuzzer
     private const int SlotCount = 48;
     private const ushort FirstRouterPort = 30000;
     private const int PeerPool = 6;
-    private const long PendingMs = 5_000, IdleMs = 30_000, TimeWaitMs = 2_000;
+    private const long PendingMs = 5_000, TransitoryMs = 4_000, IdleMs = 30_000, TimeWaitMs = 2_000;
 
     private static readonly uint Router = Benchmarks.Router;
     private static readonly uint OtherRouter = Ipv4.Parse("203.0.113.200");
@@ -70,6 +71,7 @@ internal sealed class Fuzzer
         _engine = new SpliceEngine(_sender, _clock, new SpliceOptions
         {
             PendingTimeout = TimeSpan.FromMilliseconds(PendingMs),
+            TransitoryTimeout = TimeSpan.FromMilliseconds(TransitoryMs),
             IdleTimeout = TimeSpan.FromMilliseconds(IdleMs),
             TimeWait = TimeSpan.FromMilliseconds(TimeWaitMs),
             MaxSessions = SlotCount,
@@ -84,7 +86,7 @@ internal sealed class Fuzzer
     {
         public readonly ushort PortA = portA, PortB = portB;
         public bool Linked;
-        public bool Paired; // both SYNs in: the engine keys it by flows, its endpoints are free
+        public bool Paired; // both sides proved their SYNs: the engine keys it by flows, its endpoints are free
         public uint PeerA, PeerB;
         public ushort SourceA, SourceB;
         public uint IsnA, IsnB;
@@ -265,15 +267,18 @@ internal sealed class Fuzzer
         }
         _results[(int)result]++;
 
+        int relayedAttempts = _sender.RelayedThisInput;
         int attempts = _sender.EndInput();
         if (result is DropReason.None or DropReason.SendFailed)
         {
             if (attempts == 0)
                 Violation($"Process returned {result} but sent nothing");
         }
-        else if (attempts != 0)
+        else if (relayedAttempts != 0)
         {
-            Violation($"Process dropped the packet ({result}) yet sent {attempts} packet(s)");
+            // A dropped packet may still move its link on (a held SYN lets the other side's SYNs be
+            // answered; a conflicting handshake resets both sides), but it never crosses itself.
+            Violation($"Process dropped the packet ({result}) yet relayed it {relayedAttempts} time(s)");
         }
 
         // Remember every flow the engine may have entered in its flow table, for the stale-flow check.
@@ -368,6 +373,7 @@ internal sealed class Fuzzer
         private bool _inputValid;
         private int _attempts;
         public long SynAcks, Relayed, Refused, Icmp, Verified, QuotesVerified;
+        public int RelayedThisInput { get; private set; }
 
         public void BeginInput(byte[] input, int length, bool valid)
         {
@@ -375,6 +381,7 @@ internal sealed class Fuzzer
             _inputLength = length;
             _inputValid = valid;
             _attempts = 0;
+            RelayedThisInput = 0;
         }
 
         public int EndInput()
@@ -388,7 +395,10 @@ internal sealed class Fuzzer
             _attempts++;
             bool relayed = _input is not null && packet.Overlaps(_input.AsSpan(0, _inputLength));
             if (relayed)
+            {
                 Relayed++;
+                RelayedThisInput++;
+            }
             if (relayed && _inputValid)
                 Verified++;
             else
@@ -431,10 +441,17 @@ internal sealed class Fuzzer
         if ((mustVerify || !relayed)
             && !(Checksum.VerifyIpv4Header(packet[..t.IpHeaderLength]) && Checksum.VerifyTcp(packet, t)))
             Violation($"the engine {what} a packet with a wrong checksum{(relayed ? " (the input's were correct)" : "")}: {PacketWriter.Hex(packet)}");
-        if (!relayed)
+        if (!relayed && t.Flags == (TcpFlags.Rst | TcpFlags.Ack))
+        {
+            // A reset the engine sends a peer it gives up on (a conflicting or unpaired handshake, an
+            // unlink, a reopened flow): bare, to the peer's own flow.
+            if (t.TotalLength != 40 || t.PayloadLength != 0)
+                Violation($"the engine originated a reset that is not bare: {PacketWriter.Hex(packet)}");
+        }
+        else if (!relayed)
         {
             if ((t.Flags & ~TcpFlags.Ece) != (TcpFlags.Syn | TcpFlags.Ack))
-                Violation($"the engine originated flags {t.Flags}, not a SYN-ACK");
+                Violation($"the engine originated flags {t.Flags}, not a SYN-ACK or RST+ACK");
             if (!TcpSynOptions.TryParse(packet.Slice(t.OptionsOffset, t.OptionsLength), out var o) || o.Mss == 0)
                 Violation($"the engine originated a SYN-ACK with unparsable options or no MSS: {PacketWriter.Hex(packet)}");
         }
@@ -609,7 +626,8 @@ internal sealed class Fuzzer
                 case 2 when s.Linked && !s.Paired:
                     ExpectLinkRefused(s.PeerB, s.PortB, p, 29001, "port-in-use");
                     break;
-                case 3 when _live == SlotCount:
+                // Not while a session lingers in TIME_WAIT: it would give way to the new link.
+                case 3 when _live == SlotCount && _engine.GetCounters().SessionsByState[nameof(SessionState.TimeWait)] == 0:
                     ExpectLinkRefused(p, 29002, p, 29003, "full");
                     break;
             }
@@ -656,7 +674,7 @@ internal sealed class Fuzzer
         }
         // ... the rest must expire: every state has a timer.
         _phase = "finish: expire";
-        _clock.Advance(Math.Max(IdleMs, Math.Max(PendingMs, TimeWaitMs)) + 1);
+        _clock.Advance(Math.Max(Math.Max(IdleMs, TransitoryMs), Math.Max(PendingMs, TimeWaitMs)) + 1);
         _engine.Sweep();
         var c = _engine.GetCounters();
         if (c.SessionsActive + c.SessionsPending != 0 || _engine.GetSessions().Count != 0)
@@ -678,7 +696,7 @@ internal sealed class Fuzzer
             ExpectFinal(n, DropReason.NotLinked);
             // Whether the engine looks into ICMP at all is its business; relaying it here would be the bug.
             n = IcmpAbout(peer, peerPort, routerPort, quote: 28, mtu: 1280);
-            ExpectFinal(n, DropReason.NoSession, DropReason.IcmpUnhandled);
+            ExpectFinal(n, DropReason.LeftToKernel, DropReason.IcmpUnhandled);
             if (_violation is not null)
                 return;
         }
@@ -688,7 +706,8 @@ internal sealed class Fuzzer
         {
             if (reason == DropReason.None)
                 continue;
-            long engineCount = c.Drops.GetValueOrDefault(reason.ToString());
+            // Not a drop: counted apart.
+            long engineCount = reason == DropReason.LeftToKernel ? c.IcmpLeftToKernel : c.Drops.GetValueOrDefault(reason.ToString());
             long ours = _results[(int)reason];
             // SendFailed is also counted for a refused SYN-ACK or RST whose Process still returned None.
             if (reason == DropReason.SendFailed ? engineCount < ours : engineCount != ours)

@@ -499,7 +499,7 @@ public sealed class ControllerHost : IDisposable
             }
             if (link.Success || link.ErrorCode != "port-in-use")
                 break;
-            // The rotating cursor moves the next attempt on to other ports.
+            // The next attempt draws other ports at random.
             ReleasePorts(connector, pc, binder.Peer, pb);
         }
         if (pc == 0 || pb == 0)

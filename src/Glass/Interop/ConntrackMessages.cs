@@ -87,6 +87,8 @@ internal static class ConntrackMessages
     // enum ctattr_protoinfo, ctattr_protoinfo_tcp, ctattr_counters
     public const ushort CTA_PROTOINFO_TCP = 1;
     public const ushort CTA_PROTOINFO_TCP_STATE = 1;
+    public const ushort CTA_PROTOINFO_TCP_WSCALE_ORIGINAL = 2;
+    public const ushort CTA_PROTOINFO_TCP_WSCALE_REPLY = 3;
     public const ushort CTA_PROTOINFO_TCP_FLAGS_ORIGINAL = 4;
     public const ushort CTA_PROTOINFO_TCP_FLAGS_REPLY = 5;
     public const ushort CTA_COUNTERS_PACKETS = 1;
@@ -104,6 +106,8 @@ internal static class ConntrackMessages
     public const byte TCP_CONNTRACK_LAST_ACK = 6;
     public const byte TCP_CONNTRACK_TIME_WAIT = 7;
     public const byte TCP_CONNTRACK_CLOSE = 8;
+    public const byte IP_CT_TCP_FLAG_WINDOW_SCALE = 0x01;
+    public const byte IP_CT_TCP_FLAG_SACK_PERM = 0x02;
     public const byte IP_CT_TCP_FLAG_BE_LIBERAL = 0x08;
 
     public const byte IPPROTO_TCP = 6;
@@ -116,7 +120,9 @@ internal static class ConntrackMessages
     /// <summary>
     /// IPCTNL_MSG_CT_NEW creating (never replacing) an established TCP entry with both NATs, a mark,
     /// a timeout and liberal window tracking on both sides: the entry takes over a flow whose
-    /// window the kernel never saw.
+    /// window the kernel never saw. The window scales (and SACK) the peers agreed on go with it, so
+    /// that the windows the kernel learns from the first segments are right, and tracking can turn
+    /// strict later (<see cref="WriteTighten"/>).
     /// </summary>
     public static int WriteCreate(Span<byte> b, uint seq, in OffloadedFlow flow, uint mark, uint timeoutSeconds)
     {
@@ -137,9 +143,44 @@ internal static class ConntrackMessages
         var info = w.Begin(CTA_PROTOINFO);
         var tcp = w.Begin(CTA_PROTOINFO_TCP);
         w.PutU8(CTA_PROTOINFO_TCP_STATE, TCP_CONNTRACK_ESTABLISHED);
-        ReadOnlySpan<byte> liberal = [IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL];
-        w.Put(CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, liberal);
-        w.Put(CTA_PROTOINFO_TCP_FLAGS_REPLY, liberal);
+        // struct nf_ct_tcp_flags { __u8 flags; __u8 mask; }: the kernel sets the masked bits to flags.
+        // The scales are taken only when both directions have IP_CT_TCP_FLAG_WINDOW_SCALE (nlattr_to_tcp).
+        var scaled = flow.ScaleOriginal >= 0 && flow.ScaleReply >= 0;
+        var bits = (byte)(IP_CT_TCP_FLAG_BE_LIBERAL | (scaled ? IP_CT_TCP_FLAG_WINDOW_SCALE : 0) | (flow.SackPermitted ? IP_CT_TCP_FLAG_SACK_PERM : 0));
+        ReadOnlySpan<byte> flags = [bits, IP_CT_TCP_FLAG_BE_LIBERAL | IP_CT_TCP_FLAG_WINDOW_SCALE | IP_CT_TCP_FLAG_SACK_PERM];
+        w.Put(CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, flags);
+        w.Put(CTA_PROTOINFO_TCP_FLAGS_REPLY, flags);
+        if (scaled)
+        {
+            w.PutU8(CTA_PROTOINFO_TCP_WSCALE_ORIGINAL, (byte)flow.ScaleOriginal);
+            w.PutU8(CTA_PROTOINFO_TCP_WSCALE_REPLY, (byte)flow.ScaleReply);
+        }
+        w.End(tcp);
+        w.End(info);
+        return w.Finish();
+    }
+
+    /// <summary>
+    /// IPCTNL_MSG_CT_NEW updating (never creating) the entry whose original direction is
+    /// <paramref name="original"/>: liberal window tracking off in both directions, nothing else.
+    /// </summary>
+    /// <remarks>
+    /// With IP_CT_TCP_FLAG_BE_LIBERAL, tcp_in_window (nf_conntrack_proto_tcp.c) accepts every
+    /// segment that fails its window checks, so any FIN is taken, and a reset anywhere after the
+    /// highest acknowledgment seen keeps the entry ESTABLISHED but cuts its timeout to the CLOSE
+    /// timeout (10 s): one blind reset ended any offloaded session that then stayed silent for 10 s,
+    /// and a blind FIN followed by any reset ended it at once. Strict, such segments are INVALID:
+    /// they miss the entry's NAT, reach the translator's queue, and it judges them like any other.
+    /// </remarks>
+    public static int WriteTighten(Span<byte> b, uint seq, in FlowTuple original)
+    {
+        var w = new NetlinkWriter(b, MessageType(IPCTNL_MSG_CT_NEW), NLM_F_REQUEST | NLM_F_ACK, seq, Libc.AF_INET);
+        WriteTuple(ref w, CTA_TUPLE_ORIG, original);
+        var info = w.Begin(CTA_PROTOINFO);
+        var tcp = w.Begin(CTA_PROTOINFO_TCP);
+        ReadOnlySpan<byte> strict = [0, IP_CT_TCP_FLAG_BE_LIBERAL];
+        w.Put(CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, strict);
+        w.Put(CTA_PROTOINFO_TCP_FLAGS_REPLY, strict);
         w.End(tcp);
         w.End(info);
         return w.Finish();

@@ -38,9 +38,10 @@ public sealed class NfQueueRule
     /// flow, no table to fill), yet referring to conntrack turns on the kernel's IPv4
     /// defragmentation in this namespace, so fragments reach the queue reassembled;</item>
     /// <item>filter INPUT: queue the port range, and "fragmentation needed" errors so path MTU
-    /// discovery crosses the splice (errors about other flows are dropped). Without
-    /// FailOpen (--queue-bypass), while no translator listens SYNs are dropped, so connects
-    /// wait out a restart; with it, the router's stack resets them and every live flow.</item>
+    /// discovery crosses the splice (the translator accepts errors about other flows, so the
+    /// router's own connections get theirs). Without FailOpen (--queue-bypass), while no
+    /// translator listens SYNs are dropped, so connects wait out a restart (and so are those
+    /// errors); with it, the router's stack resets them and every live flow.</item>
     /// </list>
     /// With offload, inbound flows are tracked, so the translator's conntrack entries catch their
     /// packets before the queue; what matches no entry reaches INPUT and the queue with an

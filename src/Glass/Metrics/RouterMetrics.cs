@@ -37,6 +37,9 @@ public sealed class RouterMetrics : IDisposable
         var offloads = f.CreateCounter("glass_translator_offloaded_total", "Sessions handed to the kernel.");
         var failures = f.CreateCounter("glass_translator_offload_failures_total", "Sessions the kernel refused to take.");
         var drops = f.CreateCounter("glass_translator_drops_total", "Queued packets not relayed, by reason.", "reason");
+        var ignored = f.CreateCounter("glass_translator_ignored_total", "Segments relayed but not believed (outside the windows, RFC 5961), by reason.", "reason");
+        var icmpToKernel = f.CreateCounter("glass_translator_icmp_left_to_kernel_total", "ICMP errors about no session, handed back to the kernel.");
+        var contested = f.CreateCounter("glass_translator_syns_contested_total", "Second SYNs for a side of a link before either proved itself.");
         return () =>
         {
             if (read() is not { } c)
@@ -53,6 +56,10 @@ public sealed class RouterMetrics : IDisposable
             failures.IncTo(c.OffloadFailures);
             foreach (var (reason, n) in c.Drops)
                 drops.WithLabels(reason).IncTo(n);
+            foreach (var (reason, n) in c.Ignored)
+                ignored.WithLabels(reason).IncTo(n);
+            icmpToKernel.IncTo(c.IcmpLeftToKernel);
+            contested.IncTo(c.SynsContested);
         };
     });
 

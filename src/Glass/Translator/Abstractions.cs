@@ -35,7 +35,10 @@ public readonly record struct FlowTuple(uint Source, ushort SourcePort, uint Des
 /// segments to router:port-b → B (DNAT to the reply's source, SNAT to the reply's destination) and
 /// B's back to router:port-a → A, which is exactly the splice once both ISNs are mirrored.
 /// </summary>
-public readonly record struct OffloadedFlow(FlowTuple Original, FlowTuple Reply);
+/// <param name="ScaleOriginal">The window shift of A's segments (RFC 7323), -1 when the splice has no window scaling.</param>
+/// <param name="ScaleReply">The window shift of B's segments, -1 when the splice has no window scaling.</param>
+/// <param name="SackPermitted">Both sides may send SACK blocks.</param>
+public readonly record struct OffloadedFlow(FlowTuple Original, FlowTuple Reply, sbyte ScaleOriginal = -1, sbyte ScaleReply = -1, bool SackPermitted = false);
 
 /// <summary>
 /// Hands established splices to the kernel (conntrack NAT entries) and takes them back. Called
@@ -48,6 +51,12 @@ public interface IFlowOffloader
 
     /// <summary>Removes the entry whose original direction is <paramref name="original"/>; best effort.</summary>
     void Remove(in FlowTuple original);
+
+    /// <summary>
+    /// Makes the entry track the TCP windows strictly from now on (its "liberal" tracking off), once
+    /// it has seen both directions; 0 on success, else the errno the kernel answered.
+    /// </summary>
+    int Tighten(in FlowTuple original);
 }
 
 /// <summary>A conntrack entry's counters: packets and IP bytes from A (original) and from B (reply).</summary>

@@ -4,15 +4,32 @@ namespace Glass.Translator;
 
 public enum SessionState
 {
-    /// <summary>Linked by the controller; waiting for one or both SYNs.</summary>
+    /// <summary>Linked by the controller; no SYN-ACK sent yet (one or both sides' SYNs missing).</summary>
     Pending,
-    /// <summary>Both SYNs seen and answered with SYN-ACKs; waiting for the first ACK.</summary>
+    /// <summary>SYN-ACKs sent; waiting until each side proves, by acknowledging its SYN-ACK, that the SYN was its own.</summary>
     Handshake,
     Established,
-    /// <summary>At least one side sent FIN.</summary>
+    /// <summary>At least one side sent an in-window FIN.</summary>
     Closing,
     /// <summary>Both FINs acknowledged; the mapping lingers for late retransmissions.</summary>
     TimeWait,
+}
+
+/// <summary>
+/// One SYN for one side of a link. Anyone can send a SYN from a peer's address, so a side may
+/// hold a few of them until one proves itself by acknowledging the SYN-ACK it was sent.
+/// </summary>
+internal struct SynCandidate
+{
+    public ushort PeerPort;
+    public uint Router;         // the router address this SYN was sent to
+    public uint Isn;
+    public ushort SynWindow;
+    public bool EcnSetup;       // SYN carried ECE and CWR (RFC 3168 6.1.1)
+    public TcpSynOptions Options;
+
+    public bool Answered;       // a SYN-ACK went to it,
+    public uint AnsweredIsn;    // carrying this ISN of the other side (the candidate's IRS)
 }
 
 /// <summary>One side of a splice: a peer and the router port it was told to dial.</summary>
@@ -20,18 +37,22 @@ internal struct Leg
 {
     public uint Peer;
     public ushort RouterPort;
-    public ushort PeerPort;     // 0 until this side's SYN arrives
-    public uint Router;         // the router address this side dialled, from its SYN
 
+    // This side's SYN: its first candidate until one proves itself, then the proven one.
     public bool HasSyn;
-    public uint Isn;
-    public ushort SynWindow;
-    public bool EcnSetup;       // SYN carried ECE and CWR (RFC 3168 6.1.1)
-    public TcpSynOptions Options;
+    public SynCandidate Syn;
+    // Further candidates while none has proven itself; allocated only when a second SYN arrives.
+    public SynCandidate[]? Rivals;
+    public byte RivalCount;
+    /// <summary>Acknowledged its SYN-ACK: the SYN was really this peer's, and it is tracked below.</summary>
+    public bool Proven;
 
-    public bool HasAck;         // the fields below hold this peer's latest ACK
-    public uint LastAck;
-    public ushort LastWindow;
+    // What this peer sends and acknowledges, as far as the segments crossing the router show it
+    // (RFC 9293 names, from the peer's point of view). Updated from acceptable segments only.
+    public uint SndNxt;         // highest sequence number + length it sent (SND.NXT, or rather SND.MAX)
+    public uint LastAck;        // highest acceptable acknowledgment it sent: its RCV.NXT
+    public uint RightEdge;      // highest LastAck + window it offered: how far the other side may send
+    public uint MaxWindow;      // largest window it offered, scaled (the other side's MAX.SND.WND)
 
     public ushort PathMtu;      // toward this peer, from relayed "fragmentation needed" errors; 0 = unknown
 
@@ -41,6 +62,11 @@ internal struct Leg
 
     public long Packets;        // from this peer
     public long Bytes;          // payload bytes from this peer
+
+    public readonly ushort PeerPort => Syn.PeerPort;
+    public readonly uint Router => Syn.Router;
+    public readonly uint Isn => Syn.Isn;
+    public readonly TcpSynOptions Options => Syn.Options;
 }
 
 /// <summary>
@@ -67,14 +93,22 @@ internal sealed class Session
     public long CreatedAt;
     public long LastActivity;
     public long TimeWaitSince;
-    public long HandshakeSince; // when both SYNs had arrived
+    public long HandshakeSince; // when the first SYN-ACK went out
+    /// <summary>
+    /// After a reset that crossed but did not end the session: when it ends unless traffic shows it
+    /// alive first (0: no such reset pending). <see cref="ResetDisprovedBy"/> says whose traffic counts.
+    /// </summary>
+    public long ResetDeadline;
+    /// <summary>Whose acceptable segments cancel <see cref="ResetDeadline"/>: 0 either side's, 1 A's only, 2 B's only.</summary>
+    public byte ResetDisprovedBy;
 
     // Offload: a conntrack entry carries the session; the kernel's counters (IP bytes, not payload)
     // are read back from it, and HeaderBytes (IP + TCP per segment) turns them into payload.
     public bool Offloaded;
     public bool OffloadFailed;
     public long OffloadedAt;
-    public bool Adopted;        // taken over from an earlier translator: its link was never ours
+    public bool Adopted;        // taken over from an earlier translator: its link and sequence numbers were never ours
+    public bool Tightened;      // the kernel's entry tracks windows strictly (or was asked to, and refused)
     public byte HeaderBytes = 52;
     public KernelCounters Kernel;
 

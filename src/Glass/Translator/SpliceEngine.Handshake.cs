@@ -2,74 +2,359 @@ using Glass.Packets;
 
 namespace Glass.Translator;
 
+/// <remarks>
+/// <para><b>Who may take a side of a link.</b> A SYN names its sender only by its source address,
+/// which anyone can forge, so a SYN from peer A's address to A's router port proves nothing. A
+/// side is committed to one SYN only when that SYN's sender acknowledges the SYN-ACK the router
+/// sent it (it received it: the address is really its own); until then each side holds up to
+/// <see cref="MaxCandidates"/> SYNs ("candidates"), the oldest giving way when more arrive.</para>
+/// <para>The catch: the SYN-ACK to one side carries the other side's ISN, and a peer takes the
+/// first SYN-ACK it gets for good. So a candidate is answered only when the other side's ISN is
+/// settled: that side has proven itself, or it holds exactly one candidate. In the common case
+/// (one SYN each) both SYN-ACKs go out at once, as without any of this. When a side holds several,
+/// the other side's SYN-ACKs wait until one of them proves itself (one round trip more for it).
+/// When both sides have proven themselves, each must have been answered with the other's ISN;
+/// if not (a spoofed SYN was the only candidate when the other side was answered, and the real
+/// one came later), both are reset with valid resets, so their applications see a failed
+/// connection at once and may retry, instead of waiting for a peer that never speaks.</para>
+/// <para>What is left: (1) a forger who sends a SYN from A's address to A's router port before A
+/// does, while B's SYN is in, still spoils that one connection (it ends in resets, not a hang);
+/// random router ports make that port hard to guess, but someone who sees the connector's address
+/// can send a SYN to every port of the range. (2) A forger who also forges B's SYN (knowing both
+/// peers' addresses and both router ports) knows both ISNs, can acknowledge both SYN-ACKs blind,
+/// and so takes the link; the peers' own SYNs then find no link, and their connects time out.
+/// The segments of such a stolen splice still go to the real peers' addresses (at the ports the
+/// forger named), so it is a denial of service, not an interception. (3) A flood of more than
+/// <see cref="MaxCandidates"/> spoofed SYNs per round trip evicts the peer's own SYN each time.</para>
+/// </remarks>
 public sealed partial class SpliceEngine
 {
     // RFC 9293 3.7.1: the MSS a peer is assumed to accept when its SYN names none.
     private const ushort DefaultMss = 536;
 
-    private DropReason OnSyn(Session s, bool isA, Span<byte> packet, in TcpPacket tcp)
+    /// <summary>SYNs held for one side of a link until one proves itself (the first and up to three rivals).</summary>
+    internal const int MaxCandidates = 4;
+
+    /// <summary>-1 for the leg's own SYN, else the index of the rival whose source port this is.</summary>
+    private static int CandidateIndex(in Leg leg, ushort peerPort)
+    {
+        for (var i = 0; i < leg.RivalCount; i++)
+        {
+            if (leg.Rivals![i].PeerPort == peerPort)
+                return i;
+        }
+        return -1;
+    }
+
+    private static ref SynCandidate Candidate(ref Leg leg, int index) =>
+        ref index < 0 ? ref leg.Syn : ref leg.Rivals![index];
+
+    /// <summary>A SYN that found its link by (peer address, router port): a new candidate for that side.</summary>
+    private DropReason OnLinkSyn(Session s, bool isA, Span<byte> packet, in TcpPacket tcp)
     {
         if (!TcpSynOptions.TryParse(packet.Slice(tcp.OptionsOffset, tcp.OptionsLength), out var options))
             return Count(DropReason.Malformed);
-
         ref var leg = ref s.Side(isA);
-        ref var other = ref s.Side(!isA);
-        if (leg.HasSyn)
-        {
-            if (leg.PeerPort == tcp.SourcePort && leg.Isn == tcp.Sequence)
-            {
-                // A retransmitted SYN: our SYN-ACK was lost (answer again) or the peer is not here yet.
-                if (s.State == SessionState.Pending)
-                    return Count(DropReason.WaitingForPeer);
-                SendSynAck(s, isA);
-                return DropReason.None;
-            }
-            if (s.State != SessionState.Pending)
-                return Count(DropReason.EndpointBusy);
-            // A new attempt before the other side arrived replaces the old one.
-            _byFlow.Remove(new FlowKey(leg.Peer, leg.PeerPort, leg.RouterPort));
-        }
+        if (leg.Proven)
+            return Count(DropReason.EndpointBusy); // this side is settled; the SYN is not for this link
 
-        leg.HasSyn = true;
-        leg.PeerPort = tcp.SourcePort;
-        leg.Router = tcp.DestinationAddress;
-        leg.Isn = tcp.Sequence;
-        leg.SynWindow = tcp.Window;
-        leg.EcnSetup = (tcp.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr);
-        leg.Options = options;
-        _byFlow[new FlowKey(leg.Peer, leg.PeerPort, leg.RouterPort)] = s;
+        var c = new SynCandidate
+        {
+            PeerPort = tcp.SourcePort,
+            Router = tcp.DestinationAddress,
+            Isn = tcp.Sequence,
+            SynWindow = tcp.Window,
+            EcnSetup = (tcp.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr),
+            Options = options,
+        };
+        int index;
+        if (!leg.HasSyn)
+        {
+            leg.HasSyn = true;
+            leg.Syn = c;
+            index = -1;
+        }
+        else
+        {
+            index = AddRival(s, ref leg, c);
+        }
+        _byFlow[new FlowKey(leg.Peer, c.PeerPort, leg.RouterPort)] = s;
         s.LastActivity = _clock.NowMilliseconds;
 
-        if (!other.HasSyn)
-            return Count(DropReason.WaitingForPeer);
+        AnswerSettled(s);
+        return Candidate(ref s.Side(isA), index).Answered ? DropReason.None : Count(DropReason.WaitingForPeer);
+    }
 
-        s.State = SessionState.Handshake;
-        s.HandshakeSince = s.LastActivity;
-        // Every segment carries the timestamp option (12 bytes with padding) once both offered it.
-        s.HeaderBytes = (byte)(40 + (s.A.Options.HasTimestamps && s.B.Options.HasTimestamps ? 12 : 0));
-        // Keyed by its flows from now on: the pairs may carry the next link of these peers.
-        ReleaseEndpoints(s);
-        Paired?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, LinkRelease.PairedReason, s.Id));
-        SendSynAck(s, toA: true);
-        SendSynAck(s, toA: false);
-        return DropReason.None;
+    /// <summary>
+    /// Adds a competing SYN for a side; when the side holds <see cref="MaxCandidates"/> already, the
+    /// oldest gives way, so spoofed SYNs sent early cannot lock the peer's own (retransmitted) SYN out.
+    /// </summary>
+    private int AddRival(Session s, ref Leg leg, in SynCandidate c)
+    {
+        _contested++;
+        var rivals = leg.Rivals ??= new SynCandidate[MaxCandidates - 1];
+        if (leg.RivalCount == rivals.Length)
+        {
+            ForgetFlow(s, leg.Peer, leg.Syn.PeerPort, leg.RouterPort);
+            leg.Syn = rivals[0];
+            Array.Copy(rivals, 1, rivals, 0, leg.RivalCount - 1);
+            leg.RivalCount--;
+            InitSequence(ref leg);
+        }
+        rivals[leg.RivalCount] = c;
+        return leg.RivalCount++;
+    }
+
+    /// <summary>A plain SYN on a flow the engine knows: a retransmission, a new attempt, or a new connection.</summary>
+    private DropReason OnFlowSyn(Session s, bool isA, int index, Span<byte> packet, in TcpPacket tcp)
+    {
+        ref var leg = ref s.Side(isA);
+        ref var c = ref Candidate(ref leg, index);
+        if (tcp.Sequence == c.Isn)
+        {
+            // A retransmitted SYN: our SYN-ACK was lost (answer again) or the other side is not here yet.
+            if (leg.Proven)
+                return Count(DropReason.EndpointBusy); // it acknowledged the SYN-ACK: a stale duplicate
+            if (!c.Answered)
+                return Count(DropReason.WaitingForPeer);
+            return ResendSynAck(s, isA, in c);
+        }
+        if (leg.Proven)
+            return OnReopeningSyn(s, isA, packet, tcp);
+        if (c.Answered)
+            return Count(DropReason.EndpointBusy);
+
+        // A new attempt from the same port before it was answered replaces the old one.
+        if (!TcpSynOptions.TryParse(packet.Slice(tcp.OptionsOffset, tcp.OptionsLength), out var options))
+            return Count(DropReason.Malformed);
+        c.Router = tcp.DestinationAddress;
+        c.Isn = tcp.Sequence;
+        c.SynWindow = tcp.Window;
+        c.EcnSetup = (tcp.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr);
+        c.Options = options;
+        s.LastActivity = _clock.NowMilliseconds;
+        AnswerSettled(s);
+        return Candidate(ref s.Side(isA), index).Answered ? DropReason.None : Count(DropReason.WaitingForPeer);
+    }
+
+    /// <summary>
+    /// A SYN with a new ISN on the 4-tuple of a session whose side there proved itself long ago: the
+    /// peer (or its NAT) reuses the source port, so its old connection is gone at its end. When the
+    /// controller linked that (peer, router port) pair for a new connection, the old session gives
+    /// way (its other side is reset, so it hears of the end) and the SYN opens the new one, as the
+    /// kernel's conntrack reopens a flow on a fresh SYN. Without such a link the SYN is for nothing
+    /// here, and a forged SYN must not end a live session, so the old session stays.
+    /// </summary>
+    private DropReason OnReopeningSyn(Session old, bool fromA, Span<byte> packet, in TcpPacket tcp)
+    {
+        if (!_byEndpoint.TryGetValue(new EndpointKey(tcp.SourceAddress, tcp.DestinationPort), out var next) || ReferenceEquals(next, old))
+            return Count(DropReason.EndpointBusy);
+        ref var other = ref old.Side(!fromA);
+        if (other.Proven && old.State != SessionState.TimeWait)
+            SendReset(in other);
+        _reopened++;
+        Release(old, "reopened");
+        return OnLinkSyn(next, next.A.Peer == tcp.SourceAddress && next.A.RouterPort == tcp.DestinationPort, packet, tcp);
+    }
+
+    /// <summary>True when a side's ISN is settled: it proved itself, or it holds exactly one SYN.</summary>
+    private static bool Settled(in Leg leg) => leg.HasSyn && (leg.Proven || leg.RivalCount == 0);
+
+    /// <summary>Answers every candidate not yet answered whose other side's ISN is settled.</summary>
+    private void AnswerSettled(Session s)
+    {
+        var answered = AnswerSide(s, toA: true) | AnswerSide(s, toA: false);
+        if (answered && s.State == SessionState.Pending)
+        {
+            s.State = SessionState.Handshake;
+            s.HandshakeSince = _clock.NowMilliseconds;
+        }
+    }
+
+    private bool AnswerSide(Session s, bool toA)
+    {
+        ref var leg = ref s.Side(toA);
+        ref var other = ref s.Side(!toA);
+        if (!leg.HasSyn || !Settled(in other))
+            return false;
+        var answered = false;
+        if (!leg.Syn.Answered)
+        {
+            Answer(ref leg, ref leg.Syn, in other.Syn);
+            InitSequence(ref leg);
+            answered = true;
+        }
+        for (var i = 0; i < leg.RivalCount; i++)
+        {
+            if (!leg.Rivals![i].Answered)
+            {
+                Answer(ref leg, ref leg.Rivals[i], in other.Syn);
+                answered = true;
+            }
+        }
+        return answered;
+    }
+
+    private void Answer(ref Leg leg, ref SynCandidate to, in SynCandidate from)
+    {
+        to.Answered = true;
+        to.AnsweredIsn = from.Isn;
+        SendSynAck(in leg, in to, in from);
+    }
+
+    /// <summary>The same SYN-ACK again, for a retransmitted SYN, on behalf of the SYN it was answered for.</summary>
+    private DropReason ResendSynAck(Session s, bool isA, in SynCandidate to)
+    {
+        ref var leg = ref s.Side(isA);
+        ref var other = ref s.Side(!isA);
+        if (other.HasSyn && other.Syn.Isn == to.AnsweredIsn)
+        {
+            SendSynAck(in leg, in to, in other.Syn);
+            return DropReason.None;
+        }
+        for (var i = 0; i < other.RivalCount; i++)
+        {
+            if (other.Rivals![i].Isn == to.AnsweredIsn)
+            {
+                SendSynAck(in leg, in to, in other.Rivals[i]);
+                return DropReason.None;
+            }
+        }
+        return Count(DropReason.EndpointBusy); // the SYN it was answered for gave way to others
     }
 
     /// <summary>
     /// Answers one side's SYN as if the other side had: the other's ISN as our sequence number, the
     /// other's SYN window, and options both sides can honour.
     /// </summary>
-    private void SendSynAck(Session s, bool toA)
+    private void SendSynAck(in Leg leg, in SynCandidate to, in SynCandidate from)
     {
-        ref var to = ref s.Side(toA);
-        ref var from = ref s.Side(!toA);
         var o = BuildOptions(to.Options, from.Options, _options.MaxSegmentSize);
         var ece = to.EcnSetup && from.EcnSetup;
-        var n = TcpSegmentBuilder.WriteSynAck(_scratch, to.Router, to.RouterPort, to.Peer, to.PeerPort,
+        var n = TcpSegmentBuilder.WriteSynAck(_scratch, to.Router, leg.RouterPort, leg.Peer, to.PeerPort,
             from.Isn, to.Isn + 1, from.SynWindow, ece, o);
-        if (_sender.Send(_scratch.AsSpan(0, n), to.Peer))
+        if (_sender.Send(_scratch.AsSpan(0, n), leg.Peer))
             _synAcks++;
         else
+            Count(DropReason.SendFailed);
+    }
+
+    /// <summary>
+    /// The sequence bookkeeping of a leg from its SYN and the SYN-ACK it was answered with, before
+    /// its first ACK: it has sent its SYN, expects the other side's ISN + 1, and offered its SYN window.
+    /// </summary>
+    private static void InitSequence(ref Leg leg)
+    {
+        leg.SndNxt = leg.Syn.Isn + 1;
+        leg.LastAck = leg.Syn.AnsweredIsn + 1;
+        leg.MaxWindow = Math.Max(1u, leg.Syn.SynWindow);
+        leg.RightEdge = leg.LastAck + leg.MaxWindow;
+    }
+
+    /// <summary>
+    /// Whether a segment from an unproven candidate proves it: a plain ACK (data and FIN allowed)
+    /// of exactly the SYN-ACK it was sent, or of data relayed to it since, from the sequence number
+    /// after its SYN onward. Only the candidate's real sender knows the ISN its SYN-ACK carried.
+    /// </summary>
+    private static bool Proves(Session s, bool isA, in SynCandidate c, in TcpPacket tcp)
+    {
+        if (!c.Answered || (tcp.Flags & (TcpFlags.Ack | TcpFlags.Syn | TcpFlags.Rst)) != TcpFlags.Ack)
+            return false;
+        ref var other = ref s.Side(!isA);
+        // Data crossed to it only if the other side proved itself for it.
+        var partner = other.Proven && other.Syn.Isn == c.AnsweredIsn && other.Syn.AnsweredIsn == c.Isn;
+        var first = c.AnsweredIsn + 1;
+        var lastAck = partner ? other.SndNxt : first;
+        var lastSeq = partner ? other.RightEdge : c.Isn + 1 + ushort.MaxValue;
+        return SeqBetween(tcp.Acknowledgment, first, lastAck) && SeqBetween(tcp.Sequence, c.Isn + 1, lastSeq);
+    }
+
+    /// <summary>
+    /// Commits a side to the candidate that proved itself; forgets its rivals; pairs the link when
+    /// the other side proved itself too. False when the two proven sides were answered for other
+    /// SYNs than each other's: both are reset and the session ends.
+    /// </summary>
+    private bool Commit(Session s, bool isA, int index)
+    {
+        ref var leg = ref s.Side(isA);
+        if (index >= 0)
+        {
+            ForgetFlow(s, leg.Peer, leg.Syn.PeerPort, leg.RouterPort);
+            leg.Syn = leg.Rivals![index];
+        }
+        for (var i = 0; i < leg.RivalCount; i++)
+        {
+            if (i != index)
+                ForgetFlow(s, leg.Peer, leg.Rivals![i].PeerPort, leg.RouterPort);
+        }
+        leg.Rivals = null;
+        leg.RivalCount = 0;
+        leg.Proven = true;
+        InitSequence(ref leg);
+
+        ref var other = ref s.Side(!isA);
+        if (!other.Proven)
+        {
+            // This side's ISN is settled now: the other side's waiting candidates get their SYN-ACKs.
+            AnswerSettled(s);
+            return true;
+        }
+        if (leg.Syn.AnsweredIsn != other.Syn.Isn || other.Syn.AnsweredIsn != leg.Syn.Isn)
+        {
+            ResetProvenSides(s);
+            Release(s, "reset");
+            return false;
+        }
+        Pair(s);
+        return true;
+    }
+
+    /// <summary>
+    /// Both sides proved themselves for each other: the session is established and keyed by its flows
+    /// from now on, so the (peer, router port) pairs may carry the next link of these peers.
+    /// </summary>
+    private void Pair(Session s)
+    {
+        s.State = SessionState.Established;
+        // Every segment carries the timestamp option (12 bytes with padding) once both offered it.
+        s.HeaderBytes = (byte)(40 + (s.A.Options.HasTimestamps && s.B.Options.HasTimestamps ? 12 : 0));
+        UpdateCloseState(s, _clock.NowMilliseconds);
+        ReleaseEndpoints(s);
+        Paired?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, LinkRelease.PairedReason, s.Id));
+    }
+
+    /// <summary>
+    /// Whether segments from <paramref name="fromA"/>'s proven side may cross to the other: it proved
+    /// itself too, or it holds a single candidate answered for this side's SYN (whose SYN-ACK this side
+    /// was answered with), which its first ACK will prove.
+    /// </summary>
+    private static bool CanCross(Session s, bool fromA)
+    {
+        ref var from = ref s.Side(fromA);
+        ref var to = ref s.Side(!fromA);
+        if (to.Proven)
+            return true;
+        return to.HasSyn && to.RivalCount == 0 && to.Syn.Answered
+            && to.Syn.AnsweredIsn == from.Syn.Isn && from.Syn.AnsweredIsn == to.Syn.Isn;
+    }
+
+    /// <summary>Resets every side that proved itself: a valid reset at the sequence number it expects.</summary>
+    private void ResetProvenSides(Session s)
+    {
+        if (s.A.Proven)
+            SendReset(in s.A);
+        if (s.B.Proven)
+            SendReset(in s.B);
+    }
+
+    /// <summary>
+    /// Sends a peer a reset it accepts (RFC 5961 3.2): at the sequence number it expects next, as
+    /// an RST+ACK acknowledging what it sent.
+    /// </summary>
+    private void SendReset(in Leg to)
+    {
+        var n = TcpSegmentBuilder.WriteRst(_scratch, to.Router, to.RouterPort, to.Peer, to.PeerPort, to.LastAck, to.SndNxt);
+        if (!_sender.Send(_scratch.AsSpan(0, n), to.Peer))
             Count(DropReason.SendFailed);
     }
 

@@ -6,10 +6,22 @@ namespace Glass.Translator;
 /// stays here, keyed as before, so counters, idle expiry, the session limit and the controller's
 /// bookkeeping keep working; the kernel reports its end and its counters back.
 /// </summary>
+/// <remarks>
+/// The entry starts with liberal window tracking (it picks the flow up mid-stream), under which
+/// the kernel believes any FIN and lets any reset past the highest acknowledgment cut the entry's
+/// timeout to 10 s, so a blind stranger could end an offloaded session. Once the entry has counted
+/// segments both ways, it has learnt both windows (with the scales it was given), and the engine
+/// turns liberal tracking off: the kernel then refuses segments outside the windows, which miss
+/// the entry's NAT and come to the queue, where the engine judges them. Adopted entries keep
+/// liberal tracking: their window scales were never known here.
+/// </remarks>
 public sealed partial class SpliceEngine
 {
     private IFlowOffloader? _offloader;
-    private long _offloadedTotal, _offloadFailures, _adopted;
+    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures;
+
+    // Segments the entry must have counted in each direction before its tracking turns strict.
+    private const ulong TightenAfterPackets = 2;
     private int _offloadedNow;
 
     /// <summary>Where established sessions are handed to the kernel; null keeps every segment here.</summary>
@@ -25,7 +37,7 @@ public sealed partial class SpliceEngine
 
     private void MaybeOffload(Session s)
     {
-        if (_offloader is null || s.Offloaded || s.OffloadFailed || s.State != SessionState.Established || !s.A.HasAck || !s.B.HasAck)
+        if (_offloader is null || s.Offloaded || s.OffloadFailed || s.State != SessionState.Established || !s.A.Proven || !s.B.Proven)
             return;
         var errno = _offloader.Offload(FlowOf(s));
         if (errno == 0)
@@ -45,9 +57,16 @@ public sealed partial class SpliceEngine
     /// <summary>The errno of the last failed offload (ENOMEM or ENOSPC: the conntrack table is full).</summary>
     public int LastOffloadErrno { get; private set; }
 
-    private static OffloadedFlow FlowOf(Session s) => new(
-        new FlowTuple(s.A.Peer, s.A.PeerPort, s.A.Router, s.A.RouterPort),
-        new FlowTuple(s.B.Peer, s.B.PeerPort, s.B.Router, s.B.RouterPort));
+    private static OffloadedFlow FlowOf(Session s)
+    {
+        var scaled = s.A.Syn.Options.WindowScale >= 0 && s.B.Syn.Options.WindowScale >= 0;
+        return new(
+            new FlowTuple(s.A.Peer, s.A.PeerPort, s.A.Router, s.A.RouterPort),
+            new FlowTuple(s.B.Peer, s.B.PeerPort, s.B.Router, s.B.RouterPort),
+            scaled ? s.A.Syn.Options.WindowScale : (sbyte)-1,
+            scaled ? s.B.Syn.Options.WindowScale : (sbyte)-1,
+            s.A.Syn.Options.SackPermitted && s.B.Syn.Options.SackPermitted);
+    }
 
     private bool TryFindOffloaded(in FlowTuple original, out Session s) =>
         _byFlow.TryGetValue(new FlowKey(original.Source, original.SourcePort, original.DestinationPort), out s!)
@@ -69,8 +88,7 @@ public sealed partial class SpliceEngine
                     Release(s, "reset");
                     break;
                 case KernelFlowState.TimeWait when s.State != SessionState.TimeWait:
-                    s.State = SessionState.TimeWait;
-                    s.TimeWaitSince = now;
+                    EnterTimeWait(s, now);
                     break;
                 case KernelFlowState.Closing when s.State == SessionState.Established:
                     s.State = SessionState.Closing;
@@ -89,8 +107,24 @@ public sealed partial class SpliceEngine
             if (counters != s.Kernel)
                 s.LastActivity = _clock.NowMilliseconds;
             s.Kernel = counters;
+            if (!s.Tightened && !s.Adopted && counters.PacketsA >= TightenAfterPackets && counters.PacketsB >= TightenAfterPackets)
+            {
+                // Once, whatever the answer: an entry that refuses stays liberal, as before.
+                s.Tightened = true;
+                var errno = _offloader?.Tighten(original) ?? 0;
+                if (errno == 0)
+                    _tightened++;
+                else
+                {
+                    _tightenFailures++;
+                    LastTightenErrno = errno;
+                }
+            }
         }
     }
+
+    /// <summary>The errno of the last refused <see cref="IFlowOffloader.Tighten"/>, 0 when none was refused.</summary>
+    public int LastTightenErrno { get; private set; }
 
     /// <summary>The kernel destroyed an offloaded session's entry (its own timeout, or someone flushed it).</summary>
     public void OnKernelDestroyed(in FlowTuple original, in KernelCounters? last)
@@ -158,11 +192,11 @@ public sealed partial class SpliceEngine
                 Kernel = counters,
             };
             s.A.HasSyn = s.B.HasSyn = true;
-            s.A.HasAck = s.B.HasAck = true;
-            s.A.PeerPort = flow.Original.SourcePort;
-            s.A.Router = flow.Original.Destination;
-            s.B.PeerPort = flow.Reply.SourcePort;
-            s.B.Router = flow.Reply.Destination;
+            s.A.Proven = s.B.Proven = true;
+            s.A.Syn.PeerPort = flow.Original.SourcePort;
+            s.A.Syn.Router = flow.Original.Destination;
+            s.B.Syn.PeerPort = flow.Reply.SourcePort;
+            s.B.Syn.Router = flow.Reply.Destination;
             _byFlow[ka] = s;
             _byFlow[kb] = s;
             _sessions[s.Id] = s;

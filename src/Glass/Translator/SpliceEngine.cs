@@ -22,10 +22,14 @@ public sealed partial class SpliceEngine
     private readonly Dictionary<FlowKey, Session> _byFlow = new();
     private readonly Dictionary<long, Session> _sessions = new();
     private readonly List<(Session Session, string Reason)> _expired = new();
+    // Sessions in the order they entered TIME_WAIT: the oldest gives way when the table is full.
+    private readonly Queue<Session> _timeWaitOrder = new();
     private readonly byte[] _scratch = new byte[TcpSegmentBuilder.MaxSynAckLength];
     private readonly long[] _drops = new long[Enum.GetValues<DropReason>().Length];
+    private readonly long[] _ignored = new long[Enum.GetValues<IgnoredReason>().Length];
     private long _nextId;
     private long _relayed, _relayedBytes, _synAcks, _icmpRelayed, _created, _released;
+    private long _optionsStripped, _contested, _reopened;
 
     public SpliceEngine(IPacketSender sender, IClock? clock = null, SpliceOptions? options = null)
     {
@@ -56,7 +60,7 @@ public sealed partial class SpliceEngine
             var kb = new EndpointKey(peerB, portB);
             if (_byEndpoint.ContainsKey(ka) || _byEndpoint.ContainsKey(kb))
                 return LinkResult.Fail("port-in-use", "One of the (address, router port) pairs is already linked.");
-            if (_sessions.Count >= _options.MaxSessions)
+            if (_sessions.Count >= _options.MaxSessions && !EvictOldestTimeWait())
                 return LinkResult.Fail("full", $"The translator holds its maximum of {_options.MaxSessions} sessions.");
             var s = new Session(++_nextId, peerA, portA, peerB, portB, _clock.NowMilliseconds);
             _byEndpoint[ka] = s;
@@ -67,13 +71,17 @@ public sealed partial class SpliceEngine
         }
     }
 
-    /// <summary>Ends the link still waiting for SYNs at (peer, router port), if any.</summary>
+    /// <summary>
+    /// Ends the link at (peer, router port) that has not paired yet (both sides proven), if any; a
+    /// side that proved itself already is reset, so its application does not wait for nothing.
+    /// </summary>
     public bool Unlink(uint peer, ushort routerPort)
     {
         lock (_gate)
         {
             if (!_byEndpoint.TryGetValue(new EndpointKey(peer, routerPort), out var s))
                 return false;
+            ResetProvenSides(s);
             Release(s, "unlinked");
             return true;
         }
@@ -111,14 +119,15 @@ public sealed partial class SpliceEngine
             var isSyn = (tcp.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == TcpFlags.Syn;
             if (_byFlow.TryGetValue(new FlowKey(tcp.SourceAddress, tcp.SourcePort, tcp.DestinationPort), out var s))
             {
-                var isA = s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort && s.A.PeerPort == tcp.SourcePort;
-                return isSyn ? OnSyn(s, isA, packet, tcp) : Relay(s, isA, packet, tcp, info);
+                var isA = s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort;
+                var candidate = CandidateIndex(in s.Side(isA), tcp.SourcePort);
+                return isSyn ? OnFlowSyn(s, isA, candidate, packet, tcp) : Relay(s, isA, candidate, packet, tcp, info);
             }
             if (!isSyn)
                 return Count(DropReason.NoSession);
             if (!_byEndpoint.TryGetValue(new EndpointKey(tcp.SourceAddress, tcp.DestinationPort), out s))
                 return Count(DropReason.NotLinked);
-            return OnSyn(s, s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort, packet, tcp);
+            return OnLinkSyn(s, s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort, packet, tcp);
         }
     }
 
@@ -134,31 +143,83 @@ public sealed partial class SpliceEngine
                     _expired.Add((s, reason));
             }
             foreach (var (s, reason) in _expired)
+            {
+                // A side that proved itself is told, rather than left waiting for a peer that never came.
+                if (s.State == SessionState.Handshake)
+                    ResetProvenSides(s);
                 Release(s, reason);
+            }
             var n = _expired.Count;
             _expired.Clear();
+            ForgetStaleTimeWaitOrder();
             return n;
         }
     }
 
-    private string? ExpiryReason(Session s, long now) => s.State switch
+    private string? ExpiryReason(Session s, long now)
     {
-        // A link waits for its SYNs from when it was made; a handshake gets the same time from when it began.
-        SessionState.Pending when now - s.CreatedAt >= (long)_options.PendingTimeout.TotalMilliseconds => "unpaired",
-        SessionState.Handshake when now - s.HandshakeSince >= (long)_options.PendingTimeout.TotalMilliseconds => "unpaired",
-        SessionState.TimeWait when now - s.TimeWaitSince >= (long)_options.TimeWait.TotalMilliseconds => "closed",
-        SessionState.Established or SessionState.Closing when now - s.LastActivity >= (long)_options.IdleTimeout.TotalMilliseconds => "idle",
-        _ => null,
-    };
+        if (s.ResetDeadline != 0 && now >= s.ResetDeadline)
+            return "reset";
+        return s.State switch
+        {
+            // A link waits for its SYNs from when it was made; a handshake gets its own time from when it began.
+            SessionState.Pending when now - s.CreatedAt >= Ms(_options.PendingTimeout) => "unpaired",
+            SessionState.Handshake when now - s.HandshakeSince >= Ms(_options.TransitoryTimeout) => "unpaired",
+            // TIME_WAIT is a silence: an acceptable segment (a retransmitted FIN or ACK) restarts it.
+            SessionState.TimeWait when now - s.TimeWaitSince >= Ms(_options.TimeWait) => "closed",
+            SessionState.Established or SessionState.Closing when now - s.LastActivity >= Ms(_options.IdleTimeout) => "idle",
+            _ => null,
+        };
+    }
+
+    private static long Ms(TimeSpan t) => (long)t.TotalMilliseconds;
+
+    /// <summary>Makes room for a new link by ending the session longest in TIME_WAIT; false when none is.</summary>
+    private bool EvictOldestTimeWait()
+    {
+        while (_timeWaitOrder.TryDequeue(out var s))
+        {
+            if (s.State == SessionState.TimeWait && _sessions.ContainsKey(s.Id))
+            {
+                Release(s, "closed");
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void EnterTimeWait(Session s, long now)
+    {
+        s.State = SessionState.TimeWait;
+        s.TimeWaitSince = now;
+        _timeWaitOrder.Enqueue(s);
+    }
+
+    /// <summary>
+    /// Drops entries of sessions that ended or left TIME_WAIT from the head of the order; and, should
+    /// a session held in TIME_WAIT at the head let stale entries pile up behind it, all of them.
+    /// </summary>
+    private void ForgetStaleTimeWaitOrder()
+    {
+        while (_timeWaitOrder.TryPeek(out var oldest) && (oldest.State != SessionState.TimeWait || !_sessions.ContainsKey(oldest.Id)))
+            _timeWaitOrder.Dequeue();
+        if (_timeWaitOrder.Count <= 2 * _sessions.Count + 64)
+            return;
+        var seen = new HashSet<long>();
+        for (var n = _timeWaitOrder.Count; n > 0; n--)
+        {
+            var s = _timeWaitOrder.Dequeue();
+            if (s.State == SessionState.TimeWait && _sessions.ContainsKey(s.Id) && seen.Add(s.Id))
+                _timeWaitOrder.Enqueue(s);
+        }
+    }
 
     private void Release(Session s, string reason)
     {
         EndOffload(s);
         ReleaseEndpoints(s);
-        if (s.A.HasSyn)
-            _byFlow.Remove(new FlowKey(s.A.Peer, s.A.PeerPort, s.A.RouterPort));
-        if (s.B.HasSyn)
-            _byFlow.Remove(new FlowKey(s.B.Peer, s.B.PeerPort, s.B.RouterPort));
+        ForgetFlows(s, ref s.A);
+        ForgetFlows(s, ref s.B);
         _sessions.Remove(s.Id);
         _released++;
         // An adopted session's link belonged to an earlier translator, whose PAIRED freed its ports.
@@ -166,14 +227,33 @@ public sealed partial class SpliceEngine
             Released?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, reason, s.Id));
     }
 
+    /// <summary>Removes the flow entries of a leg's SYN and its rivals, where they still lead to this session.</summary>
+    private void ForgetFlows(Session s, ref Leg leg)
+    {
+        if (leg.HasSyn)
+            ForgetFlow(s, leg.Peer, leg.Syn.PeerPort, leg.RouterPort);
+        for (var i = 0; i < leg.RivalCount; i++)
+            ForgetFlow(s, leg.Peer, leg.Rivals![i].PeerPort, leg.RouterPort);
+    }
+
+    private void ForgetFlow(Session s, uint peer, ushort peerPort, ushort routerPort)
+    {
+        var key = new FlowKey(peer, peerPort, routerPort);
+        if (_byFlow.TryGetValue(key, out var holder) && ReferenceEquals(holder, s))
+            _byFlow.Remove(key);
+    }
+
     /// <summary>Frees the session's (peer, router port) pairs, unless a newer link already holds them.</summary>
     private void ReleaseEndpoints(Session s)
     {
-        foreach (var key in new[] { new EndpointKey(s.A.Peer, s.A.RouterPort), new EndpointKey(s.B.Peer, s.B.RouterPort) })
-        {
-            if (_byEndpoint.TryGetValue(key, out var holder) && ReferenceEquals(holder, s))
-                _byEndpoint.Remove(key);
-        }
+        ReleaseEndpoint(s, new EndpointKey(s.A.Peer, s.A.RouterPort));
+        ReleaseEndpoint(s, new EndpointKey(s.B.Peer, s.B.RouterPort));
+    }
+
+    private void ReleaseEndpoint(Session s, EndpointKey key)
+    {
+        if (_byEndpoint.TryGetValue(key, out var holder) && ReferenceEquals(holder, s))
+            _byEndpoint.Remove(key);
     }
 
     private DropReason Count(DropReason reason)
@@ -182,6 +262,8 @@ public sealed partial class SpliceEngine
         return reason;
     }
 
+    private void Count(IgnoredReason reason) => _ignored[(int)reason]++;
+
     public SpliceCounters GetCounters()
     {
         lock (_gate)
@@ -189,9 +271,12 @@ public sealed partial class SpliceEngine
             var drops = new Dictionary<string, long>();
             foreach (var r in Enum.GetValues<DropReason>())
             {
-                if (r != DropReason.None)
+                if (r is not (DropReason.None or DropReason.LeftToKernel))
                     drops[r.ToString()] = Interlocked.Read(ref _drops[(int)r]);
             }
+            var ignored = new Dictionary<string, long>();
+            foreach (var r in Enum.GetValues<IgnoredReason>())
+                ignored[r.ToString()] = _ignored[(int)r];
             var pending = 0;
             var byState = new Dictionary<string, int>();
             foreach (var st in Enum.GetValues<SessionState>())
@@ -214,11 +299,18 @@ public sealed partial class SpliceEngine
                 SessionsPending = pending,
                 SessionsByState = byState,
                 Drops = drops,
+                Ignored = ignored,
+                IcmpLeftToKernel = Interlocked.Read(ref _drops[(int)DropReason.LeftToKernel]),
+                IpOptionsStripped = _optionsStripped,
+                SynsContested = _contested,
+                SessionsReopened = _reopened,
                 SessionsOffloaded = _offloadedNow,
                 OffloadedTotal = _offloadedTotal,
                 OffloadFailures = _offloadFailures,
                 LastOffloadErrno = LastOffloadErrno,
                 SessionsAdopted = _adopted,
+                OffloadsTightened = _tightened,
+                TightenFailures = _tightenFailures,
             };
         }
     }
@@ -241,7 +333,7 @@ public sealed partial class SpliceEngine
             return list;
         }
 
-        static string Endpoint(in Leg l) => l.HasSyn ? $"{Ipv4.Format(l.Peer)}:{l.PeerPort}" : Ipv4.Format(l.Peer);
+        static string Endpoint(in Leg l) => l.HasSyn ? $"{Ipv4.Format(l.Peer)}:{l.Syn.PeerPort}" : Ipv4.Format(l.Peer);
     }
 
     private readonly record struct EndpointKey(uint Peer, ushort RouterPort);

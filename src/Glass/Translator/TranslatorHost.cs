@@ -333,7 +333,7 @@ public sealed class TranslatorHost : IDisposable
                     for (var i = 0; i < n; i++)
                         any |= HandleDatagram(batch[i], ref lastId);
                     // What we relayed goes out (the raw socket's in one sendmmsg); every queued
-                    // packet is dropped, in one verdict.
+                    // packet not accepted already is dropped, in one verdict.
                     _raw?.Flush();
                     if (any)
                         _queue.DropUpTo(lastId);
@@ -362,18 +362,28 @@ public sealed class TranslatorHost : IDisposable
             if (NfQueueMessages.TryReadPacket(message, out QueuedPacket p))
             {
                 var info = new QueuedPacketInfo { ChecksumPartial = p.ChecksumPartial, Gso = p.Gso, Truncated = p.Truncated };
+                var result = DropReason.None;
                 try
                 {
-                    Engine!.Process(datagram.Slice(offset + p.PayloadOffset, p.PayloadLength), info);
+                    result = Engine!.Process(datagram.Slice(offset + p.PayloadOffset, p.PayloadLength), info);
+                    // Not the splice's (an ICMP error about the router's own connections): the kernel
+                    // takes it back, by a verdict of its own that takes it out of the queue.
+                    if (result == DropReason.LeftToKernel)
+                        _queue!.Verdict(p.Id, NfQueueMessages.NF_ACCEPT);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     // A bug must cost one packet, never the router: count it and go on.
                     Interlocked.Increment(ref _internalErrors);
                     LastInternalError = e;
+                    result = DropReason.None;
                 }
-                lastId = p.Id;
-                any = true;
+                // The batch's drop verdict covers ids up to the last packet left in the queue.
+                if (result != DropReason.LeftToKernel)
+                {
+                    lastId = p.Id;
+                    any = true;
+                }
             }
             offset += consumed;
         }

@@ -28,8 +28,8 @@ public sealed class RouterConfigTests
         Assert.Equal(IPAddress.Any, c.ControllerAddress);
         Assert.Equal(7000, c.ControllerPort);
         Assert.Equal(TimeSpan.FromSeconds(60), c.PendingTimeout);
-        Assert.Equal(TimeSpan.FromHours(2), c.IdleTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(30), c.TimeWait);
+        Assert.Equal(SpliceOptions.Rfc5382EstablishedIdle, c.IdleTimeout);
+        Assert.Equal(SpliceOptions.Rfc5382Transitory, c.TimeWait);
         Assert.Equal(TimeSpan.FromSeconds(300), c.LeaseTime);
         Assert.Equal((64, 512, 2000, 65536), (c.MaxBindingsPerAddress, c.MaxLinksPerAddress, c.ConnectRatePerAddress, c.MaxSessions));
         Assert.Equal((OffloadMode.Kernel, false), (c.Offload, c.KeepSessions));

@@ -174,12 +174,15 @@ public sealed class ControllerHostTests : IDisposable
                 }
             }
             var session = _engine.GetSessions().Single(s => s.State == SessionState.Pending);
-            // Both peers' SYNs arrive: the session is keyed by its flows and reported PAIRED.
+            // Both peers' SYNs arrive and both acknowledge their SYN-ACKs: the session is keyed by its
+            // flows and reported PAIRED.
             Assert.Equal(DropReason.WaitingForPeer, _engine.Process(TestPackets.Tcp(loopback, (ushort)(40000 + i), loopback, session.RouterPortA, 1, 0, Glass.Packets.TcpFlags.Syn)));
             Assert.Equal(DropReason.None, _engine.Process(TestPackets.Tcp(loopback, (ushort)(50000 + i), loopback, session.RouterPortB, 1, 0, Glass.Packets.TcpFlags.Syn)));
+            Assert.Equal(DropReason.None, _engine.Process(TestPackets.Tcp(loopback, (ushort)(40000 + i), loopback, session.RouterPortA, 2, 2, Glass.Packets.TcpFlags.Ack)));
+            Assert.Equal(DropReason.None, _engine.Process(TestPackets.Tcp(loopback, (ushort)(50000 + i), loopback, session.RouterPortB, 2, 2, Glass.Packets.TcpFlags.Ack)));
         }
         // Three live sessions from one address over a two-port range.
-        Assert.Equal(3, _engine.GetSessions().Count(s => s.State == SessionState.Handshake));
+        Assert.Equal(3, _engine.GetSessions().Count(s => s.State == SessionState.Established));
     }
 
     /// <summary>A raw protocol connection: the test writes and reads the lines itself.</summary>

@@ -66,9 +66,62 @@ public sealed class ConntrackMessagesTests
         Assert.Equal(Router, BinaryPrimitives.ReadUInt32BigEndian(snat[CTA_NAT_V4_MINIP]));
         Assert.Equal(60001, BinaryPrimitives.ReadUInt16BigEndian(Attributes(snat[CTA_NAT_PROTO])[CTA_PROTONAT_PORT_MIN]));
 
+        // struct nf_ct_tcp_flags { flags, mask }: liberal; no window scaling or SACK in this flow.
         var tcp = Attributes(Attributes(top[CTA_PROTOINFO])[CTA_PROTOINFO_TCP]);
-        Assert.Equal(new byte[] { IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL }, tcp[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]);
-        Assert.Equal(new byte[] { IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL }, tcp[CTA_PROTOINFO_TCP_FLAGS_REPLY]);
+        const byte mask = IP_CT_TCP_FLAG_BE_LIBERAL | IP_CT_TCP_FLAG_WINDOW_SCALE | IP_CT_TCP_FLAG_SACK_PERM;
+        Assert.Equal(new byte[] { IP_CT_TCP_FLAG_BE_LIBERAL, mask }, tcp[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]);
+        Assert.Equal(new byte[] { IP_CT_TCP_FLAG_BE_LIBERAL, mask }, tcp[CTA_PROTOINFO_TCP_FLAGS_REPLY]);
+        Assert.False(tcp.ContainsKey(CTA_PROTOINFO_TCP_WSCALE_ORIGINAL));
+    }
+
+    [Fact]
+    public void ACreateRequestCarriesTheWindowScalesAndSackThePeersAgreedOn()
+    {
+        var b = new byte[MaxRequestLength];
+        var n = WriteCreate(b, 1, Flow with { ScaleOriginal = 7, ScaleReply = 9, SackPermitted = true }, mark: 1, timeoutSeconds: 60);
+        var tcp = Attributes(Attributes(Attributes(b.AsSpan(20, n - 20))[CTA_PROTOINFO])[CTA_PROTOINFO_TCP]);
+        const byte all = IP_CT_TCP_FLAG_BE_LIBERAL | IP_CT_TCP_FLAG_WINDOW_SCALE | IP_CT_TCP_FLAG_SACK_PERM;
+        Assert.Equal(new byte[] { all, all }, tcp[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]);
+        Assert.Equal(new byte[] { all, all }, tcp[CTA_PROTOINFO_TCP_FLAGS_REPLY]);
+        Assert.Equal(new byte[] { 7 }, tcp[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL]);
+        Assert.Equal(new byte[] { 9 }, tcp[CTA_PROTOINFO_TCP_WSCALE_REPLY]);
+    }
+
+    [Fact]
+    public void ATightenRequestUpdatesOnlyTheLiberalBitOfTheEntryItNames()
+    {
+        var b = new byte[MaxRequestLength];
+        var n = WriteTighten(b, seq: 9, Flow.Original);
+        var msg = b.AsSpan(0, n);
+        Assert.Equal((ushort)(1 << 8 | 0), MemoryMarshal.Read<ushort>(msg.Slice(4))); // CTNETLINK, CT_NEW
+        // Without NLM_F_CREATE the kernel only changes an existing entry (ENOENT otherwise).
+        Assert.Equal(NLM_F_REQUEST | NLM_F_ACK, MemoryMarshal.Read<ushort>(msg.Slice(6)));
+        var top = Attributes(msg.Slice(20));
+        Assert.Equal(new ushort[] { CTA_TUPLE_ORIG, CTA_PROTOINFO }, top.Keys.Order().ToArray());
+        var tcp = Attributes(Attributes(top[CTA_PROTOINFO])[CTA_PROTOINFO_TCP]);
+        Assert.Equal(new ushort[] { CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, CTA_PROTOINFO_TCP_FLAGS_REPLY }, tcp.Keys.Order().ToArray());
+        Assert.Equal(new byte[] { 0, IP_CT_TCP_FLAG_BE_LIBERAL }, tcp[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]);
+        Assert.Equal(new byte[] { 0, IP_CT_TCP_FLAG_BE_LIBERAL }, tcp[CTA_PROTOINFO_TCP_FLAGS_REPLY]);
+        Assert.True(TryReadEntryTupleOnly(msg, out var original));
+        Assert.Equal(Flow.Original, original);
+    }
+
+    private static bool TryReadEntryTupleOnly(ReadOnlySpan<byte> msg, out FlowTuple original)
+    {
+        original = default;
+        var r = new NetlinkAttributeReader(msg.Slice(20));
+        while (r.TryNext(out var t, out var v))
+        {
+            if (t != CTA_TUPLE_ORIG)
+                continue;
+            var tuple = Attributes(v);
+            var ip = Attributes(tuple[CTA_TUPLE_IP]);
+            var proto = Attributes(tuple[CTA_TUPLE_PROTO]);
+            original = new FlowTuple(BinaryPrimitives.ReadUInt32BigEndian(ip[CTA_IP_V4_SRC]), BinaryPrimitives.ReadUInt16BigEndian(proto[CTA_PROTO_SRC_PORT]),
+                BinaryPrimitives.ReadUInt32BigEndian(ip[CTA_IP_V4_DST]), BinaryPrimitives.ReadUInt16BigEndian(proto[CTA_PROTO_DST_PORT]));
+            return true;
+        }
+        return false;
     }
 
     [Fact]

@@ -20,6 +20,15 @@ internal sealed class FakeOffloader : IFlowOffloader
     }
 
     public void Remove(in FlowTuple original) => Removed.Add(original);
+
+    public List<FlowTuple> Tightened { get; } = new();
+    public int RefuseTighten { get; set; }
+
+    public int Tighten(in FlowTuple original)
+    {
+        Tightened.Add(original);
+        return RefuseTighten;
+    }
 }
 
 public sealed class SpliceEngineOffloadTests
@@ -76,6 +85,8 @@ public sealed class SpliceEngineOffloadTests
         var flow = Assert.Single(_offloader.Offloaded);
         Assert.Equal(OriginalA, flow.Original);
         Assert.Equal(new FlowTuple(PeerB, SrcB, Router, PortB), flow.Reply);
+        // The window scales each side announced, and SACK, for the kernel's window tracking.
+        Assert.Equal(((sbyte)7, (sbyte)9, true), (flow.ScaleOriginal, flow.ScaleReply, flow.SackPermitted));
         // Both ACKs were still relayed here; what follows is the kernel's.
         Assert.Equal(4, _kernel.Sent.Count);
         Assert.Equal(DropReason.None, AckFromA());
@@ -124,6 +135,41 @@ public sealed class SpliceEngineOffloadTests
         Assert.Equal(1, _engine.Sweep());
         Assert.Equal("idle", Assert.Single(_released).Reason);
         Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
+    }
+
+    [Fact]
+    public void TheEntryTurnsToStrictWindowTrackingOnceItHasSeenBothDirections()
+    {
+        Offloaded();
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(5, 5 * 1052, 1, 52));
+        Assert.Empty(_offloader.Tightened); // B's window not learnt yet
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(9, 9 * 1052, 2, 104));
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Tightened));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(20, 20 * 1052, 9, 9 * 52));
+        Assert.Single(_offloader.Tightened); // once
+        Assert.Equal((1L, 0L), (_engine.GetCounters().OffloadsTightened, _engine.GetCounters().TightenFailures));
+    }
+
+    [Fact]
+    public void AnEntryThatRefusesStrictTrackingIsAskedOnceAndCounted()
+    {
+        _offloader.RefuseTighten = 95; // EOPNOTSUPP
+        Offloaded();
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(2, 104, 2, 104));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(4, 208, 4, 208));
+        Assert.Single(_offloader.Tightened);
+        Assert.Equal((0L, 1L), (_engine.GetCounters().OffloadsTightened, _engine.GetCounters().TightenFailures));
+        Assert.Equal(95, _engine.LastTightenErrno);
+        Assert.Single(_engine.GetSessions()); // the session goes on, liberal as before
+    }
+
+    [Fact]
+    public void AnAdoptedEntryKeepsLiberalTracking()
+    {
+        // Its window scales were never seen here: strict tracking could misjudge its windows.
+        Assert.True(_engine.Adopt(new OffloadedFlow(OriginalA, new FlowTuple(PeerB, SrcB, Router, PortB)), default));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(50, 50 * 52, 50, 50 * 52));
+        Assert.Empty(_offloader.Tightened);
     }
 
     [Fact]

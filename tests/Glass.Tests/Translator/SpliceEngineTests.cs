@@ -41,6 +41,15 @@ public sealed class SpliceEngineTests
         Assert.Equal(2, _kernel.Sent.Count);
     }
 
+    /// <summary>The handshake, then both peers acknowledge their SYN-ACKs (B with a 1000-byte window, scaled by 9).</summary>
+    private void Established()
+    {
+        Handshake();
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack)));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack, 1000)));
+        Assert.Equal(SessionState.Established, Assert.Single(_engine.GetSessions()).State);
+    }
+
     [Fact]
     public void BothSynsAreAnsweredWithTheOtherSidesIsnAndMirroredOptions()
     {
@@ -117,17 +126,25 @@ public sealed class SpliceEngineTests
     }
 
     [Fact]
-    public void ANewAttemptBeforeThePeerArrivesReplacesTheOldOne()
+    public void ASecondAttemptBeforeThePeerArrivesIsAnsweredAndTheOneThatAcknowledgesWins()
     {
         Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
         _engine.Process(SynA());
         _engine.Process(SynA(isn: 77, src: 40009));
-        _engine.Process(SynB());
-        var toA = _kernel.Parse(0);
-        Assert.Equal(40009, toA.DestinationPort);
-        Assert.Equal(78u, toA.Acknowledgment);
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynB()));
+        // Both of A's SYNs get B's ISN; B waits, as A's ISN is not settled yet.
+        Assert.Equal(2, _kernel.Sent.Count);
+        Assert.Equal((SrcA, IsnB), (_kernel.Parse(0).DestinationPort, _kernel.Parse(0).Sequence));
+        Assert.Equal((40009, IsnB, 78u), (_kernel.Parse(1).DestinationPort, _kernel.Parse(1).Sequence, _kernel.Parse(1).Acknowledgment));
+
+        // The new attempt acknowledges its SYN-ACK: B is answered with its ISN (the ACK follows).
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, 40009, Router, PortA, 78, IsnB + 1, TcpFlags.Ack)));
+        var toB = _kernel.Parse(2);
+        Assert.Equal((PeerB, SrcB, 77u, IsnB + 1), (toB.DestinationAddress, toB.DestinationPort, toB.Sequence, toB.Acknowledgment));
         // The abandoned source port no longer maps to the session.
         Assert.Equal(DropReason.NoSession, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack)));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, 78, TcpFlags.Ack)));
+        Assert.Equal(SessionState.Established, Assert.Single(_engine.GetSessions()).State);
     }
 
     [Fact]
@@ -152,10 +169,9 @@ public sealed class SpliceEngineTests
     }
 
     [Fact]
-    public void AnInWindowResetIsRelayedAndEndsTheSession()
+    public void AResetAtTheExpectedSequenceNumberIsRelayedAndEndsTheSession()
     {
-        Handshake();
-        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack, 1000));
+        Established();
         Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst)));
         Assert.Equal(PeerB, _kernel.Sent[^1].Destination);
         Assert.Equal(TcpFlags.Rst, _kernel.Parse(_kernel.Sent.Count - 1).Flags);
@@ -167,9 +183,8 @@ public sealed class SpliceEngineTests
     [Fact]
     public void AResetOutsideTheWindowIsDroppedAndTheSessionSurvives()
     {
-        Handshake();
         // B acknowledged A's ISN+1 with a 1000-byte window (scaled by B's shift 9: 512000 bytes).
-        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack, 1000));
+        Established();
         var sent = _kernel.Sent.Count;
         Assert.Equal(DropReason.RstOutOfWindow, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1 + 512000, 0, TcpFlags.Rst)));
         Assert.Equal(sent, _kernel.Sent.Count);
@@ -180,8 +195,7 @@ public sealed class SpliceEngineTests
     [Fact]
     public void AfterBothFinsAreAcknowledgedTheMappingLingersThenIsReleased()
     {
-        Handshake();
-        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+        Established();
         _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Fin | TcpFlags.Ack));
         Assert.Equal(SessionState.Closing, _engine.GetSessions()[0].State);
         // B keeps sending after A's half-close, then closes too (IsnB + 1 wraps past 2^32).
@@ -193,8 +207,11 @@ public sealed class SpliceEngineTests
 
         _clock.Advance(TimeSpan.FromSeconds(29));
         Assert.Equal(0, _engine.Sweep());
-        // A retransmitted FIN during the linger still crosses.
+        // A retransmitted FIN during the linger still crosses, and the linger starts over.
         Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 301, IsnA + 2, TcpFlags.Fin | TcpFlags.Ack)));
+        Assert.Equal(SessionState.TimeWait, _engine.GetSessions()[0].State);
+        _clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(0, _engine.Sweep());
         _clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(1, _engine.Sweep());
         Assert.Equal("closed", Assert.Single(_released).Reason);
@@ -218,8 +235,7 @@ public sealed class SpliceEngineTests
     [Fact]
     public void AnIdleEstablishedSessionExpiresOnlyAfterTheIdleTimeout()
     {
-        Handshake();
-        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+        Established();
         _clock.Advance(TimeSpan.FromHours(1));
         _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, IsnB + 1, TcpFlags.Ack)); // a keepalive
         _clock.Advance(TimeSpan.FromHours(1.9));
@@ -339,7 +355,7 @@ public sealed class SpliceEngineTests
     [Fact]
     public void FragmentationNeededForOneLegReachesThePeerOfTheOtherLeg()
     {
-        Handshake();
+        Established();
         var hop = Ipv4.Parse("198.51.100.254");
         // A segment the router relayed to B (as it left the router), quoted whole by a hop on B's leg.
         var relayed = Tcp(Router, PortB, PeerB, SrcB, IsnA + 1, IsnB + 1, TcpFlags.Ack, 500, null, new byte[100]);
@@ -363,24 +379,27 @@ public sealed class SpliceEngineTests
     }
 
     [Fact]
-    public void IcmpForUnknownFlowsOrOfOtherKindsIsDropped()
+    public void IcmpForUnknownFlowsOrOfOtherKindsIsLeftToTheKernel()
     {
-        Handshake();
+        Established();
         var sent = _kernel.Sent.Count;
-        var stranger = Tcp(Router, 60500, PeerB, 1234, 1, 1, TcpFlags.Ack);
-        Assert.Equal(DropReason.NoSession, _engine.Process(TooBig(PeerB, Router, stranger, 1280)));
+        // About one of the router's own connections (sshd, the controller): path MTU discovery is the kernel's.
+        var own = Tcp(Router, 22, PeerB, 1234, 1, 1, TcpFlags.Ack);
+        Assert.Equal(DropReason.LeftToKernel, _engine.Process(TooBig(PeerB, Router, own, 1280)));
         var relayed = Tcp(Router, PortB, PeerB, SrcB, IsnA + 1, IsnB + 1, TcpFlags.Ack);
-        Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(TooBig(PeerB, Router, relayed, 1280, type: 3, code: 1)));
-        Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(TooBig(PeerB, Router, relayed.AsSpan(0, 24).ToArray(), 1280)));
+        Assert.Equal(DropReason.LeftToKernel, _engine.Process(TooBig(PeerB, Router, relayed, 1280, type: 3, code: 1)));
+        Assert.Equal(DropReason.LeftToKernel, _engine.Process(TooBig(PeerB, Router, relayed.AsSpan(0, 24).ToArray(), 1280)));
         Assert.Equal(sent, _kernel.Sent.Count);
+        var c = _engine.GetCounters();
+        Assert.Equal(3, c.IcmpLeftToKernel);
+        Assert.False(c.Drops.ContainsKey(nameof(DropReason.LeftToKernel)), "not a drop");
     }
 
     [Fact]
     public void ForgedOrCorruptedTooBigErrorsAreNotBelieved()
     {
-        Handshake();
-        // B acknowledged up to A's ISN+1 with a 500-byte window (scaled by 9).
-        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack, 500));
+        // B acknowledged up to A's ISN+1, all A sent.
+        Established();
         var sent = _kernel.Sent.Count;
         var blind = Tcp(Router, PortB, PeerB, SrcB, IsnA + 1 + (500u << 9) + 7, IsnB + 1, TcpFlags.Ack);
         Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(TooBig(PeerB, Router, blind, 1280)));
@@ -388,7 +407,7 @@ public sealed class SpliceEngineTests
         Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(TooBig(PeerB, Router, inWindow, 40)));
         var corrupted = TooBig(PeerB, Router, inWindow, 1280);
         corrupted[^1] ^= 0x55;
-        Assert.Equal(DropReason.IcmpUnhandled, _engine.Process(corrupted));
+        Assert.Equal(DropReason.LeftToKernel, _engine.Process(corrupted)); // the kernel checks it and drops it too
         Assert.Equal(sent, _kernel.Sent.Count);
         Assert.Equal(DropReason.None, _engine.Process(TooBig(PeerB, Router, inWindow, 1280)));
     }
@@ -405,6 +424,7 @@ public sealed class SpliceEngineTests
     [Fact]
     public void AResetThatCouldNotBeSentKeepsTheSession()
     {
+        // Before A acknowledged its SYN-ACK: its host refusing it (RST at ISN+1) ends the link.
         Handshake();
         _kernel.Refuse = true;
         Assert.Equal(DropReason.SendFailed, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst)));
@@ -431,9 +451,9 @@ public sealed class SpliceEngineTests
     }
 
     [Fact]
-    public void SegmentsWithIpOptionsAreRelayedWithTheirOptions()
+    public void IpOptionsAreStrippedFromRelayedSegments()
     {
-        Handshake();
+        Established();
         var plain = Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack, 100, null, new byte[] { 1, 2, 3 });
         // Insert four bytes of IPv4 options (NOP NOP NOP EOL): IHL 6.
         var p = new byte[plain.Length + 4];
@@ -446,33 +466,74 @@ public sealed class SpliceEngineTests
         System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(10), Checksum.Compute(p.AsSpan(0, 24)));
 
         Assert.Equal(DropReason.None, _engine.Process(p));
-        var sent = _kernel.Parse(2);
-        Assert.Equal(24, sent.IpHeaderLength);
-        Assert.Equal(new byte[] { 1, 1, 1, 0 }, _kernel.Sent[2].Packet[20..24]);
+        var sent = _kernel.Parse(_kernel.Sent.Count - 1); // checks the IPv4 and TCP checksums
+        var bytes = _kernel.Sent[^1].Packet;
+        Assert.Equal((20, plain.Length), (sent.IpHeaderLength, bytes.Length));
+        Assert.Equal(plain.Length, sent.TotalLength);
+        Assert.Equal(0x45, bytes[0]);
         Assert.Equal((Router, PortB, PeerB, SrcB), (sent.SourceAddress, sent.SourcePort, sent.DestinationAddress, sent.DestinationPort));
-        Assert.Equal(new byte[] { 1, 2, 3 }, _kernel.Sent[2].Packet[^3..]);
+        Assert.Equal((IsnA + 1, IsnB + 1), (sent.Sequence, sent.Acknowledgment));
+        Assert.Equal(new byte[] { 1, 2, 3 }, bytes[^3..]);
+        Assert.Equal(1, _engine.GetCounters().IpOptionsStripped);
     }
 
     [Fact]
-    public void AHandshakeGetsThePendingTimeFromWhenItBegan()
+    public void RecordRouteAndTimestampOptionsAreStrippedFromResets()
+    {
+        Established();
+        var plain = Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst);
+        // Record Route with two hop addresses of A's side (11 bytes), EOL: IHL 8 (12 option bytes).
+        byte[] options = [7, 11, 12, 10, 9, 8, 7, 10, 9, 8, 6, 0];
+        var p = new byte[plain.Length + options.Length];
+        plain.AsSpan(0, 20).CopyTo(p);
+        options.CopyTo(p, 20);
+        plain.AsSpan(20).CopyTo(p.AsSpan(20 + options.Length));
+        p[0] = 0x48;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(2), (ushort)p.Length);
+        p[10] = p[11] = 0;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(10), Checksum.Compute(p.AsSpan(0, 32)));
+
+        Assert.Equal(DropReason.None, _engine.Process(p));
+        var sent = _kernel.Parse(_kernel.Sent.Count - 1);
+        Assert.Equal((20, 40, TcpFlags.Rst), (sent.IpHeaderLength, _kernel.Sent[^1].Packet.Length, sent.Flags));
+        Assert.Equal(-1, _kernel.Sent[^1].Packet.AsSpan().IndexOf(new byte[] { 10, 9, 8 }));
+    }
+
+    [Fact]
+    public void AHandshakeGetsTheTransitoryTimeFromWhenItBegan()
     {
         Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
         _clock.Advance(TimeSpan.FromSeconds(50));
         _engine.Process(SynA());
         _engine.Process(SynB());
-        _clock.Advance(TimeSpan.FromSeconds(30)); // 80 s after the link, 30 s into the handshake
+        // RFC 5382 REQ-5: a partially open connection may not be dropped before 4 minutes.
+        _clock.Advance(TimeSpan.FromSeconds(239)); // 289 s after the link, 239 s into the handshake
         Assert.Equal(0, _engine.Sweep());
-        _clock.Advance(TimeSpan.FromSeconds(30));
+        _clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(1, _engine.Sweep());
         Assert.Equal("unpaired", Assert.Single(_released).Reason);
     }
 
     [Fact]
-    public void CountersGiveSessionsByState()
+    public void AnUnpairedHandshakeResetsTheSideThatProvedItself()
     {
         Handshake();
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack));
+        var sent = _kernel.Sent.Count;
+        _clock.Advance(SpliceOptions.Rfc5382Transitory);
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("unpaired", Assert.Single(_released).Reason);
+        // B, established at its end, is told: a reset at exactly its RCV.NXT.
+        var rst = _kernel.Parse(sent);
+        Assert.Equal((PeerB, SrcB, TcpFlags.Rst | TcpFlags.Ack, IsnA + 1), (rst.DestinationAddress, rst.DestinationPort, rst.Flags, rst.Sequence));
+        Assert.Equal(sent + 1, _kernel.Sent.Count);
+    }
+
+    [Fact]
+    public void CountersGiveSessionsByState()
+    {
+        Established();
         Assert.True(_engine.Link(PeerA, 60100, PeerB, 60101).Success);
-        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
         var c = _engine.GetCounters();
         Assert.Equal(1, c.SessionsByState["Pending"]);
         Assert.Equal(1, c.SessionsByState["Established"]);
@@ -486,12 +547,16 @@ public sealed class SpliceEngineTests
         var paired = new List<LinkRelease>();
         _engine.Paired += paired.Add;
         Handshake();
+        Assert.Empty(paired); // not before both proved their SYNs were their own
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack));
         Assert.Equal((LinkRelease.PairedReason, PortA, PortB), (Assert.Single(paired).Reason, paired[0].RouterPortA, paired[0].RouterPortB));
 
         // The controller may hand the same (peer, router port) pairs to the peers' next connection.
         Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
         Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynA(isn: 7, src: 40777)));
         Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, 50777, Router, PortB, 9, 0, TcpFlags.Syn)));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, 50777, Router, PortB, 10, 8, TcpFlags.Ack)));
         Assert.Equal(2, _engine.GetSessions().Count);
 
         // Both sessions relay, each to its own peer port.
@@ -508,10 +573,20 @@ public sealed class SpliceEngineTests
     }
 
     [Fact]
-    public void OnlyLinksStillWaitingForSynsCanBeUnlinked()
+    public void OnlyLinksNotPairedYetCanBeUnlinked()
     {
-        Handshake();
+        Established();
         Assert.False(_engine.Unlink(PeerA, PortA)); // paired: found by its flows only
+        Assert.Single(_engine.GetSessions());
+
+        // Mid-handshake, a side that proved itself hears of the end.
+        Assert.True(_engine.Link(PeerA, 60010, PeerB, 60011).Success);
+        _engine.Process(Tcp(PeerA, 4, Router, 60010, 100, 0, TcpFlags.Syn));
+        _engine.Process(Tcp(PeerB, 5, Router, 60011, 200, 0, TcpFlags.Syn));
+        _engine.Process(Tcp(PeerA, 4, Router, 60010, 101, 201, TcpFlags.Ack));
+        var sent = _kernel.Sent.Count;
+        Assert.True(_engine.Unlink(PeerB, 60011));
+        Assert.Equal((PeerA, TcpFlags.Rst | TcpFlags.Ack, 201u), (_kernel.Sent[sent].Destination, _kernel.Parse(sent).Flags, _kernel.Parse(sent).Sequence));
         Assert.Single(_engine.GetSessions());
     }
 
