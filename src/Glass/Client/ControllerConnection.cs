@@ -35,7 +35,11 @@ public static class ControllerConnection
     }
 
     /// <summary>Reads the answer to a request: the words after OK, or a <see cref="GlassException"/> for ERR.</summary>
-    internal static async Task<string[]> ReadAnswerAsync(LineConnection conn, IPEndPoint router, CancellationToken ct, TimeSpan? patience = null)
+    internal static async Task<string[]> ReadAnswerAsync(LineConnection conn, IPEndPoint router, CancellationToken ct, TimeSpan? patience = null) =>
+        ParseAnswer(await ReadLineAsync(conn, router, ct, patience).ConfigureAwait(false), router);
+
+    /// <summary>The answer line, or a protocol-error <see cref="GlassException"/> for a broken or closed connection.</summary>
+    private static async Task<string> ReadLineAsync(LineConnection conn, IPEndPoint router, CancellationToken ct, TimeSpan? patience)
     {
         string? line;
         try
@@ -46,9 +50,7 @@ public static class ControllerConnection
         {
             throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} did not answer properly: {e.Message}", e);
         }
-        if (line is null)
-            throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} closed the connection without an answer.");
-        return ParseAnswer(line, router);
+        return line ?? throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} closed the connection without an answer.");
     }
 
     /// <summary>The words after OK, or a <see cref="GlassException"/> for ERR or anything else.</summary>
@@ -83,17 +85,7 @@ public static class ControllerConnection
     {
         using var conn = await OpenAsync(controller, ct, patience).ConfigureAwait(false);
         await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Status }.Format(), ct).ConfigureAwait(false);
-        string? line;
-        try
-        {
-            line = await conn.ReadLineAsync(patience ?? ReplyTimeout, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is ProtocolException or SocketException or IOException)
-        {
-            throw new GlassException(GlassErrors.ProtocolError, $"The controller at {controller} did not answer STATUS properly: {e.Message}", e);
-        }
-        if (line is null)
-            throw new GlassException(GlassErrors.ProtocolError, $"The controller at {controller} closed the connection without an answer.");
+        var line = await ReadLineAsync(conn, controller, ct, patience).ConfigureAwait(false);
         if (!line.StartsWith("OK ", StringComparison.Ordinal))
         {
             ParseAnswer(line, controller); // throws a refusal as the error it names
