@@ -79,9 +79,11 @@ Describe 'Help of <_>' -ForEach $Cmdlets {
     }
 
     It 'describes every parameter it has, and no other' {
-        $documented = @($Help.parameters.parameter | Where-Object { $_ } | ForEach-Object name)
+        # A cmdlet without parameters has no parameter entries at all (strict mode must not trip on it).
+        $entries = if ($Help.parameters -and $Help.parameters.PSObject.Properties['parameter']) { @($Help.parameters.parameter) } else { @() }
+        $documented = @($entries | Where-Object { $_ } | ForEach-Object name)
         foreach ($p in $Own) {
-            $entry = $Help.parameters.parameter | Where-Object name -eq $p
+            $entry = $entries | Where-Object name -eq $p
             $entry | Should -Not -BeNullOrEmpty -Because "-$p is a parameter of $Name"
             (Get-HelpText $entry.description).Trim() | Should -Not -BeNullOrEmpty -Because "-$p of $Name needs a description"
         }
