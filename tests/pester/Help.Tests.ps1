@@ -80,7 +80,7 @@ Describe 'Help of <_>' -ForEach $Cmdlets {
 
     It 'describes every parameter it has, and no other' {
         # A cmdlet without parameters has no parameter entries at all (strict mode must not trip on it).
-        $entries = if ($Help.parameters -and $Help.parameters.PSObject.Properties['parameter']) { @($Help.parameters.parameter) } else { @() }
+        $entries = @(if ($Help.parameters -and $Help.parameters.PSObject.Properties['parameter']) { $Help.parameters.parameter })
         $documented = @($entries | Where-Object { $_ } | ForEach-Object name)
         foreach ($p in $Own) {
             $entry = $entries | Where-Object name -eq $p
