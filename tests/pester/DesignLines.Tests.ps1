@@ -178,6 +178,19 @@ Describe "The design's command lines$(if ($SkipReason) { " (skipped: $SkipReason
         @(Get-GlassE2ERouterRule -Net $Net) -match 'NFQUEUE --queue-num 6' | Should -Not -BeNullOrEmpty
     }
 
+    It 'changes no rule and no kernel setting under -WhatIf' {
+        $snapshot = '& { [pscustomobject]@{ Rules = ((iptables-save | Where-Object { $_ -notmatch ''^[#:]'' }) -join "`n"); Forward = (Get-Content /proc/sys/net/ipv4/ip_forward -Raw).Trim(); Acct = (Get-Content /proc/sys/net/netfilter/nf_conntrack_acct -Raw).Trim() } }'
+        $before = Invoke-Shell -Namespace router -Command $snapshot
+        $socket = Join-Path $Net.TempDirectory 'whatif.sock'
+        "queue: 13`nportRange: 62300-62399`ncontrolSocket: $socket`ncontroller:`n  port: 7300`n" | Set-Content (Join-Path $Net.TempDirectory 'whatif.yaml')
+        $null = Invoke-Shell -Namespace router -Command "& { Start-GlassTranslator -Queue 12 -PortRange 62200-62299 -ControlSocket '$socket' -WhatIf; Start-GlassRouter -ConfigPath '$(Join-Path $Net.TempDirectory 'whatif.yaml')' -WhatIf; 'done' }"
+        $after = Invoke-Shell -Namespace router -Command $snapshot
+        $after.Rules | Should -Be $before.Rules
+        $after.Forward | Should -Be $before.Forward
+        $after.Acct | Should -Be $before.Acct
+        Test-Path $socket | Should -BeFalse
+    }
+
     It 'removes every rule of the router when the shells that started it end on SIGTERM' {
         Stop-GlassNetProcess -Process $Connector -Signal TERM -TimeoutSeconds 30
         Stop-GlassNetProcess -Process $Binder -Signal TERM -TimeoutSeconds 30
