@@ -57,6 +57,7 @@ public sealed class StartGlassControllerCommand : GlassServiceCommand
             LeaseTime = CommandSupport.Bound(this, nameof(LeaseTime)) ? TimeSpan.FromSeconds(LeaseTime) : config.LeaseTime ?? defaults.LeaseTime,
             MaxBindingsPerAddress = config.MaxBindingsPerAddress ?? defaults.MaxBindingsPerAddress,
             MaxLinksPerAddress = config.MaxLinksPerAddress ?? defaults.MaxLinksPerAddress,
+            MaxConnectionsPerAddress = config.MaxConnectionsPerAddress ?? defaults.MaxConnectionsPerAddress,
             ConnectRatePerAddress = config.ConnectRatePerAddress ?? defaults.ConnectRatePerAddress,
         };
         var host = new ControllerHost(options);

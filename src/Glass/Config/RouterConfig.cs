@@ -25,6 +25,7 @@ public sealed record RouterConfig
     public string? ConnectToken { get; init; }
     public int? MaxBindingsPerAddress { get; init; }
     public int? MaxLinksPerAddress { get; init; }
+    public int? MaxConnectionsPerAddress { get; init; }
     public int? ConnectRatePerAddress { get; init; }
     public int? MaxSessions { get; init; }
     public OffloadMode? Offload { get; init; }
@@ -39,7 +40,7 @@ public sealed record RouterConfig
     private static readonly string[] MetricsKeys = { "address", "port" };
     private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
     private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
-    private static readonly string[] LimitKeys = { "bindingsPerAddress", "linksPerAddress", "connectRatePerAddress", "sessions" };
+    private static readonly string[] LimitKeys = { "bindingsPerAddress", "linksPerAddress", "connectRatePerAddress", "connectionsPerAddress", "sessions" };
     private static readonly (string Name, string[] Keys)[] Sections =
         { ("controller", ControllerKeys), ("timeouts", TimeoutKeys), ("access", AccessKeys), ("limits", LimitKeys), ("metrics", MetricsKeys) };
 
@@ -166,6 +167,7 @@ public sealed record RouterConfig
             {
                 "bindingsPerAddress" => config with { MaxBindingsPerAddress = n },
                 "linksPerAddress" => config with { MaxLinksPerAddress = n },
+                "connectionsPerAddress" => config with { MaxConnectionsPerAddress = n },
                 "sessions" => config with { MaxSessions = n },
                 _ => config with { ConnectRatePerAddress = n },
             };

@@ -31,6 +31,11 @@ public sealed record ControllerOptions
     public int ConnectRatePerAddress { get; init; } = 2000;
     /// <summary>Sessions (GLASS/1 SESSION connections) one address may hold at once.</summary>
     public int MaxSessionsPerAddress { get; init; } = 256;
+    /// <summary>
+    /// Open connections of any kind (requests being read, binders, sessions) one address may hold:
+    /// above its bindings and sessions together, so only a flood of idle or half-sent ones meets it.
+    /// </summary>
+    public int MaxConnectionsPerAddress { get; init; } = 1024;
     /// <summary>A session without a request for this long is closed.</summary>
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
     public IClock Clock { get; init; } = SystemClock.Instance;
@@ -60,6 +65,7 @@ public sealed class ControllerHost : IDisposable
     private readonly HashSet<LineConnection> _binderConnections = new();
     private readonly HashSet<long> _pairedSessions = new();
     private readonly Dictionary<uint, int> _sessionsByAddress = new();
+    private readonly Dictionary<uint, int> _connectionsByAddress = new();
     private readonly object _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private Socket? _listener;
@@ -151,8 +157,53 @@ public sealed class ControllerHost : IDisposable
             {
                 continue;
             }
-            _ = Serve(new LineConnection(Client.TcpSockets.Configure(client), 256));
+            var conn = new LineConnection(Client.TcpSockets.Configure(client), 256);
+            var peer = AddressOf(client.RemoteEndPoint);
+            if (!Admit(peer))
+            {
+                // Said without waiting for the request: a flood of half-sent ones is what this stops.
+                _ = RefuseAndClose(conn, Refusal(GlassErrors.LimitExceeded, $"this address already holds {_options.MaxConnectionsPerAddress} open connections"));
+                continue;
+            }
+            _ = ServeCounted(conn, peer);
         }
+    }
+
+    /// <summary>Counts an open connection of <paramref name="peer"/>; false when it holds its maximum.</summary>
+    private bool Admit(uint peer)
+    {
+        lock (_gate)
+        {
+            var open = _connectionsByAddress.GetValueOrDefault(peer);
+            if (open >= _options.MaxConnectionsPerAddress)
+                return false;
+            _connectionsByAddress[peer] = open + 1;
+            return true;
+        }
+    }
+
+    private async Task ServeCounted(LineConnection conn, uint peer)
+    {
+        try
+        {
+            await Serve(conn).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                if (_connectionsByAddress[peer] == 1)
+                    _connectionsByAddress.Remove(peer);
+                else
+                    _connectionsByAddress[peer]--;
+            }
+        }
+    }
+
+    private async Task RefuseAndClose(LineConnection conn, string refusal)
+    {
+        await TrySend(conn, refusal).ConfigureAwait(false);
+        conn.Dispose();
     }
 
     private async Task Serve(LineConnection conn)

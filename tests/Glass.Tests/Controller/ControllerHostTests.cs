@@ -54,6 +54,52 @@ public sealed class ControllerHostTests : IDisposable
     }
 
     [Fact]
+    public async Task HalfSentRequestsFromOneAddressAreCappedAndTheCapIsGivenBackWhenTheyClose()
+    {
+        var router = StartController(o => o with { MaxConnectionsPerAddress = 8, RequestTimeout = TimeSpan.FromSeconds(30) });
+        var idle = new List<System.Net.Sockets.TcpClient>();
+        try
+        {
+            for (var i = 0; i < 8; i++)
+            {
+                var c = new System.Net.Sockets.TcpClient();
+                await c.ConnectAsync(router);
+                await c.GetStream().WriteAsync("GLASS/1 CONN"u8.ToArray()); // half a request, never finished
+                idle.Add(c);
+            }
+            // The ninth is told at once, without sending anything.
+            using (var ninth = new System.Net.Sockets.TcpClient())
+            {
+                await ninth.ConnectAsync(router);
+                var line = await new StreamReader(ninth.GetStream()).ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
+                Assert.StartsWith("ERR limit-exceeded", line);
+                Assert.Contains("8 open connections", line);
+            }
+            // Once one closes, a real request is served again.
+            idle[0].Dispose();
+            idle.RemoveAt(0);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (true)
+            {
+                try
+                {
+                    await Bind(router);
+                    break;
+                }
+                catch (GlassException e) when (e.ErrorId == GlassErrors.LimitExceeded && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(20); // the closed one is counted out when the controller notices
+                }
+            }
+        }
+        finally
+        {
+            foreach (var c in idle)
+                c.Dispose();
+        }
+    }
+
+    [Fact]
     public void AControllerRefusesToStartBesideATranslatorOfAnotherRange()
     {
         using var other = new ControlServer(new SpliceEngine(new FakeKernel(), new FakeClock()), Path.Combine(_dir, "other.sock"),
