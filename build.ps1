@@ -64,7 +64,8 @@ function Invoke-Native {
 
 function Install-Prerequisite {
     # command -> Debian package
-    $packages = [ordered]@{ ip = 'iproute2'; iptables = 'iptables'; tcpdump = 'tcpdump'; socat = 'socat'; conntrack = 'conntrack' }
+    $packages = [ordered]@{ ip = 'iproute2'; iptables = 'iptables'; tcpdump = 'tcpdump'; socat = 'socat'; conntrack = 'conntrack'
+        sshd = 'openssh-server'; ssh = 'openssh-client'; scp = 'openssh-client'; 'ssh-keygen' = 'openssh-client' }
     $missing = @($packages.Keys | Where-Object { -not (Get-Command $_ -CommandType Application -ErrorAction Ignore) } |
         ForEach-Object { $packages[$_] })
     if ($missing.Count -eq 0) { return }
