@@ -35,7 +35,9 @@ Describe "The design's command lines$(if ($SkipReason) { " (skipped: $SkipReason
                 @($pwsh.ArgumentList) + @('-NoProfile', '-NonInteractive', '-Command',
                     "`$ErrorActionPreference = 'Stop'; Import-Module '$Module'; $Command | ConvertTo-Json -Depth 4 -Compress"))
             # -WhatIf and the like write to the host too: the JSON is the last line.
-            @($text -split "`n" | Where-Object { $_ -match '^\s*[\{\[]' })[-1] | ConvertFrom-Json
+            $json = @($text -split "`n" | Where-Object { $_ -match '^\s*[\{\[]' })
+            if ($json.Count -eq 0) { throw "'$Command' in $Namespace wrote no JSON object: $text" }
+            $json[-1] | ConvertFrom-Json
         }
 
         function Wait-File($Process, [string] $Path, [string] $Because) {
@@ -183,7 +185,7 @@ Describe "The design's command lines$(if ($SkipReason) { " (skipped: $SkipReason
         $before = Invoke-Shell -Namespace router -Command $snapshot
         $socket = Join-Path $Net.TempDirectory 'whatif.sock'
         "queue: 13`nportRange: 62300-62399`ncontrolSocket: $socket`ncontroller:`n  port: 7300`n" | Set-Content (Join-Path $Net.TempDirectory 'whatif.yaml')
-        $null = Invoke-Shell -Namespace router -Command "& { Start-GlassTranslator -Queue 12 -PortRange 62200-62299 -ControlSocket '$socket' -WhatIf; Start-GlassRouter -ConfigPath '$(Join-Path $Net.TempDirectory 'whatif.yaml')' -WhatIf; 'done' }"
+        $null = Invoke-Shell -Namespace router -Command "& { Start-GlassTranslator -Queue 12 -PortRange 62200-62299 -ControlSocket '$socket' -WhatIf; Start-GlassRouter -ConfigPath '$(Join-Path $Net.TempDirectory 'whatif.yaml')' -WhatIf; [pscustomobject]@{ Done = `$true } }"
         $after = Invoke-Shell -Namespace router -Command $snapshot
         $after.Rules | Should -Be $before.Rules
         $after.Forward | Should -Be $before.Forward

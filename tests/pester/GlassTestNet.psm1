@@ -519,7 +519,9 @@ function Start-GlassCapture {
     $ns = Resolve-GlassNamespace -Net $Net -Namespace $Namespace
     $role = Get-GlassRole -Net $Net -NamespaceName $ns
     $pcap = Join-Path $Net.TempDirectory ('capture-{0:D3}-{1}-{2}.pcap' -f $Net.Processes.Count, $role, ($Interface -replace '[^A-Za-z0-9._-]', '_'))
-    $tcpdumpArgs = @('-i', $Interface, '-U', '-n', '-Z', 'root', '-s', [string]$SnapLength, '-B', [string]$BufferSizeKiB, '-w', $pcap)
+    # --immediate-mode: packets reach the file as they come; without it tcpdump holds them up to a
+    # second and loses what it still holds when stopped, so a "never saw X" check could pass on nothing.
+    $tcpdumpArgs = @('-i', $Interface, '--immediate-mode', '-U', '-n', '-Z', 'root', '-s', [string]$SnapLength, '-B', [string]$BufferSizeKiB, '-w', $pcap)
     if ($Filter) { $tcpdumpArgs += $Filter }
     $proc = Start-GlassNetProcess -Net $Net -Namespace $ns -FilePath (Get-GlassTool tcpdump) -ArgumentList $tcpdumpArgs
     Wait-GlassCondition -TimeoutSeconds $TimeoutSeconds -Because "tcpdump in $ns to listen on $Interface" -ScriptBlock {
