@@ -521,6 +521,10 @@ public sealed class ControllerHost : IDisposable
                 return (0, (GlassErrors.LimitExceeded, $"more than {_options.ConnectRatePerAddress} connect requests per second from this address"));
             if (_ports.CountFor(connector) >= _options.MaxLinksPerAddress)
                 return (0, (GlassErrors.LimitExceeded, $"this address already holds {_options.MaxLinksPerAddress} router ports"));
+            // The binder's side too: connectors from many addresses must not pin all of its ports
+            // (and make it dial its local server for links that never complete).
+            if (_ports.CountFor(binder.Peer) >= _options.MaxLinksPerAddress)
+                return (0, (GlassErrors.LimitExceeded, $"the binder of channel {channel.Id} already holds {_options.MaxLinksPerAddress} router ports for connections being set up"));
         }
 
         LinkResult link = default;

@@ -100,6 +100,30 @@ public sealed class ControllerHostTests : IDisposable
     }
 
     [Fact]
+    public async Task ConnectorsFromManyAddressesCannotPinMoreThanTheLimitOfTheBindersPorts()
+    {
+        var router = StartController(o => o with { MaxLinksPerAddress = 4 });
+        var binding = await Bind(router); // from 127.0.0.1
+        // Each connector from its own loopback address holds one port; the binder one per link.
+        for (var i = 0; i < 4; i++)
+            Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Parse($"127.0.0.{10 + i}"), router, binding.ChannelId));
+        var refused = await ConnectFrom(IPAddress.Parse("127.0.0.20"), router, binding.ChannelId);
+        Assert.StartsWith("ERR limit-exceeded", refused);
+        Assert.Contains("binder", refused);
+    }
+
+    /// <summary>One CONNECT request from <paramref name="from"/>; returns the answer line.</summary>
+    private static async Task<string?> ConnectFrom(IPAddress from, IPEndPoint router, string channelId)
+    {
+        using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        s.Bind(new IPEndPoint(from, 0));
+        await s.ConnectAsync(router);
+        using var stream = new System.Net.Sockets.NetworkStream(s);
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GLASS/1 CONNECT {channelId}\n"));
+        return await new StreamReader(stream).ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public void AControllerRefusesToStartBesideATranslatorOfAnotherRange()
     {
         using var other = new ControlServer(new SpliceEngine(new FakeKernel(), new FakeClock()), Path.Combine(_dir, "other.sock"),
