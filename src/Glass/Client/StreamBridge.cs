@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace Glass.Client;
 
@@ -30,36 +31,35 @@ public static class StreamBridge
             }
         }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var up = Up(input, socket, stop.Token);
+        var sent = new StrongBox<long>();
+        var up = Up(input, socket, sent, stop.Token);
         var down = Down(socket, output, stop.Token);
         // The connection's end ends the bridge: input may never end by itself (a terminal).
         var received = await down.ConfigureAwait(false);
         stop.Cancel();
-        long sent;
-        try
-        {
-            sent = await up.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            sent = -1;
-        }
-        return (sent, received);
+        // A read of a console or pipe may not heed the cancellation: give it a moment, then leave
+        // it (the process is about to exit) rather than wait for input that may never come.
+        if (await Task.WhenAny(up, Task.Delay(InputGrace, CancellationToken.None)).ConfigureAwait(false) != up)
+            _ = up.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        else if (up.IsFaulted && up.Exception!.GetBaseException() is not (OperationCanceledException or SocketException or IOException or ObjectDisposedException))
+            await up.ConfigureAwait(false); // a bug: let it show
+        return (Interlocked.Read(ref sent.Value), received);
     }
 
-    private static async Task<long> Up(Stream input, Socket socket, CancellationToken ct)
+    /// <summary>How long the end of the connection waits for the input side to stop.</summary>
+    private static readonly TimeSpan InputGrace = TimeSpan.FromSeconds(1);
+
+    private static async Task Up(Stream input, Socket socket, StrongBox<long> total, CancellationToken ct)
     {
         var buffer = new byte[BufferSize];
-        long total = 0;
         int n;
         while ((n = await input.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
         {
             for (var sent = 0; sent < n;)
                 sent += await socket.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, ct).ConfigureAwait(false);
-            total += n;
+            Interlocked.Add(ref total.Value, n);
         }
         socket.Shutdown(SocketShutdown.Send);
-        return total;
     }
 
     private static async Task<long> Down(Socket socket, Stream output, CancellationToken ct)
