@@ -93,26 +93,29 @@ public sealed class NfQueueRule
 
     public string Describe() => string.Join("; ", Rules.Select(r => $"iptables -t {r.Table} -A " + string.Join(' ', r.Rule)));
 
-    /// <summary>How many of these rules are in place already (left by a translator that did not stop).</summary>
-    public int CountPresent() => Rules.Count(r => Run(r.Table, "-C", r.Rule, throwOnError: false) == 0);
-
+    /// <summary>Adds the rules that are not in place; returns how many already were (left by a translator that did not stop).</summary>
     /// <param name="ownDevice">This translator's tun device, whose rules (same comment, see TunRules) are not strays.</param>
-    public void Install(string? ownDevice = null)
+    public int Install(string? ownDevice = null)
     {
+        var present = 0;
         foreach (var (table, rule) in Rules)
         {
-            if (Run(table, "-C", rule, throwOnError: false) != 0)
+            if (Run(table, "-C", rule, throwOnError: false) == 0)
+                present++;
+            else
                 Run(table, "-A", rule, throwOnError: true);
         }
         // Rules of this queue that are not ours (an earlier translator with another range or
         // -FailOpen that died): removed, all of this queue's with them, and ours put back once.
-        if (Listed(ownDevice).Count > Rules.Count)
+        var listed = Listed(ownDevice);
+        if (listed.Count > Rules.Count)
         {
-            foreach (var (table, line) in Listed(ownDevice))
+            foreach (var (table, line) in listed)
                 Run(table, "-D", line, throwOnError: false);
             foreach (var (table, rule) in Rules)
                 Run(table, "-A", rule, throwOnError: true);
         }
+        return present;
     }
 
     /// <summary>Every rule carrying this queue's comment, as its table and its iptables -S arguments after -A.</summary>

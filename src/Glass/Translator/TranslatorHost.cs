@@ -104,10 +104,9 @@ public sealed class TranslatorHost : IDisposable
             if (!_options.SkipFirewall)
             {
                 // Rules a translator kept on purpose (KeepSessions) are expected; others were left by one that died.
-                var left = kept && deadPid is null ? 0 : _rule.CountPresent();
-                if (left > 0)
+                var left = _rule.Install(_tunRules?.Device);
+                if (left > 0 && !(kept && deadPid is null))
                     _warnings.Add($"Found {left} rule(s) of an earlier translator on queue {_options.Queue} that did not stop cleanly; they are this translator's now and go when it stops.");
-                _rule.Install(_tunRules?.Device);
                 _ruleInstalled = true;
                 // Until a clean stop removes it, this file tells the next start what to take over.
                 _sysctl.Save(KeptSettingsPath, Environment.ProcessId);
