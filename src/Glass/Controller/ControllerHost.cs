@@ -191,13 +191,17 @@ public sealed class ControllerHost : IDisposable
         finally
         {
             lock (_gate)
-            {
-                if (_connectionsByAddress[peer] == 1)
-                    _connectionsByAddress.Remove(peer);
-                else
-                    _connectionsByAddress[peer]--;
-            }
+                CountOut(_connectionsByAddress, peer);
         }
+    }
+
+    /// <summary>One fewer for <paramref name="peer"/>; an address at zero leaves the table. Under _gate.</summary>
+    private static void CountOut(Dictionary<uint, int> counts, uint peer)
+    {
+        if (counts[peer] == 1)
+            counts.Remove(peer);
+        else
+            counts[peer]--;
     }
 
     private async Task RefuseAndClose(LineConnection conn, string refusal)
@@ -351,12 +355,7 @@ public sealed class ControllerHost : IDisposable
         finally
         {
             lock (_gate)
-            {
-                if (_sessionsByAddress[peer] == 1)
-                    _sessionsByAddress.Remove(peer);
-                else
-                    _sessionsByAddress[peer]--;
-            }
+                CountOut(_sessionsByAddress, peer);
         }
     }
 
