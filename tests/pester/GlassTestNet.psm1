@@ -38,14 +38,16 @@ $script:RoleNames = [ordered]@{
 }
 
 function Get-GlassTool {
-    # Full path of a required executable (PATH lookups are cached per session).
-    param([Parameter(Mandatory)][string]$Name)
+    # Full path of a required executable (PATH lookups are cached per session); -Package names
+    # the Debian package to install in the error.
+    param([Parameter(Mandatory)][string]$Name, [string]$Package)
     $cmd = Get-Command -Name $Name -CommandType Application -ErrorAction Ignore | Select-Object -First 1
     if (-not $cmd) {
         foreach ($dir in '/usr/sbin', '/sbin', '/usr/bin', '/bin') {
             $candidate = Join-Path $dir $Name
             if (Test-Path -LiteralPath $candidate -PathType Leaf) { return $candidate }
         }
+        if ($Package) { throw "'$Name' is not installed: apt-get install $Package (./build.ps1 prereqs installs it)." }
         throw "Required executable '$Name' was not found in PATH."
     }
     $cmd.Source
@@ -673,4 +675,4 @@ function Get-GlassPwshCommand {
 
 Export-ModuleMember -Function New-GlassTestNet, Remove-GlassTestNet, Start-GlassNetProcess, Wait-GlassNetProcess,
     Stop-GlassNetProcess, Invoke-GlassNetCommand, Wait-GlassCondition, Start-GlassCapture, Stop-GlassCapture,
-    Get-GlassPwshCommand, Test-GlassNetPrerequisite
+    Get-GlassPwshCommand, Test-GlassNetPrerequisite, Get-GlassTool, Invoke-GlassNative

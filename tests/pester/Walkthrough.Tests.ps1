@@ -33,41 +33,12 @@ Describe "The SSH walk-through behind two NATs$(if ($SkipReason) { " (skipped: $
         Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
         Import-Module (Join-Path $PSScriptRoot 'GlassE2E.psm1') -Force
 
-        function Find-Tool([string] $Name, [string] $Package) {
-            $cmd = Get-Command $Name -CommandType Application -ErrorAction Ignore | Select-Object -First 1
-            if ($cmd) { return $cmd.Source }
-            foreach ($dir in '/usr/sbin', '/sbin', '/usr/bin', '/bin') {
-                if (Test-Path -LiteralPath "$dir/$Name" -PathType Leaf) { return "$dir/$Name" }
-            }
-            throw "'$Name' is not installed: apt-get install $Package (./build.ps1 prereqs installs it)."
-        }
-        function Invoke-Native {
-            # FILE ARGS... without a shell, stdin closed; returns ExitCode, Stdout, Stderr, or throws on timeout.
-            param([string] $FilePath, [string[]] $ArgumentList, [int] $TimeoutSeconds = 90, [string] $WorkingDirectory)
-            $psi = [System.Diagnostics.ProcessStartInfo]::new($FilePath)
-            foreach ($a in $ArgumentList) { $psi.ArgumentList.Add($a) }
-            $psi.RedirectStandardInput = $psi.RedirectStandardOutput = $psi.RedirectStandardError = $true
-            if ($WorkingDirectory) { $psi.WorkingDirectory = $WorkingDirectory }
-            $p = [System.Diagnostics.Process]::Start($psi)
-            try {
-                $p.StandardInput.Close()
-                $stdout = $p.StandardOutput.ReadToEndAsync()
-                $stderr = $p.StandardError.ReadToEndAsync()
-                if (-not $p.WaitForExit($TimeoutSeconds * 1000)) {
-                    $p.Kill($true)
-                    throw "Timed out after $TimeoutSeconds s: $FilePath $($ArgumentList -join ' ')"
-                }
-                $p.WaitForExit()
-                [pscustomobject]@{ ExitCode = $p.ExitCode; Stdout = $stdout.GetAwaiter().GetResult(); Stderr = $stderr.GetAwaiter().GetResult() }
-            }
-            finally { $p.Dispose() }
-        }
-        $script:Sshd = Find-Tool sshd openssh-server
-        $null = Find-Tool ssh openssh-client
-        $null = Find-Tool scp openssh-client
-        $sshKeygen = Find-Tool ssh-keygen openssh-client
-        $script:Ip = Find-Tool ip iproute2
-        $unshare = Find-Tool unshare util-linux
+        $script:Sshd = Get-GlassTool sshd openssh-server
+        $null = Get-GlassTool ssh openssh-client
+        $null = Get-GlassTool scp openssh-client
+        $sshKeygen = Get-GlassTool ssh-keygen openssh-client
+        $script:Ip = Get-GlassTool ip iproute2
+        $unshare = Get-GlassTool unshare util-linux
 
         # The commands come from the walk-through itself, placeholders filled in.
         $script:DocLines = Get-Content -LiteralPath (Join-Path $Repo 'examples/ssh-walkthrough.md')
@@ -97,7 +68,7 @@ Describe "The SSH walk-through behind two NATs$(if ($SkipReason) { " (skipped: $
         $pwsh = Get-GlassPwshCommand
         $script:RouterProcess = Start-GlassNetProcess -Net $Net -Namespace router -FilePath $pwsh.FilePath -ArgumentList (@($pwsh.ArgumentList) + @(
                 '-NoProfile', '-NonInteractive', '-Command', "Import-Module '$module'; $routerLine"))
-        $ss = Find-Tool ss iproute2
+        $ss = Get-GlassTool ss iproute2
         Wait-GlassCondition -TimeoutSeconds 60 -Because 'Start-GlassRouter -Wait to listen on port 7000' {
             if ($RouterProcess.HasExited) { throw "Start-GlassRouter exited ($($RouterProcess.ExitCode)): $($RouterProcess.ReadStderr()) $($RouterProcess.ReadStdout())" }
             (Test-Path -LiteralPath $socket) -and
@@ -135,7 +106,7 @@ Describe "The SSH walk-through behind two NATs$(if ($SkipReason) { " (skipped: $
             $envArgs = @('-u', 'SSH_AUTH_SOCK') + @($Environment.Keys | ForEach-Object { "$_=$($Environment[$_])" })
             $redirect = if ($StdoutPath) { 'exec "$@" <"$IN" >"$OUT"' } else { 'exec "$@" <"$IN"' }
             $all = @('netns', 'exec', $Net."$($Namespace)Ns", 'env') + $envArgs + @("IN=$StdinPath", "OUT=$StdoutPath", 'sh', '-c', $redirect, 'sh', $FilePath) + $ArgumentList
-            Invoke-Native $Ip $all $TimeoutSeconds $WorkingDirectory
+            Invoke-GlassNative $Ip $all $TimeoutSeconds $WorkingDirectory
         }
         function Invoke-HostShell {
             # One shell command line in host A (the walk-through's ssh lines), as Invoke-InHost.
@@ -152,7 +123,7 @@ Describe "The SSH walk-through behind two NATs$(if ($SkipReason) { " (skipped: $
         $script:Key = Join-Path $Work 'id_ed25519'
         $hostKey = Join-Path $Work 'ssh_host_ed25519_key'
         foreach ($k in $Key, $hostKey) {
-            $r = Invoke-Native $sshKeygen @('-q', '-t', 'ed25519', '-N', '', '-C', 'glass-walkthrough', '-f', $k)
+            $r = Invoke-GlassNative $sshKeygen @('-q', '-t', 'ed25519', '-N', '', '-C', 'glass-walkthrough', '-f', $k) 90
             if ($r.ExitCode -ne 0) { throw "ssh-keygen failed: $($r.Stderr)" }
         }
         Copy-Item "$Key.pub" (Join-Path $Work 'authorized_keys')
@@ -254,10 +225,10 @@ $removeLine
         $r = Invoke-HostShell $HomeA "$SshLine 'echo ok; echo ""client=`$SSH_CLIENT""; echo ""addresses=`$(hostname -I)""'"
         # tcpdump hands packets over in blocks, up to a second late, and a stopped tcpdump drops the
         # block it has not handed over yet: wait until each capture holds the router's packets.
-        $tcpdump = Find-Tool tcpdump tcpdump
+        $tcpdump = Get-GlassTool tcpdump tcpdump
         foreach ($capture in $captureA, $captureB) {
             Wait-GlassCondition -TimeoutSeconds 30 -IntervalMilliseconds 200 -Because "the capture in $($capture.Namespace) to show the router" {
-                (Invoke-Native $tcpdump @('-n', '-r', $capture.PcapPath)).Stdout -match "\b$([regex]::Escape($Net.RouterAddress))\.\d+[ :]"
+                (Invoke-GlassNative $tcpdump @('-n', '-r', $capture.PcapPath) 90).Stdout -match "\b$([regex]::Escape($Net.RouterAddress))\.\d+[ :]"
             } | Out-Null
         }
         $seenA = Stop-GlassCapture $captureA
