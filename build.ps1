@@ -87,6 +87,9 @@ function Invoke-Build {
         '-c', $Configuration, '--no-build', '--nologo', '-v', 'q', '-o', $ModuleOut)
     Copy-Item (Join-Path $Root 'module/*') $ModuleOut -Exclude 'help'
     Get-ChildItem $ModuleOut -Filter '*.pdb' | Remove-Item
+    # SQLite's native library comes for ~30 platforms; Glass runs on Linux only (NFQUEUE).
+    Get-ChildItem (Join-Path $ModuleOut 'runtimes') -Directory -ErrorAction Ignore |
+        Where-Object Name -NotIn 'linux-x64', 'linux-arm64', 'linux-musl-x64', 'linux-musl-arm64' | Remove-Item -Recurse -Force
     Set-GlassModuleVersion
     & (Join-Path $Root 'build/New-GlassHelp.ps1') -ModulePath $ModuleOut
     $env:GLASS_MODULE = Join-Path $ModuleOut 'Glass.psd1'

@@ -25,8 +25,15 @@ limits.linksPerAddress, limits.connectRatePerAddress) come only from the -Config
 Stop it with Stop-GlassController (or Stop-Job, Remove-Job -Force): bindings lose their control connection and
 reconnect by themselves when a controller listens again.
 
+Channels outlive the controller: it keeps its registry in a SQLite file (-RegistryPath), so after
+a restart the channels that were bound or leased come back as leased, and their binders (which
+reconnect by themselves) find them again. A channel id is derived from its binder's secret, so
+nobody else can bind it, before or after a restart, while leased or long after. The file holds
+no binder secret and connect secrets only as SHA-256 hashes, and is readable by its owner only.
+
 A failure to start is a terminating error: listen-failed (the address and port cannot be
-listened on), InvalidGlassConfig (naming the file, line and key), InvalidPortRange or
+listened on), registry-unavailable (the registry file cannot be opened; a corrupt one is moved
+aside with a warning instead), InvalidGlassConfig (naming the file, line and key), InvalidPortRange or
 metrics-unavailable.
 '@
     Parameters   = @{
@@ -36,6 +43,7 @@ metrics-unavailable.
         PortRange      = 'The router ports to hand out, as FIRST-LAST; it must be the translator''s range. Default: 61000-61999, or portRange in the -ConfigPath file.'
         ConfigPath     = 'A router configuration file in YAML (see about_Glass_Configuration and examples/router.yaml). Every key is optional, and a parameter given on the command line wins over the file. Tokens and limits are read only from here. A wrong file fails with its name, line and key.'
         LeaseTime      = 'Seconds a channel stays reserved to its secret after its binder''s connection dropped without a BYE; meanwhile connectors get binder-unavailable, afterwards unknown-channel. Default: 300, or timeouts.lease in the -ConfigPath file.'
+        RegistryPath   = 'The SQLite file the controller keeps its channels in, created owner-only (with its directory) if missing; "memory" keeps them in memory only, lost on restart. Default: controller.registry in the -ConfigPath file, else /var/lib/glass/controller-<port>.db for root and $XDG_STATE_HOME/glass/controller-<port>.db (~/.local/state/glass) for other users; with -Port 0, memory.'
         MetricsPort    = 'Serves Prometheus metrics at http://MetricsAddress:MetricsPort/metrics (from 1 to 65535). A translator and a controller in one process may share the port. Default: no metrics, or metrics.port in the -ConfigPath file.'
         MetricsAddress = 'The IPv4 address (or a host name that resolves to one) the metrics listen on. Default: 127.0.0.1, or metrics.address in the -ConfigPath file.'
         Name           = 'The name of the job. Default: GlassController-<port>.'
@@ -46,6 +54,7 @@ metrics-unavailable.
         ControlSocket  = '/run/glass/translator.sock (or controlSocket in the -ConfigPath file)'
         PortRange      = '61000-61999 (or portRange in the -ConfigPath file)'
         LeaseTime      = '300 (or timeouts.lease in the -ConfigPath file)'
+        RegistryPath   = '/var/lib/glass/controller-<port>.db for root, else ~/.local/state/glass/controller-<port>.db; memory with -Port 0 (or controller.registry in the -ConfigPath file)'
         MetricsPort    = 'None: no metrics (or metrics.port in the -ConfigPath file)'
         MetricsAddress = '127.0.0.1 (or metrics.address in the -ConfigPath file)'
         Name           = 'GlassController-<port>'

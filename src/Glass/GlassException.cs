@@ -30,4 +30,6 @@ public static class GlassErrors
     public const string AddressInUse = "address-in-use";
     /// <summary>Translator and controller disagree on the router's settings (its port range).</summary>
     public const string ConfigMismatch = "config-mismatch";
+    /// <summary>The controller's durable channel registry cannot be opened or is of a newer schema.</summary>
+    public const string RegistryUnavailable = "registry-unavailable";
 }

@@ -626,11 +626,67 @@ limits:
         $b = New-GlassBinding -LocalPort 9 -Router $OpenRouter
         $Open | Remove-Job -Force
         Wait-GlassCondition -TimeoutSeconds 20 -Because 'the binding to notice the controller left' { $b.ControlState -eq 'Reconnecting' } | Out-Null
-        $script:Open = Start-GlassController -Port $port -Address 127.0.0.1 -ControlSocket $Socket
+        $script:Open = Start-GlassController -Port $port -Address 127.0.0.1 -ControlSocket $Socket -RegistryPath (Join-Path $TestDrive 'open.db')
         Wait-GlassCondition -TimeoutSeconds 30 -Because 'the binding to bind again' { $b.ControlState -eq 'Connected' -and $b.Reconnects -ge 1 } | Out-Null
         $b.JobStateInfo.State | Should -Be 'Running'
         # The same id is served by the new controller.
         (Get-ErrorId { Connect-GlassChannel -Id $b.ChannelId -Router $OpenRouter }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+    }
+
+    It 'keeps a channel its owner''s across a controller restart and a lapsed lease: a stranger who knows the id is refused' {
+        $registry = Join-Path $TestDrive 'registry/controller.db'
+        $first = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -RegistryPath $registry -LeaseTime 2
+        $port = $first.EndPoint.Port
+        $router = "127.0.0.1:$port"
+        $b = New-GlassBinding -LocalPort 9 -Router $router
+        $id = $b.ChannelId
+        $stranger = [Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND id=$id secret=$([Convert]::ToHexString([Security.Cryptography.RandomNumberGenerator]::GetBytes(16)).ToLowerInvariant())`n")
+        $legacy = [Text.Encoding]::ASCII.GetBytes('BIND') + [Convert]::FromHexString($id)
+        # A refused binary BIND is closed at once; an accepted one is held open with nothing to say.
+        function Test-LegacyBind([int] $Port, [byte[]] $Bytes) {
+            $c = [System.Net.Sockets.TcpClient]::new('127.0.0.1', $Port)
+            try {
+                $s = $c.GetStream(); $s.ReadTimeout = 3000
+                $s.Write($Bytes, 0, $Bytes.Length)
+                try { if ($s.Read([byte[]]::new(8), 0, 8) -eq 0) { 'refused' } else { 'answered' } } catch [System.IO.IOException] { 'held' }
+            }
+            finally { $c.Dispose() }
+        }
+        $first | Remove-Job -Force
+        (Get-Item $registry).UnixFileMode | Should -Be ([System.IO.UnixFileMode]'UserRead, UserWrite')
+
+        $second = Start-GlassController -Port $port -Address 127.0.0.1 -ControlSocket $Socket -RegistryPath $registry -LeaseTime 2
+        try {
+            # The new controller knows the channel from its registry before the binder is back.
+            $second.Status.Channels | Should -BeGreaterOrEqual 1
+            Send-Raw $port $stranger 0 | Should -Match "^ERR unauthorized .*does not own channel $id"
+            # The original design's BIND has no secret: it may not take an owner's id either.
+            Test-LegacyBind $port $legacy | Should -Be 'refused'
+            Wait-GlassCondition -TimeoutSeconds 30 -Because 'the binding to bind again' { $b.ControlState -eq 'Connected' -and $b.Reconnects -ge 1 } | Out-Null
+            (Get-ErrorId { Connect-GlassChannel -Id $id -Router $router }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+            $second.Status.Bindings | Should -Be 1
+
+            # Released (the binding said BYE): forgotten at once, and still nobody else's.
+            $b | Stop-Job
+            (Get-ErrorId { Connect-GlassChannel -Id $id -Router $router }).FullyQualifiedErrorId | Should -BeLike 'unknown-channel,*'
+            Send-Raw $port $stranger 0 | Should -Match '^ERR unauthorized '
+            Test-LegacyBind $port $legacy | Should -Be 'refused'
+            # Its owner binds it again, with the secret this user's store kept.
+            $again = New-GlassBinding -LocalPort 9 -Router $router -ChannelId $id
+            $again.ChannelId | Should -Be $id
+            (Get-ErrorId { Connect-GlassChannel -Id $id -Router $router }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
+            $again | Remove-Job -Force
+
+            # Lapsed: a binder that dropped without BYE is gone longer than the 2 s lease; its id stays its own.
+            $null, $lapsedId, $lapsedSecret = (Send-Raw $port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND`n")) 0) -split ' '
+            Wait-GlassCondition -TimeoutSeconds 20 -Because 'the lease to lapse' {
+                (Get-ErrorId { Connect-GlassChannel -Id $lapsedId -Router $router }).FullyQualifiedErrorId -like 'unknown-channel,*'
+            } | Out-Null
+            Send-Raw $port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND id=$lapsedId secret=$('0' * 32)`n")) 0 | Should -Match '^ERR unauthorized '
+            Test-LegacyBind $port ([Text.Encoding]::ASCII.GetBytes('BIND') + [Convert]::FromHexString($lapsedId)) | Should -Be 'refused'
+            Send-Raw $port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND id=$lapsedId secret=$lapsedSecret`n")) 0 | Should -Be "OK $lapsedId $lapsedSecret"
+        }
+        finally { $second, $b | Remove-Job -Force }
     }
 
     It 'keeps serving real clients while garbage floods its port' {

@@ -97,6 +97,7 @@ internal static class CommandSupport
                 GlassErrors.Unauthorized => ErrorCategory.PermissionDenied,
                 GlassErrors.LimitExceeded => ErrorCategory.LimitsExceeded,
                 GlassErrors.ChannelInUse or GlassErrors.AddressInUse => ErrorCategory.ResourceBusy,
+                GlassErrors.RegistryUnavailable => ErrorCategory.ResourceUnavailable,
                 _ => ErrorCategory.ProtocolError,
             };
             return new ErrorRecord(g, g.ErrorId, category, target);

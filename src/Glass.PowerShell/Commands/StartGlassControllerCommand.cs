@@ -35,6 +35,10 @@ public sealed class StartGlassControllerCommand : GlassServiceCommand
     [ValidateRange(1, int.MaxValue)]
     public int LeaseTime { get; set; }
 
+    /// <summary>The durable channel registry's file, or "memory" for none.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? RegistryPath { get; set; }
 
     protected override void EndProcessing()
     {
@@ -60,6 +64,13 @@ public sealed class StartGlassControllerCommand : GlassServiceCommand
             MaxConnectionsPerAddress = config.MaxConnectionsPerAddress ?? defaults.MaxConnectionsPerAddress,
             ConnectRatePerAddress = config.ConnectRatePerAddress ?? defaults.ConnectRatePerAddress,
         };
+        var registry = CommandSupport.Bound(this, nameof(RegistryPath)) ? RegistryPath : config.Registry;
+        options = options with
+        {
+            RegistryPath = registry is null ? ControllerOptions.DefaultRegistryPath(options.Port)
+                : registry.Equals("memory", StringComparison.OrdinalIgnoreCase) ? null
+                : GetUnresolvedProviderPathFromPSPath(registry),
+        };
         var host = new ControllerHost(options);
         try
         {
@@ -69,6 +80,10 @@ public sealed class StartGlassControllerCommand : GlassServiceCommand
         {
             ThrowTerminatingError(CommandSupport.ToErrorRecord(CommandSupport.NameHolder(this, e, options.Port), options));
         }
+        foreach (var warning in host.StartWarnings)
+            WriteWarning(warning);
+        if (host.RegistryFile is { } file)
+            WriteVerbose($"Channels are kept in {file}; {host.Restored} came back from the last run.");
         var metrics = MetricsEndPoint(config);
         var job = new GlassControllerJob(host, Secrets.JobCommand(MyInvocation), Name);
         if (metrics is not null)

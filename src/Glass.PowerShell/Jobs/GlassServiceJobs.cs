@@ -83,7 +83,7 @@ public sealed class GlassControllerJob : GlassJob
     {
         _host = host;
         EndPoint = host.LocalEndPoint;
-        _host.Problem += m => Report($"Translator control socket: {m}", warning: true);
+        _host.Problem += m => Report(m, warning: true);
     }
 
     /// <summary>Where it listens; kept after it stopped.</summary>

@@ -17,6 +17,8 @@ public sealed record RouterConfig
     public string? ControlSocket { get; init; }
     public IPAddress? ControllerAddress { get; init; }
     public int? ControllerPort { get; init; }
+    /// <summary>controller.registry: the durable channel registry's file, or "memory" for none.</summary>
+    public string? Registry { get; init; }
     public TimeSpan? PendingTimeout { get; init; }
     public TimeSpan? IdleTimeout { get; init; }
     public TimeSpan? TimeWait { get; init; }
@@ -36,7 +38,7 @@ public sealed record RouterConfig
     public int? MetricsPort { get; init; }
 
     private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "keepSessions", "failOpen", "controller", "timeouts", "access", "limits", "metrics" };
-    private static readonly string[] ControllerKeys = { "address", "port" };
+    private static readonly string[] ControllerKeys = { "address", "port", "registry" };
     private static readonly string[] MetricsKeys = { "address", "port" };
     private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
     private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
@@ -99,6 +101,8 @@ public sealed record RouterConfig
             var key = Key(path, keyNode, ControllerKeys, "controller.");
             if (key == "address")
                 config = config with { ControllerAddress = Address(path, "controller.address", value) };
+            else if (key == "registry")
+                config = config with { Registry = Scalar(path, "controller.registry", value) };
             else
             {
                 config = config with { ControllerPort = Integer(path, "controller.port", value, 1, 65535) };

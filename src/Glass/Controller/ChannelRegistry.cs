@@ -5,17 +5,20 @@ using Glass.Translator;
 namespace Glass.Controller;
 
 /// <summary>
-/// Channel ids and their binders. A channel whose binder's control connection dropped stays
-/// leased to its secret for <see cref="LeaseTime"/>, so the binder can come back with the same id
-/// while connectors hear "temporarily unavailable"; then it is forgotten. Not thread-safe: the
-/// controller locks.
+/// Channel ids and their binders. An id is the hash of its binder's secret (<see cref="ChannelId"/>),
+/// so only that secret binds it. A channel whose binder's control connection dropped stays leased
+/// for <see cref="LeaseTime"/>, so connectors hear "temporarily unavailable" until the binder is
+/// back; then it is forgotten. With a <see cref="RegistryStore"/>, channels and leases outlive a
+/// controller restart. Not thread-safe: the controller locks.
 /// </summary>
 internal sealed class ChannelRegistry
 {
     private readonly Dictionary<string, Channel> _channels = new();
     private readonly IClock _clock;
+    private RegistryStore? _store;
     // When the earliest lease can run out: lookups skip the scan until then.
     private long _nextExpiry = long.MaxValue;
+    private bool _storeFailing;
 
     public ChannelRegistry(IClock clock, TimeSpan leaseTime)
     {
@@ -25,6 +28,9 @@ internal sealed class ChannelRegistry
 
     public TimeSpan LeaseTime { get; }
 
+    /// <summary>A write to the durable store failed (once per run of failures): the registry goes on in memory.</summary>
+    public event Action<string>? StoreProblem;
+
     /// <summary>Channels with a connected binder.</summary>
     public int Bound => _channels.Values.Count(c => c.Binder is not null);
 
@@ -32,16 +38,42 @@ internal sealed class ChannelRegistry
 
     public int BoundFrom(uint address) => _channels.Values.Count(c => c.Binder is { } b && b.Peer == address);
 
-    /// <summary>Binds a fresh id, or (with id and secret) claims or reclaims that id.</summary>
+    /// <summary>
+    /// Takes channels from the durable store: those bound or leased when the last controller
+    /// stopped come back as away, with what is left of their lease (a full one for those whose
+    /// controller died while they were bound). Returns how many came back.
+    /// </summary>
+    public int Attach(RegistryStore store)
+    {
+        _store = store;
+        var now = _clock.NowMilliseconds;
+        var lease = (long)LeaseTime.TotalMilliseconds;
+        var wallNow = store.Now;
+        var count = 0;
+        foreach (var row in store.Load())
+        {
+            var awayFor = row.State == StoredState.Away ? Math.Max(0, wallNow - row.ChangedAt) : 0;
+            if (awayFor >= lease || _channels.ContainsKey(row.Id))
+                continue;
+            _channels[row.Id] = new Channel(row.Id, row.Legacy, row.ConnectSecretHash) { AwaySince = now - awayFor };
+            _nextExpiry = Math.Min(_nextExpiry, now - awayFor + lease);
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>Binds a fresh id (and secret), or with id and secret claims or reclaims that id.</summary>
     public BindResult Bind(string? id, string? secret, string? connectSecret, BinderInfo binder)
     {
         Expire();
         if (id is null)
         {
             do
-                id = ChannelId.New();
+            {
+                secret = ChannelId.NewSecret();
+                id = ChannelId.FromSecret(secret);
+            }
             while (_channels.ContainsKey(id));
-            secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         }
         else if (!ChannelId.TryNormalize(id, out var normalized))
         {
@@ -50,16 +82,40 @@ internal sealed class ChannelRegistry
         else
         {
             id = normalized;
-            if (_channels.TryGetValue(id, out var held))
-            {
-                if (!SecretsEqual(held.Secret, secret!))
-                    return BindResult.Fail(GlassErrors.Unauthorized, $"channel {id} is held by another binder (wrong secret)");
-                if (held.Binder is not null)
-                    return BindResult.Fail(GlassErrors.ChannelInUse, $"channel {id} is already bound; stop the other binding first");
-            }
+            if (!ChannelId.IsOwnedBy(id, secret))
+                return BindResult.Fail(GlassErrors.Unauthorized, $"this secret does not own channel {id}: an id is derived from its binder's secret");
+            // An unauthenticated legacy claim never stands against the owner.
+            if (_channels.TryGetValue(id, out var held) && !held.Legacy && held.Binder is not null)
+                return BindResult.Fail(GlassErrors.ChannelInUse, $"channel {id} is already bound; stop the other binding first");
         }
-        _channels[id] = new Channel(id, secret!, connectSecret) { Binder = binder };
+        var channel = new Channel(id, legacy: false, connectSecret is null ? null : Hash(connectSecret)) { Binder = binder };
+        _channels[id] = channel;
+        Persist(channel, StoredState.Bound);
         return BindResult.Ok(id, secret!);
+    }
+
+    /// <summary>
+    /// The original design's BIND: no secret, so whoever knows an id nobody holds may bind it, but
+    /// never one an owner bound within <see cref="RegistryStore.Retention"/> (or since this start).
+    /// </summary>
+    public BindResult BindLegacy(string id, BinderInfo binder)
+    {
+        Expire();
+        if (_channels.TryGetValue(id, out var held))
+        {
+            if (!held.Legacy)
+                return BindResult.Fail(GlassErrors.Unauthorized, $"channel {id} belongs to a binder with a secret");
+            if (held.Binder is not null)
+                return BindResult.Fail(GlassErrors.ChannelInUse, $"channel {id} is already bound");
+        }
+        else if (IsOwned(id))
+        {
+            return BindResult.Fail(GlassErrors.Unauthorized, $"channel {id} belongs to a binder with a secret");
+        }
+        var channel = new Channel(id, legacy: true, null) { Binder = binder };
+        _channels[id] = channel;
+        Persist(channel, StoredState.Bound);
+        return BindResult.Ok(id, null);
     }
 
     /// <summary>The binder of <paramref name="id"/> went away: keep the lease, drop the connection.</summary>
@@ -70,6 +126,7 @@ internal sealed class ChannelRegistry
             c.Binder = null;
             c.AwaySince = _clock.NowMilliseconds;
             _nextExpiry = Math.Min(_nextExpiry, c.AwaySince + (long)LeaseTime.TotalMilliseconds);
+            Persist(c, StoredState.Away);
         }
     }
 
@@ -77,7 +134,10 @@ internal sealed class ChannelRegistry
     public void Release(string id, BinderInfo binder)
     {
         if (_channels.TryGetValue(id, out var c) && ReferenceEquals(c.Binder, binder))
+        {
             _channels.Remove(id);
+            Persist(c, StoredState.Released);
+        }
     }
 
     public Channel? Find(string id)
@@ -89,6 +149,11 @@ internal sealed class ChannelRegistry
 
     public static bool SecretsEqual(string a, string b) =>
         CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b));
+
+    /// <summary>Whether <paramref name="secret"/> is the connect secret <paramref name="channel"/> asks for (none asked: any).</summary>
+    public static bool ConnectSecretMatches(Channel channel, string? secret) =>
+        channel.ConnectSecretHash is not { } want
+        || (secret is not null && CryptographicOperations.FixedTimeEquals(Hash(secret), want));
 
     /// <summary>Forgets channels whose binder has been away longer than the lease.</summary>
     public int Expire()
@@ -102,20 +167,71 @@ internal sealed class ChannelRegistry
         return gone.Count;
     }
 
+    /// <summary>The controller stops: every binder is away from now on, and the store is let go (returned, for disposal).</summary>
+    public RegistryStore? Close()
+    {
+        foreach (var c in _channels.Values.Where(c => c.Binder is not null))
+            Persist(c, StoredState.Away);
+        var store = _store;
+        _store = null;
+        return store;
+    }
+
     public IEnumerable<BinderInfo> Binders => _channels.Values.Where(c => c.Binder is not null).Select(c => c.Binder!);
+
+    private bool IsOwned(string id)
+    {
+        try
+        {
+            return _store?.IsOwned(id) ?? false;
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            // Unknown then: refuse, as the unauthenticated claim may be against an owner.
+            StoreFailed(e);
+            return true;
+        }
+    }
+
+    private void Persist(Channel c, StoredState state)
+    {
+        if (_store is null)
+            return;
+        try
+        {
+            _store.Put(c.Id, c.Legacy, c.ConnectSecretHash, state);
+            _storeFailing = false;
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            StoreFailed(e);
+        }
+    }
+
+    private void StoreFailed(Exception e)
+    {
+        if (_storeFailing)
+            return;
+        _storeFailing = true;
+        StoreProblem?.Invoke($"The channel registry {_store!.Path} cannot be written ({e.Message}); channels are kept in memory meanwhile and will not survive a restart.");
+    }
+
+    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 
     internal sealed class Channel
     {
-        public Channel(string id, string secret, string? connectSecret)
+        public Channel(string id, bool legacy, byte[]? connectSecretHash)
         {
             Id = id;
-            Secret = secret;
-            ConnectSecret = connectSecret;
+            Legacy = legacy;
+            ConnectSecretHash = connectSecretHash;
         }
 
         public string Id { get; }
-        public string Secret { get; }
-        public string? ConnectSecret { get; }
+        /// <summary>Bound by the original design's BIND, without a secret.</summary>
+        public bool Legacy { get; }
+        /// <summary>SHA-256 of the secret connectors must present, or null for none.</summary>
+        public byte[]? ConnectSecretHash { get; }
         public BinderInfo? Binder { get; set; }
         public long AwaySince { get; set; }
     }
@@ -139,6 +255,6 @@ internal sealed class BinderInfo
 
 internal readonly record struct BindResult(bool Success, string? Id, string? Secret, string? ErrorCode, string? Message)
 {
-    public static BindResult Ok(string id, string secret) => new(true, id, secret, null, null);
+    public static BindResult Ok(string id, string? secret) => new(true, id, secret, null, null);
     public static BindResult Fail(string code, string message) => new(false, null, null, code, message);
 }

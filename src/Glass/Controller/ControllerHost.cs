@@ -38,6 +38,27 @@ public sealed record ControllerOptions
     public int MaxConnectionsPerAddress { get; init; } = 1024;
     /// <summary>A session without a request for this long is closed.</summary>
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>The durable channel registry (a SQLite file), or null to keep channels in memory only.</summary>
+    public string? RegistryPath { get; init; }
+
+    /// <summary>
+    /// Where a controller on <paramref name="port"/> keeps its registry unless told: /var/lib/glass
+    /// for root, else $XDG_STATE_HOME/glass (~/.local/state/glass); one file per port. Port 0 (any
+    /// free port, so never the same twice) keeps channels in memory: null.
+    /// </summary>
+    public static string? DefaultRegistryPath(int port)
+    {
+        if (port == 0)
+            return null;
+        string dir;
+        if (!OperatingSystem.IsWindows() && Environment.UserName == "root")
+            dir = "/var/lib/glass";
+        else
+            dir = Path.Combine(Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } xdg
+                ? xdg
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state"), "glass");
+        return Path.Combine(dir, $"controller-{port}.db");
+    }
     public IClock Clock { get; init; } = SystemClock.Instance;
 }
 
@@ -91,6 +112,16 @@ public sealed class ControllerHost : IDisposable
 
     public event Action<string>? Problem;
 
+    /// <summary>Channels the durable registry brought back at start (bound or leased when the last controller stopped).</summary>
+    public int Restored { get; private set; }
+
+    /// <summary>The durable registry's file, once started with one.</summary>
+    public string? RegistryFile { get; private set; }
+
+    /// <summary>What went wrong but did not stop the start (a corrupt registry moved aside), for the caller to show.</summary>
+    public IReadOnlyList<string> StartWarnings => _startWarnings;
+    private readonly List<string> _startWarnings = new();
+
     public void Start()
     {
         // A translator that already runs must relay the range this controller hands out.
@@ -109,8 +140,25 @@ public sealed class ControllerHost : IDisposable
         {
             throw new GlassException("listen-failed", $"The controller cannot listen on {_options.Address}:{_options.Port}: {e.Message}. Pick another -Port or stop what holds it.", e);
         }
+        if (_options.RegistryPath is { } path)
+        {
+            RegistryStore store;
+            try
+            {
+                store = RegistryStore.Open(path, _startWarnings.Add);
+            }
+            catch
+            {
+                s.Dispose();
+                throw;
+            }
+            lock (_gate)
+                Restored = _channels.Attach(store);
+            _channels.StoreProblem += m => Problem?.Invoke(m);
+            RegistryFile = store.Path;
+        }
         _listener = s;
-        _watch = _translator.WatchAsync(OnReleased, m => Problem?.Invoke(m), _stop.Token, () => CheckTranslator(throwOnMismatch: false));
+        _watch = _translator.WatchAsync(OnReleased, m => Problem?.Invoke($"Translator control socket: {m}"), _stop.Token, () => CheckTranslator(throwOnMismatch: false));
         _accept = AcceptLoop();
     }
 
@@ -452,7 +500,7 @@ public sealed class ControllerHost : IDisposable
         {
             r = _channels.BoundFrom(binder.Peer) >= _options.MaxBindingsPerAddress
                 ? BindResult.Fail(GlassErrors.LimitExceeded, $"this address already holds {_options.MaxBindingsPerAddress} bindings")
-                : _channels.Bind(id, secret, connectSecret, binder);
+                : legacy ? _channels.BindLegacy(id!, binder) : _channels.Bind(id, secret, connectSecret, binder);
             if (r.Success)
                 _binderConnections.Add(conn);
         }
@@ -483,7 +531,7 @@ public sealed class ControllerHost : IDisposable
             c = _channels.Find(requested);
         if (c is null)
             return (null, (GlassErrors.UnknownChannel, $"no binding has channel id {requested}"));
-        if (checkSecret && c.ConnectSecret is not null && (secret is null || !ChannelRegistry.SecretsEqual(c.ConnectSecret, secret)))
+        if (checkSecret && !ChannelRegistry.ConnectSecretMatches(c, secret))
             return (null, (GlassErrors.Unauthorized, $"channel {c.Id} needs its connect secret (-Secret)"));
         if (c.Binder is null)
             return (null, (GlassErrors.BinderUnavailable, $"the binder of channel {c.Id} is temporarily unavailable; try again shortly"));
@@ -596,8 +644,7 @@ public sealed class ControllerHost : IDisposable
                 return;
             var binder = new BinderInfo((router, port) => conn.WriteAsync(Record(router, port), _stop.Token).AsTask(),
                 AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
-            // The old design has no secrets: whoever knows an unbound id may bind it.
-            if (await Register(conn, binder, id, "legacy-" + id, null, legacy: true).ConfigureAwait(false) is null)
+            if (await Register(conn, binder, id, null, null, legacy: true).ConfigureAwait(false) is null)
                 return;
             try
             {
@@ -655,12 +702,16 @@ public sealed class ControllerHost : IDisposable
             return;
         _stop.Cancel();
         _listener?.Dispose();
+        RegistryStore? registry;
         lock (_gate)
         {
+            // Binders are away from now on; the registry keeps their leases for the next controller.
+            registry = _channels.Close();
             foreach (var c in _binderConnections)
                 c.Dispose();
             _binderConnections.Clear();
         }
+        registry?.Dispose();
         try
         {
             Task.WaitAll(new[] { _accept ?? Task.CompletedTask, _watch ?? Task.CompletedTask }, TimeSpan.FromSeconds(2));
