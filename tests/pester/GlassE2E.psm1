@@ -72,6 +72,7 @@ failOpen: $(if ($FailOpen) { 'true' } else { 'false' })
 controller:
   address: 0.0.0.0
   port: $ControllerPort
+  registry: $(Join-Path $Net.TempDirectory "controller-$ControllerPort.db")
 timeouts:
   timeWait: $TimeWaitSeconds
 "@ | Set-Content -Path $config

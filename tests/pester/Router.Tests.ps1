@@ -105,7 +105,7 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         # A second router beside the running one: its own queue, ports, socket and controller port.
         $socket = Join-Path $Net.TempDirectory 'service.sock'
         $config = Join-Path $Net.TempDirectory 'service.yaml'
-        "queue: 8`nportRange: 60500-60599`ncontrolSocket: $socket`ncontroller:`n  address: 0.0.0.0`n  port: 7100`n" | Set-Content $config
+        "queue: 8`nportRange: 60500-60599`ncontrolSocket: $socket`ncontroller:`n  address: 0.0.0.0`n  port: 7100`n  registry: $(Join-Path $Net.TempDirectory 'service.db')`n" | Set-Content $config
         $pwsh = Get-GlassPwshCommand
         $service = Start-GlassNetProcess -Net $Net -Namespace router -FilePath $pwsh.FilePath -ArgumentList (@($pwsh.ArgumentList) + @(
                 '-NoProfile', '-NonInteractive', '-Command', "Import-Module '$(Get-GlassE2EModule)'; Start-GlassRouter -ConfigPath '$config' -Wait"))

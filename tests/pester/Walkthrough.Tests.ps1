@@ -57,11 +57,11 @@ Describe "The SSH walk-through behind two NATs$(if ($SkipReason) { " (skipped: $
         $script:RouterAddress = "$($Net.RouterAddress):7000"
 
         # The router: Start-GlassRouter -ConfigPath ./examples/router.yaml -Wait, that file with its
-        # control socket moved into this test's directory and its metrics section switched on.
+        # control socket and channel registry moved into this test's directory and its metrics section switched on.
         $module = Get-GlassE2EModule
         $socket = Join-Path $Work 'translator.sock'
         $routerYaml = Join-Path $Work 'router.yaml'
-        (Get-Content (Join-Path $Repo 'examples/router.yaml') -Raw) -replace '(?m)^controlSocket: .*$', "controlSocket: $socket" |
+        (Get-Content (Join-Path $Repo 'examples/router.yaml') -Raw) -replace '(?m)^controlSocket: .*$', "controlSocket: $socket" -replace '(?m)^  registry: .*$', "  registry: $(Join-Path $Work 'controller.db')" |
             Set-Content -LiteralPath $routerYaml
         Add-Content -LiteralPath $routerYaml -Value @('metrics:', '  port: 9464')
         $routerLine = (Get-DocLine '^Start-GlassRouter -ConfigPath \./examples/router\.yaml ').Replace('./examples/router.yaml', "'$routerYaml'")
