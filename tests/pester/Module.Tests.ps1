@@ -613,6 +613,10 @@ limits:
             Wait-GlassCondition -TimeoutSeconds 10 -Because 'the binary BIND to register' {
                 (Get-ErrorId { Connect-GlassChannel -Id $hex -Router $OpenRouter }).FullyQualifiedErrorId -like 'translator-unavailable,*'
             } | Out-Null
+            # Such a binder never speaks again: TCP keepalive is what finds one that vanished.
+            $local = $c.Client.LocalEndPoint.Port
+            $held = & ss -Htno state established "( sport = :$($Open.EndPoint.Port) and dport = :$local )"
+            "$held" | Should -Match 'timer:\(keepalive'
         }
         finally { $c.Dispose() }
         # CONN for an unknown id is answered with eight zero bytes.

@@ -646,6 +646,13 @@ public sealed class ControllerHost : IDisposable
                 AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
             if (await Register(conn, binder, id, null, null, legacy: true).ConfigureAwait(false) is null)
                 return;
+            // The old design's binder never speaks again, so it cannot heartbeat: TCP keepalive
+            // finds one that vanished (no FIN, no RST) within about twice the binder timeout.
+            var idle = Math.Max(1, (int)_options.BinderTimeout.TotalSeconds);
+            conn.Socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            conn.Socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, idle);
+            conn.Socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, Math.Max(1, idle / 3));
+            conn.Socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
             try
             {
                 // Nothing is expected from a legacy binder; its closing ends the binding.
