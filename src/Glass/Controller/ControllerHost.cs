@@ -85,6 +85,8 @@ public sealed class ControllerHost : IDisposable
     private readonly Dictionary<uint, (double Tokens, long At)> _buckets = new();
     private readonly HashSet<LineConnection> _binderConnections = new();
     private readonly HashSet<long> _pairedSessions = new();
+    // Links the translator took (LINK answered OK) and has not yet reported paired or released.
+    private readonly Dictionary<long, LinkRelease> _links = new();
     private readonly Dictionary<uint, int> _sessionsByAddress = new();
     private readonly Dictionary<uint, int> _connectionsByAddress = new();
     private readonly object _gate = new();
@@ -158,7 +160,7 @@ public sealed class ControllerHost : IDisposable
             RegistryFile = store.Path;
         }
         _listener = s;
-        _watch = _translator.WatchAsync(OnReleased, m => Problem?.Invoke($"Translator control socket: {m}"), _stop.Token, () => CheckTranslator(throwOnMismatch: false));
+        _watch = _translator.WatchAsync(OnReleased, m => Problem?.Invoke($"Translator control socket: {m}"), _stop.Token, OnWatching);
         _accept = AcceptLoop();
     }
 
@@ -173,12 +175,80 @@ public sealed class ControllerHost : IDisposable
         }
     }
 
+    // A new watch connection: the translator may have restarted, or events were lost meanwhile.
+    private async Task OnWatching()
+    {
+        await CheckTranslator(throwOnMismatch: false).ConfigureAwait(false);
+        await Reconcile().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Frees the router ports of links whose PAIRED or RELEASED this controller missed (its watch
+    /// connection dropped, or the translator restarted and forgot them), by asking the translator
+    /// which sessions it holds. Links made after the question are left alone: the translator had
+    /// every link asked about before it answered.
+    /// </summary>
+    internal async Task<int> Reconcile()
+    {
+        KeyValuePair<long, LinkRelease>[] links;
+        long[] paired;
+        lock (_gate)
+        {
+            links = _links.ToArray();
+            paired = _pairedSessions.ToArray();
+        }
+        if (links.Length == 0 && paired.Length == 0)
+            return 0;
+        Dictionary<long, SessionState> held;
+        try
+        {
+            var json = await _translator.QueryAsync("SESSIONS", _stop.Token).ConfigureAwait(false);
+            held = (System.Text.Json.JsonSerializer.Deserialize<List<SessionInfo>>(json) ?? new()).ToDictionary(s => s.Id, s => s.State);
+        }
+        catch (Exception e) when (e is GlassException or System.Text.Json.JsonException or IOException or SocketException)
+        {
+            Problem?.Invoke($"Could not compare this controller's router ports with the translator's sessions: {e.Message}");
+            return 0;
+        }
+        var freed = 0;
+        foreach (var (id, link) in links)
+        {
+            if (held.TryGetValue(id, out var state) && state is SessionState.Pending or SessionState.Handshake)
+                continue;
+            // Gone (a missed RELEASED) or paired (a missed PAIRED): either way its ports are free,
+            // unless the event came after all while the translator answered.
+            lock (_gate)
+            {
+                if (!_links.Remove(id))
+                    continue;
+                if (held.ContainsKey(id))
+                    _pairedSessions.Add(id);
+                _ports.Release(link.PeerA, link.RouterPortA);
+                _ports.Release(link.PeerB, link.RouterPortB);
+            }
+            freed++;
+        }
+        lock (_gate)
+        {
+            // Paired sessions the translator no longer holds ended unseen: nothing to free, nothing to wait for.
+            foreach (var id in paired)
+            {
+                if (!held.ContainsKey(id))
+                    _pairedSessions.Remove(id);
+            }
+        }
+        if (freed > 0)
+            Problem?.Invoke($"{freed} link(s) were paired or ended while this controller was not watching the translator; their router ports are free again.");
+        return freed;
+    }
+
     // Ports are free once the translator paired the link (it then keys the session by its
     // flows), or when a link ended without ever pairing; never twice, as they may be reused.
     private void OnReleased(LinkRelease r)
     {
         lock (_gate)
         {
+            _links.Remove(r.SessionId);
             if (r.Reason != LinkRelease.PairedReason && r.SessionId != 0 && _pairedSessions.Remove(r.SessionId))
                 return;
             if (r.Reason == LinkRelease.PairedReason && _pairedSessions.Add(r.SessionId) && _pairedSessions.Count > 1_000_000)
@@ -612,6 +682,8 @@ public sealed class ControllerHost : IDisposable
             var code = link.ErrorCode == "full" ? GlassErrors.RouterFull : link.ErrorCode ?? GlassErrors.ProtocolError;
             return (0, (code, $"the translator refused the link: {link.Message}"));
         }
+        lock (_gate)
+            _links[link.SessionId] = new LinkRelease(connector, pc, binder.Peer, pb, "", link.SessionId);
         try
         {
             await binder.Push(binder.Router, pb).ConfigureAwait(false);

@@ -124,6 +124,40 @@ public sealed class ControllerHostTests : IDisposable
     }
 
     [Fact]
+    public async Task PortsOfLinksThatEndedWhileTheWatchWasDownAreFreedWhenItIsBack()
+    {
+        var engine = new SpliceEngine(new FakeKernel(), new FakeClock());
+        var path = Path.Combine(_dir, "restarting.sock");
+        var translator = new ControlServer(engine, path);
+        translator.Start();
+        var host = new ControllerHost(new ControllerOptions { Address = IPAddress.Loopback, Port = 0, ControlSocket = path, PortRange = new PortRange(62000, 62099) });
+        var problems = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        host.Problem += problems.Enqueue;
+        host.Start();
+        _owned.Add(host);
+        var binding = await Bind(host.LocalEndPoint!);
+        var answer = await ConnectFrom(IPAddress.Loopback, host.LocalEndPoint!, binding.ChannelId);
+        Assert.StartsWith("OK ", answer);
+        var connectorPort = ushort.Parse(answer!.Split(' ')[2]);
+        Assert.Equal(2, host.GetStatus().PortsInUse);
+
+        // The control socket goes away; meanwhile the link ends, and nobody hears its RELEASED.
+        translator.Dispose();
+        Assert.True(engine.Unlink(Glass.Packets.Ipv4.Parse("127.0.0.1"), connectorPort));
+        Assert.Equal(2, host.GetStatus().PortsInUse);
+        using var back = new ControlServer(engine, path);
+        back.Start();
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (host.GetStatus().PortsInUse != 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(50);
+        Assert.Equal(0, host.GetStatus().PortsInUse);
+        Assert.Contains(problems, p => p.Contains("1 link(s) were paired or ended while this controller was not watching"));
+        // And the ports serve the next link.
+        Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, host.LocalEndPoint!, binding.ChannelId));
+    }
+
+    [Fact]
     public void AControllerRefusesToStartBesideATranslatorOfAnotherRange()
     {
         using var other = new ControlServer(new SpliceEngine(new FakeKernel(), new FakeClock()), Path.Combine(_dir, "other.sock"),
