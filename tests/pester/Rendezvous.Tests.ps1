@@ -1,5 +1,6 @@
-# The rendezvous service across real NATs: a binding survives its link going down, and a
-# hundred connectors at once are all served and leave every router port free.
+# The rendezvous service across real NATs: a binding survives its link going down, a hundred
+# connectors at once are all served and leave every router port free, and a connector that
+# dials after the binder gave up is refused at once.
 
 BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
@@ -53,6 +54,22 @@ Describe "The controller behind real NATs$(if ($SkipReason) { " (skipped: $SkipR
         $sent = ConvertFrom-GlassE2EPeerOutput $out
         $sent.received | Should -Be 64KB
         $sent.remote | Should -Be "$($Net.RouterAddress):$($endpoint.Port)"
+    }
+
+    It 'refuses a connector that dials its endpoint after the binder gave up, with a reset rather than silence' {
+        $address, $port = (Get-GlassE2EEndpoint -Net $Net -Router $Router -ChannelId $Binding.ChannelId) -split ':'
+        # The binder dialed its side at once; nobody dials A's side, so after its 10 s it gives up and
+        # cancels the link, which the translator then forgets.
+        Wait-GlassCondition -TimeoutSeconds 40 -Because 'the binder to give up and cancel the link' {
+            -not @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object RouterPortA -eq ([int]$port))
+        } | Out-Null
+        (Get-ControllerStatus).PortsInUse | Should -Be 0
+        $pwsh = Get-GlassPwshCommand
+        $answer = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $pwsh.FilePath -TimeoutSeconds 60 -ArgumentList (@($pwsh.ArgumentList) + @(
+                '-NoProfile', '-NonInteractive', '-Command',
+                "try { [Net.Sockets.TcpClient]::new('$address', $port).Dispose(); 'connected' } catch { `$_.Exception.InnerException.SocketErrorCode }"))
+        $answer.Trim() | Should -Be 'ConnectionRefused'
+        (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).SynsRefused | Should -BeGreaterOrEqual 1
     }
 
     It 'keeps the binding and its channel id when B''s link is down for 5 s' {

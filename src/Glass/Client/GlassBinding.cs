@@ -241,11 +241,29 @@ public sealed class GlassBinding : IDisposable
                 Interlocked.Increment(ref _failures);
                 var which = local.Connected ? $"the router endpoint {routerEndpoint}" : $"the local server {LocalTarget}";
                 Message?.Invoke($"A connection to channel {ChannelId} failed: {which} could not be reached ({e.Message}).", true);
+                if (!remote.Connected)
+                    await CancelLinkAsync(routerEndpoint.Port).ConfigureAwait(false);
             }
         }
         finally
         {
             Interlocked.Decrement(ref _active);
+        }
+    }
+
+    /// <summary>
+    /// This side gave up on a link: the controller ends it at once, so a connector that dials its
+    /// endpoint late is refused (a reset) instead of paired with a side nobody holds.
+    /// </summary>
+    private async Task CancelLinkAsync(int routerPort)
+    {
+        try
+        {
+            await _control.WriteLineAsync($"CANCEL {routerPort}", _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The link then ends when its pending time runs out.
         }
     }
 

@@ -85,8 +85,10 @@ public sealed class ControllerHost : IDisposable
     private readonly Dictionary<uint, (double Tokens, long At)> _buckets = new();
     private readonly HashSet<LineConnection> _binderConnections = new();
     private readonly HashSet<long> _pairedSessions = new();
-    // Links the translator took (LINK answered OK) and has not yet reported paired or released.
+    // Links the translator took (LINK answered OK) and has not yet reported paired or released,
+    // with the binder that was told to dial them.
     private readonly Dictionary<long, LinkRelease> _links = new();
+    private readonly Dictionary<long, BinderInfo> _linkBinders = new();
     private readonly Dictionary<uint, int> _sessionsByAddress = new();
     private readonly Dictionary<uint, int> _connectionsByAddress = new();
     private readonly object _gate = new();
@@ -221,6 +223,7 @@ public sealed class ControllerHost : IDisposable
             {
                 if (!_links.Remove(id))
                     continue;
+                _linkBinders.Remove(id);
                 if (held.ContainsKey(id))
                     _pairedSessions.Add(id);
                 _ports.Release(link.PeerA, link.RouterPortA);
@@ -249,6 +252,7 @@ public sealed class ControllerHost : IDisposable
         lock (_gate)
         {
             _links.Remove(r.SessionId);
+            _linkBinders.Remove(r.SessionId);
             if (r.Reason != LinkRelease.PairedReason && r.SessionId != 0 && _pairedSessions.Remove(r.SessionId))
                 return;
             if (r.Reason == LinkRelease.PairedReason && _pairedSessions.Add(r.SessionId) && _pairedSessions.Count > 1_000_000)
@@ -548,8 +552,14 @@ public sealed class ControllerHost : IDisposable
                         _channels.Release(id, binder);
                     return;
                 }
+                else if (line.StartsWith("CANCEL ", StringComparison.Ordinal) && ushort.TryParse(line.AsSpan(7), out var port))
+                {
+                    // Only a link this binder was told to dial: no answer, the link just ends.
+                    if (FindLink(binder, port))
+                        await UnlinkQuietly(binder.Peer, port).ConfigureAwait(false);
+                }
                 else
-                    await conn.WriteLineAsync($"ERR {GlassErrors.BadRequest} a binder may only send PING or BYE", _stop.Token).ConfigureAwait(false);
+                    await conn.WriteLineAsync($"ERR {GlassErrors.BadRequest} a binder may only send PING, CANCEL or BYE", _stop.Token).ConfigureAwait(false);
             }
         }
         catch (ProtocolException)
@@ -559,6 +569,20 @@ public sealed class ControllerHost : IDisposable
         finally
         {
             Unregister(conn, binder, id);
+        }
+    }
+
+    /// <summary>Whether <paramref name="binder"/> was told to dial router port <paramref name="port"/> for a link not yet paired.</summary>
+    private bool FindLink(BinderInfo binder, ushort port)
+    {
+        lock (_gate)
+        {
+            foreach (var (id, b) in _linkBinders)
+            {
+                if (ReferenceEquals(b, binder) && _links[id].RouterPortB == port)
+                    return true;
+            }
+            return false;
         }
     }
 
@@ -683,7 +707,10 @@ public sealed class ControllerHost : IDisposable
             return (0, (code, $"the translator refused the link: {link.Message}"));
         }
         lock (_gate)
+        {
             _links[link.SessionId] = new LinkRelease(connector, pc, binder.Peer, pb, "", link.SessionId);
+            _linkBinders[link.SessionId] = binder;
+        }
         try
         {
             await binder.Push(binder.Router, pb).ConfigureAwait(false);

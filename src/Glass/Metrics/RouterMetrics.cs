@@ -40,6 +40,7 @@ public sealed class RouterMetrics : IDisposable
         var ignored = f.CreateCounter("glass_translator_ignored_total", "Segments relayed but not believed (outside the windows, RFC 5961), by reason.", "reason");
         var icmpToKernel = f.CreateCounter("glass_translator_icmp_left_to_kernel_total", "ICMP errors about no session, handed back to the kernel.");
         var contested = f.CreateCounter("glass_translator_syns_contested_total", "Second SYNs for a side of a link before either proved itself.");
+        var refused = f.CreateCounter("glass_translator_syns_refused_total", "SYNs to a link that ended unpaired, answered with a reset.");
         return () =>
         {
             if (read() is not { } c)
@@ -60,6 +61,7 @@ public sealed class RouterMetrics : IDisposable
                 ignored.WithLabels(reason).IncTo(n);
             icmpToKernel.IncTo(c.IcmpLeftToKernel);
             contested.IncTo(c.SynsContested);
+            refused.IncTo(c.SynsRefused);
         };
     });
 

@@ -82,6 +82,8 @@ public sealed record SpliceCounters
     public long IpOptionsStripped { get; init; }
     /// <summary>Times a side of a link got a second SYN before either proved itself (a retry, or someone spoofing the peer).</summary>
     public long SynsContested { get; init; }
+    /// <summary>SYNs to a (peer, router port) pair whose link ended unpaired (cancelled or out of time), answered with a reset.</summary>
+    public long SynsRefused { get; init; }
     /// <summary>Sessions whose flow a new SYN reopened (the peer's old connection on that 4-tuple was gone).</summary>
     public long SessionsReopened { get; init; }
     /// <summary>Sessions a conntrack entry carries now.</summary>

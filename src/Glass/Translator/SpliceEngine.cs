@@ -63,6 +63,8 @@ public sealed partial class SpliceEngine
             if (_sessions.Count >= _options.MaxSessions && !EvictOldestTimeWait())
                 return LinkResult.Fail("full", $"The translator holds its maximum of {_options.MaxSessions} sessions.");
             var s = new Session(++_nextId, peerA, portA, peerB, portB, _clock.NowMilliseconds);
+            _refuseUntil.Remove(ka);
+            _refuseUntil.Remove(kb);
             _byEndpoint[ka] = s;
             _byEndpoint[kb] = s;
             _sessions[s.Id] = s;
@@ -126,7 +128,7 @@ public sealed partial class SpliceEngine
             if (!isSyn)
                 return Count(DropReason.NoSession);
             if (!_byEndpoint.TryGetValue(new EndpointKey(tcp.SourceAddress, tcp.DestinationPort), out s))
-                return Count(DropReason.NotLinked);
+                return OnUnlinkedSyn(tcp);
             return OnLinkSyn(s, s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort, packet, tcp);
         }
     }
@@ -152,6 +154,7 @@ public sealed partial class SpliceEngine
             var n = _expired.Count;
             _expired.Clear();
             ForgetStaleTimeWaitOrder();
+            ForgetRefusals(now);
             return n;
         }
     }
@@ -216,6 +219,7 @@ public sealed partial class SpliceEngine
 
     private void Release(Session s, string reason)
     {
+        MarkRefused(s);
         EndOffload(s);
         ReleaseEndpoints(s);
         ForgetFlows(s, ref s.A);
@@ -303,6 +307,7 @@ public sealed partial class SpliceEngine
                 IcmpLeftToKernel = Interlocked.Read(ref _drops[(int)DropReason.LeftToKernel]),
                 IpOptionsStripped = _optionsStripped,
                 SynsContested = _contested,
+                SynsRefused = _synsRefused,
                 SessionsReopened = _reopened,
                 SessionsOffloaded = _offloadedNow,
                 OffloadedTotal = _offloadedTotal,

@@ -53,6 +53,21 @@ public sealed class ControllerHostTests : IDisposable
         return b;
     }
 
+    /// <summary>
+    /// A binder that holds its channel but never dials what it is told (as one far away or slow
+    /// would be): its links stay pending. A <see cref="GlassBinding"/> here would dial loopback
+    /// ports nobody listens on, be refused and cancel the link at once.
+    /// </summary>
+    private async Task<(string ChannelId, Glass.Protocol.LineConnection Control)> BindSilent(IPEndPoint router)
+    {
+        var c = await Open(router);
+        _owned.Add(c);
+        await c.WriteLineAsync("GLASS/1 BIND", default);
+        var answer = (await c.ReadLineAsync(TimeSpan.FromSeconds(10), default))!.Split(' ');
+        Assert.Equal("OK", answer[0]);
+        return (answer[1], c);
+    }
+
     [Fact]
     public async Task HalfSentRequestsFromOneAddressAreCappedAndTheCapIsGivenBackWhenTheyClose()
     {
@@ -103,7 +118,7 @@ public sealed class ControllerHostTests : IDisposable
     public async Task ConnectorsFromManyAddressesCannotPinMoreThanTheLimitOfTheBindersPorts()
     {
         var router = StartController(o => o with { MaxLinksPerAddress = 4 });
-        var binding = await Bind(router); // from 127.0.0.1
+        var binding = await BindSilent(router); // from 127.0.0.1
         // Each connector from its own loopback address holds one port; the binder one per link.
         for (var i = 0; i < 4; i++)
             Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Parse($"127.0.0.{10 + i}"), router, binding.ChannelId));
@@ -135,7 +150,7 @@ public sealed class ControllerHostTests : IDisposable
         host.Problem += problems.Enqueue;
         host.Start();
         _owned.Add(host);
-        var binding = await Bind(host.LocalEndPoint!);
+        var binding = await BindSilent(host.LocalEndPoint!);
         var answer = await ConnectFrom(IPAddress.Loopback, host.LocalEndPoint!, binding.ChannelId);
         Assert.StartsWith("OK ", answer);
         var connectorPort = ushort.Parse(answer!.Split(' ')[2]);
@@ -155,6 +170,37 @@ public sealed class ControllerHostTests : IDisposable
         Assert.Contains(problems, p => p.Contains("1 link(s) were paired or ended while this controller was not watching"));
         // And the ports serve the next link.
         Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, host.LocalEndPoint!, binding.ChannelId));
+    }
+
+    [Fact]
+    public async Task ALinkWhoseBinderCouldNotDialIsCancelledAtOnceAndOnlyByItsBinder()
+    {
+        var router = StartController();
+        // A binder that dials: nothing listens on the loopback router ports (the kernel here is
+        // fake), so its dial is refused and it cancels the link instead of leaving it pending.
+        var dialer = await Bind(router);
+        Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, router, dialer.ChannelId));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (_engine.GetSessions().Count != 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        Assert.Empty(_engine.GetSessions());
+        Assert.Equal(1, dialer.Failures);
+
+        // Another binder (same address, even) cannot cancel a link that is not its own.
+        var (silentId, silent) = await BindSilent(router);
+        var (_, other) = await BindSilent(router);
+        Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, router, silentId));
+        var push = (await Read(silent))!.Split(' ');
+        Assert.Equal("CONNECT", push[0]);
+        await other.WriteLineAsync($"CANCEL {push[2]}", default);
+        await other.WriteLineAsync("PING", default);
+        Assert.Equal("PONG", await Read(other)); // the CANCEL before it was handled
+        Assert.Single(_engine.GetSessions());
+        await silent.WriteLineAsync($"CANCEL {push[2]}", default);
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while (_engine.GetSessions().Count != 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        Assert.Empty(_engine.GetSessions());
     }
 
     [Fact]
@@ -179,7 +225,7 @@ public sealed class ControllerHostTests : IDisposable
     public async Task AConnectLinksBothSidesInTheTranslatorAndAnswersARouterPort()
     {
         var router = StartController();
-        var binding = await Bind(router);
+        var binding = await BindSilent(router);
         var endpoint = await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
 
         Assert.Equal(IPAddress.Loopback, endpoint.Address);
@@ -194,7 +240,7 @@ public sealed class ControllerHostTests : IDisposable
     public async Task LinksPerAddressAreLimitedAndFreedWhenTheTranslatorReleasesThem()
     {
         var router = StartController(o => o with { MaxLinksPerAddress = 4 });
-        var binding = await Bind(router);
+        var binding = await BindSilent(router);
         // Binder and connector share 127.0.0.1, so each link holds two of its ports.
         await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
         await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
@@ -233,7 +279,7 @@ public sealed class ControllerHostTests : IDisposable
     public async Task AnExhaustedRangeIsRouterFull()
     {
         var router = StartController(o => o with { PortRange = new PortRange(62000, 62002) });
-        var binding = await Bind(router);
+        var binding = await BindSilent(router);
         await ControllerConnection.RequestEndpointAsync(router, binding.ChannelId);
         var e = await Assert.ThrowsAsync<GlassException>(() => ControllerConnection.RequestEndpointAsync(router, binding.ChannelId));
         Assert.Equal(GlassErrors.RouterFull, e.ErrorId);
@@ -258,7 +304,7 @@ public sealed class ControllerHostTests : IDisposable
     {
         // Two ports, and binder and connector share 127.0.0.1: one link takes both.
         var router = StartController(o => o with { PortRange = new PortRange(62000, 62001) });
-        var binding = await Bind(router);
+        var binding = await BindSilent(router);
         var loopback = Glass.Packets.Ipv4.Parse("127.0.0.1");
         for (var i = 0; i < 3; i++)
         {
@@ -303,7 +349,7 @@ public sealed class ControllerHostTests : IDisposable
     public async Task ASessionAnswersPipelinedRequestsInOrderAndSurvivesARefusal()
     {
         var router = StartController();
-        var binding = await Bind(router);
+        var binding = await BindSilent(router);
         using var c = await Open(router);
         await c.WriteLineAsync("GLASS/1 SESSION", default);
         Assert.Equal("OK", await Read(c));
@@ -354,7 +400,7 @@ public sealed class ControllerHostTests : IDisposable
         host.Start();
         _owned.Add(host);
         var router = host.LocalEndPoint!;
-        var binding = await Bind(router);
+        var binding = await BindSilent(router);
         var connect = new Glass.Protocol.ControllerRequest { Verb = Glass.Protocol.ControllerVerb.Connect, ChannelId = binding.ChannelId };
         using var a = new ControllerSession(router, null);
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => a.RequestAsync(connect, default)));
@@ -378,7 +424,7 @@ public sealed class ControllerHostTests : IDisposable
         host.Start();
         _owned.Add(host);
         var router = host.LocalEndPoint!;
-        var binding = await Bind(router);
+        var binding = await BindSilent(router);
         var lookup = new Glass.Protocol.ControllerRequest { Verb = Glass.Protocol.ControllerVerb.Lookup, ChannelId = binding.ChannelId };
         using var session = new ControllerSession(router, null);
         await session.RequestAsync(lookup, default);
