@@ -75,12 +75,24 @@ public static class StreamPump
 
     private static async Task<long> CopyAsync(Socket from, Socket to, long spliceAfter, PumpState state, CancellationToken ct)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        byte[]? buffer = null;
         long total = 0;
         try
         {
             while (spliceAfter < 0 || total < spliceAfter || !SplicePump.TryEnter())
             {
+                if (buffer is null || from.Available == 0)
+                {
+                    // Nothing to read: wait without a buffer (a zero-byte receive, as Kestrel
+                    // does), so an idle connection holds none and 10,000 of them cost kilobytes.
+                    if (buffer is not null)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = null;
+                    }
+                    await from.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, ct).ConfigureAwait(false);
+                    buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                }
                 var n = await from.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, ct).ConfigureAwait(false);
                 if (n == 0)
                 {
@@ -95,7 +107,8 @@ public static class StreamPump
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+                ArrayPool<byte>.Shared.Return(buffer);
         }
         // Nothing is buffered here: the rest of the stream moves socket to socket in the kernel.
         try
