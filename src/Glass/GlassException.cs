@@ -32,4 +32,6 @@ public static class GlassErrors
     public const string ConfigMismatch = "config-mismatch";
     /// <summary>The controller's durable channel registry cannot be opened or is of a newer schema.</summary>
     public const string RegistryUnavailable = "registry-unavailable";
+    /// <summary>A client process ran out of file descriptors (its open-files limit).</summary>
+    public const string OutOfDescriptors = "out-of-descriptors";
 }

@@ -92,6 +92,48 @@ Describe "Round trips and setups through the clients$(if ($SkipReason) { " (skip
         (Get-FileHash $out -Algorithm SHA256).Hash | Should -Be (Get-FileHash $in -Algorithm SHA256).Hash
     }
 
+    It 'says so when a forwarder runs out of file descriptors, and serves again once connections close' {
+        # A second forwarder, with an open-files limit of 512 (what a careless service unit might get).
+        $ready = Join-Path $Net.TempDirectory 'channel-5556.ready'
+        $pwsh = Get-GlassPwshCommand
+        $env:GLASS_MODULE = Get-GlassE2EModule
+        $small = Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath prlimit -ArgumentList (@('--nofile=512:512', $pwsh.FilePath) + @($pwsh.ArgumentList) + @(
+                '-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot '../../examples/connect.ps1'),
+                '-Router', $Router.Address, '-Id', $Binding.ChannelId, '-LocalPort', '5556', '-ReadyFile', $ready))
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'the forwarder with few descriptors to listen' {
+            if ($small.HasExited) { throw "the forwarder exited: $($small.ReadStderr())" }
+            Test-Path -LiteralPath $ready
+        } | Out-Null
+        try {
+            # 300 idle connections at once: more than the ~330 descriptors left after pwsh's own (each takes two).
+            $release = Join-Path $Net.TempDirectory 'release-5556'
+            $null = New-Item -ItemType File -Path $release
+            $holder = Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $pwsh.FilePath -ArgumentList (@($pwsh.ArgumentList) + @(
+                    '-NoProfile', '-NonInteractive', '-Command',
+                    "`$s = 1..300 | ForEach-Object { `$c = [Net.Sockets.Socket]::new('InterNetwork', 'Stream', 'Tcp'); `$c.Connect('127.0.0.1', 5556); `$c }; 'open'; " +
+                    "`$deadline = [DateTime]::UtcNow.AddSeconds(90); while ((Test-Path '$release') -and [DateTime]::UtcNow -lt `$deadline) { Start-Sleep -Milliseconds 50 }; `$s | ForEach-Object { `$_.Dispose() }; 'closed'"))
+            Wait-GlassCondition -TimeoutSeconds 60 -Because 'the forwarder to report that it is out of descriptors' {
+                if ($small.HasExited) { throw "the forwarder exited: $($small.ReadStderr())" }
+                ($small.ReadStdout() + $small.ReadStderr()) -match 'out of file descriptors'
+            } | Out-Null
+            $said = $small.ReadStdout() + $small.ReadStderr()
+            $said | Should -Match 'open-files limit is 512'
+            $said | Should -Match 'ulimit -n|LimitNOFILE'
+            Remove-Item $release
+            Wait-GlassNetProcess -Process $holder -TimeoutSeconds 60 | Should -Be 0
+            # Still running, and serving: a round trip through it once the descriptors came back.
+            $r = Wait-GlassCondition -TimeoutSeconds 60 -Because 'the forwarder to serve again' {
+                try { Invoke-Peer @('echo', '--connect', '127.0.0.1:5556', '--size', '64', '--count', '20', '--timeout', '20') -TimeoutSeconds 30 } catch { $null }
+            }
+            $r.count | Should -Be 20
+            $r.failures | Should -Be 0
+            $small.HasExited | Should -BeFalse
+        }
+        finally {
+            Stop-GlassNetProcess -Process $small -Signal TERM -TimeoutSeconds 10
+        }
+    }
+
     It 'resets a local connection that gets no router endpoint, and says why' {
         Stop-GlassNetProcess -Process $Binding.Process -Signal TERM -TimeoutSeconds 10
         # The binder said BYE: the channel is gone, so the forwarder cannot get an endpoint.

@@ -98,6 +98,7 @@ internal static class CommandSupport
                 GlassErrors.LimitExceeded => ErrorCategory.LimitsExceeded,
                 GlassErrors.ChannelInUse or GlassErrors.AddressInUse => ErrorCategory.ResourceBusy,
                 GlassErrors.RegistryUnavailable => ErrorCategory.ResourceUnavailable,
+                GlassErrors.OutOfDescriptors => ErrorCategory.LimitsExceeded,
                 _ => ErrorCategory.ProtocolError,
             };
             return new ErrorRecord(g, g.ErrorId, category, target);

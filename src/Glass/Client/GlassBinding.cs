@@ -218,10 +218,12 @@ public sealed class GlassBinding : IDisposable
     {
         Interlocked.Increment(ref _connections);
         Interlocked.Increment(ref _active);
-        using var remote = TcpSockets.Create();
-        using var local = TcpSockets.Create(LocalTarget.AddressFamily);
+        Socket? remote = null, local = null;
         try
         {
+            DescriptorReserve.TryFill();
+            remote = TcpSockets.Create();
+            local = TcpSockets.Create(LocalTarget.AddressFamily);
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 timeout.CancelAfter(ControllerConnection.ReplyTimeout);
@@ -239,14 +241,25 @@ public sealed class GlassBinding : IDisposable
             if (!ct.IsCancellationRequested)
             {
                 Interlocked.Increment(ref _failures);
-                var which = local.Connected ? $"the router endpoint {routerEndpoint}" : $"the local server {LocalTarget}";
-                Message?.Invoke($"A connection to channel {ChannelId} failed: {which} could not be reached ({e.Message}).", true);
-                if (!remote.Connected)
+                if (TcpSockets.IsOutOfDescriptors(e))
+                {
+                    // Descriptors for the rest of the process (the CANCEL, the error's output).
+                    DescriptorReserve.Release();
+                    Message?.Invoke(TcpSockets.OutOfDescriptors($"A connection to channel {ChannelId} failed"), true);
+                }
+                else
+                {
+                    var which = local?.Connected == true ? $"the router endpoint {routerEndpoint}" : $"the local server {LocalTarget}";
+                    Message?.Invoke($"A connection to channel {ChannelId} failed: {which} could not be reached ({e.Message}).", true);
+                }
+                if (remote?.Connected != true)
                     await CancelLinkAsync(routerEndpoint.Port).ConfigureAwait(false);
             }
         }
         finally
         {
+            remote?.Dispose();
+            local?.Dispose();
             Interlocked.Decrement(ref _active);
         }
     }

@@ -78,11 +78,17 @@ public sealed class GlassForwarder : IDisposable
         return f;
     }
 
+    // Set from an accept that failed for want of descriptors until the reserve could be filled again.
+    private bool _outOfDescriptors;
+
     private async Task AcceptLoop()
     {
         var ct = _stop.Token;
+        DescriptorReserve.TryFill();
         while (!ct.IsCancellationRequested)
         {
+            if (_outOfDescriptors && DescriptorReserve.TryFill())
+                _outOfDescriptors = false;
             Socket client;
             try
             {
@@ -92,8 +98,39 @@ public sealed class GlassForwarder : IDisposable
             {
                 return;
             }
+            catch (SocketException e) when (TcpSockets.IsOutOfDescriptors(e))
+            {
+                // The reserve goes back so the waiting connections can be taken and refused, and
+                // the process can still say why; until it can be filled again, connections are refused.
+                var released = DescriptorReserve.Release();
+                if (!_outOfDescriptors)
+                {
+                    _outOfDescriptors = true;
+                    ConnectionFailed?.Invoke(new GlassException(GlassErrors.OutOfDescriptors,
+                        TcpSockets.OutOfDescriptors($"Channel {ChannelId} refuses local connections for now")));
+                }
+                if (!released)
+                {
+                    try
+                    {
+                        await Task.Delay(100, ct).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+                continue;
+            }
             catch (SocketException)
             {
+                continue;
+            }
+            if (_outOfDescriptors)
+            {
+                // Refused with a reset, so the application sees a failure now rather than a hang.
+                Interlocked.Increment(ref _failures);
+                TcpSockets.Reset(client);
                 continue;
             }
             _ = ServeAsync(TcpSockets.Configure(client), ct);
@@ -105,10 +142,11 @@ public sealed class GlassForwarder : IDisposable
         Interlocked.Increment(ref _connections);
         Interlocked.Increment(ref _active);
         var local = client;
-        using var remote = TcpSockets.Create(Router.AddressFamily);
+        Socket? remote = null;
         var failed = false;
         try
         {
+            remote = TcpSockets.Create(Router.AddressFamily);
             var words = await _controller.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = ChannelId, Secret = _secret }, ct).ConfigureAwait(false);
             var endpoint = ControllerConnection.ParseEndpoint(words, Router);
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
@@ -127,8 +165,10 @@ public sealed class GlassForwarder : IDisposable
             if (!ct.IsCancellationRequested)
             {
                 Interlocked.Increment(ref _failures);
-                ConnectionFailed?.Invoke(new GlassException(e is GlassException g ? g.ErrorId : "connection-failed",
-                    $"A local connection to channel {ChannelId} was reset: {e.Message}", e));
+                ConnectionFailed?.Invoke(TcpSockets.IsOutOfDescriptors(e)
+                    ? new GlassException(GlassErrors.OutOfDescriptors, TcpSockets.OutOfDescriptors($"A local connection to channel {ChannelId} was reset"), e)
+                    : new GlassException(e is GlassException g ? g.ErrorId : "connection-failed",
+                        $"A local connection to channel {ChannelId} was reset: {e.Message}", e));
             }
         }
         finally
@@ -138,6 +178,7 @@ public sealed class GlassForwarder : IDisposable
                 TcpSockets.Reset(local);
             else
                 local.Dispose();
+            remote?.Dispose();
             Interlocked.Decrement(ref _active);
         }
     }

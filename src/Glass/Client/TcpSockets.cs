@@ -20,6 +20,20 @@ public static class TcpSockets
         return s;
     }
 
+    /// <summary>Whether <paramref name="e"/> says this process (EMFILE) or the system (ENFILE) is out of descriptors.</summary>
+    public static bool IsOutOfDescriptors(Exception e) =>
+        e is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets } or SocketException { NativeErrorCode: 23 or 24 };
+
+    /// <summary>What to tell a user who ran out of descriptors: the limit, how many are open, and what to do.</summary>
+    public static string OutOfDescriptors(string what)
+    {
+        var limit = Interop.ResourceLimits.OpenFiles();
+        var open = Interop.ResourceLimits.OpenDescriptors();
+        var limits = limit is { } l ? $"its open-files limit is {l.Soft} (hard limit {l.Hard})" : "its open-files limit is reached";
+        return $"{what}: this process is out of file descriptors ({limits}; {(open >= 0 ? $"{open} are open" : "")}). "
+            + "Each forwarded connection needs two. Raise the limit (ulimit -n, or LimitNOFILE= in a systemd unit; the hard limit needs root) or spread the connections over more processes.";
+    }
+
     /// <summary>Closes with a reset (SO_LINGER 0), so the peer learns of a failure rather than an empty answer.</summary>
     public static void Reset(Socket s)
     {
