@@ -47,12 +47,26 @@ internal static class Echo
     {
         using (s)
         {
-            var buffer = new byte[64 * 1024];
             try
             {
-                int n;
-                while ((n = await s.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false)) > 0)
-                    await SendAllAsync(s, buffer.AsMemory(0, n)).ConfigureAwait(false);
+                while (true)
+                {
+                    // An idle connection holds no buffer (a zero-byte receive waits for data), so
+                    // one server can hold the tens of thousands of connections a scale test opens.
+                    await s.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
+                    var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+                    try
+                    {
+                        var n = await s.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
+                        if (n == 0)
+                            break;
+                        await SendAllAsync(s, buffer.AsMemory(0, n)).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                    }
+                }
                 s.Shutdown(SocketShutdown.Send);
             }
             catch (SocketException)

@@ -5,13 +5,8 @@
     controller jobs in this process, plus answers to memory questions from the benchmark.
 .DESCRIPTION
     Same parameters as examples/router.ps1. While the jobs run, this script polls (4 times a
-    second) for the file "<ReadyFile>.memory-request"; when it appears, it collects garbage fully
-    and writes "<ReadyFile>.memory.json" with what only the process itself can see:
-      managedBytes     GC.GetTotalMemory after a full, compacting collection: live managed objects
-      heapSizeBytes    GCMemoryInfo.HeapSizeBytes (the GC heap, including fragmentation)
-      committedBytes   GCMemoryInfo.TotalCommittedBytes (what the GC has committed from the OS)
-      workingSetBytes  Environment.WorkingSet (the process's resident set)
-    The benchmark reads RSS and PSS from /proc itself.
+    second) for the file "<ReadyFile>.memory-request" and answers it in "<ReadyFile>.memory.json"
+    (MemoryProbe.ps1 says what it holds). The benchmark reads RSS and PSS from /proc itself.
 #>
 [CmdletBinding()]
 param(
@@ -31,8 +26,7 @@ $jobs = @(
 $jobs | Format-Table | Out-String | Write-Host
 Set-Content -Path $ReadyFile -Value $PID
 
-$request = "$ReadyFile.memory-request"
-$answer = "$ReadyFile.memory.json"
+. (Join-Path $PSScriptRoot 'MemoryProbe.ps1')
 try {
     while ($true) {
         $done = @($jobs | Where-Object { $_.State -ne 'Running' })
@@ -40,20 +34,7 @@ try {
             $done | Receive-Job -ErrorAction Continue
             throw "The $($done[0].Name) stopped: $($done[0].JobStateInfo.State)."
         }
-        if (Test-Path -LiteralPath $request) {
-            Remove-Item -LiteralPath $request
-            [GC]::Collect(2, [GCCollectionMode]::Forced, $true, $true)
-            [GC]::WaitForPendingFinalizers()
-            $managed = [GC]::GetTotalMemory($true)
-            $info = [GC]::GetGCMemoryInfo()
-            [ordered]@{
-                managedBytes    = $managed
-                heapSizeBytes   = $info.HeapSizeBytes
-                committedBytes  = $info.TotalCommittedBytes
-                workingSetBytes = [Environment]::WorkingSet
-            } | ConvertTo-Json -Compress | Set-Content -LiteralPath "$answer.tmp"
-            Move-Item -Force -LiteralPath "$answer.tmp" -Destination $answer
-        }
+        Write-GlassMemoryAnswer -ReadyFile $ReadyFile
         Start-Sleep -Milliseconds 250
     }
 }

@@ -184,4 +184,4 @@ function Get-GlassE2ERouterRule {
 }
 
 Export-ModuleMember -Function Get-GlassE2EEndpoint, Start-GlassE2ETranslator, Get-GlassE2EControllerStatus, Get-GlassE2EOffloadEntry, Get-GlassE2ERouterRule, Get-GlassE2EModule, Get-GlassE2ETestPeer, Get-GlassE2EDotnet, ConvertFrom-GlassE2EPeerOutput,
-    Start-GlassE2ERouter, Start-GlassE2EServer, Start-GlassE2EBinding, Start-GlassE2EChannel
+    Start-GlassE2ERouter, Start-GlassE2EServer, Start-GlassE2EBinding, Start-GlassE2EChannel, Start-GlassE2EPwsh
