@@ -14,13 +14,7 @@ Describe "Round trips and setups through the clients$(if ($SkipReason) { " (skip
         $script:Dotnet = Get-GlassE2EDotnet
         $script:Peer = Get-GlassE2ETestPeer
         $script:Router = Start-GlassE2ERouter -Net $Net -PortRange 60000-60499 -TimeWaitSeconds 2 -MetricsPort 9464
-        $ready = Join-Path $Net.TempDirectory 'echo-9000.ready'
-        $script:EchoServer = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath $Dotnet -ArgumentList @(
-            $Peer, 'echo-serve', '--listen', '127.0.0.1:9000', '--ready-file', $ready)
-        Wait-GlassCondition -TimeoutSeconds 60 -Because 'the echo server behind NAT B to listen' {
-            if ($EchoServer.HasExited) { throw "echo-serve exited: $($EchoServer.ReadStderr())" }
-            Test-Path $ready
-        } | Out-Null
+        $script:EchoServer = Start-GlassE2EEchoServer -Net $Net
         $script:Binding = Start-GlassE2EBinding -Net $Net -Router $Router
         $script:Channel = Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $Binding.ChannelId -LocalPort 5555
 

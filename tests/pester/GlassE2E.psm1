@@ -125,6 +125,16 @@ function Start-GlassE2EServer {
     $p
 }
 
+function Start-GlassE2EEchoServer {
+    <# glass-testpeer echo-serve on 127.0.0.1:<Port> behind NAT B, serving every connection until killed. #>
+    param($Net, [int] $Port = 9000)
+    $ready = Join-Path $Net.TempDirectory "echo-$Port.ready"
+    $p = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath (Get-GlassE2EDotnet) -ArgumentList @(
+        (Get-GlassE2ETestPeer), 'echo-serve', '--listen', "127.0.0.1:$Port", '--ready-file', $ready)
+    Wait-GlassE2EFile -Process $p -Path $ready -Because 'the echo server behind NAT B to listen'
+    $p
+}
+
 function Start-GlassE2EBinding {
     <# New-GlassBinding behind NAT B for the local server; returns the process and the channel id. #>
     param($Net, $Router, [int] $LocalPort = 9000)
@@ -184,4 +194,4 @@ function Get-GlassE2ERouterRule {
 }
 
 Export-ModuleMember -Function Get-GlassE2EEndpoint, Start-GlassE2ETranslator, Get-GlassE2EControllerStatus, Get-GlassE2EOffloadEntry, Get-GlassE2ERouterRule, Get-GlassE2EModule, Get-GlassE2ETestPeer, Get-GlassE2EDotnet, ConvertFrom-GlassE2EPeerOutput,
-    Start-GlassE2ERouter, Start-GlassE2EServer, Start-GlassE2EBinding, Start-GlassE2EChannel, Start-GlassE2EPwsh
+    Start-GlassE2ERouter, Start-GlassE2EServer, Start-GlassE2EBinding, Start-GlassE2EChannel, Start-GlassE2EPwsh, Start-GlassE2EEchoServer

@@ -16,13 +16,7 @@ Describe "Many concurrent connections through one forwarder and one binding$(if 
         $script:Dotnet = Get-GlassE2EDotnet
         $script:Peer = Get-GlassE2ETestPeer
         $script:Router = Start-GlassE2ERouter -Net $Net -PortRange 60000-60999 -TimeWaitSeconds 2
-        $ready = Join-Path $Net.TempDirectory 'echo-9000.ready'
-        $script:EchoServer = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath $Dotnet -ArgumentList @(
-            $Peer, 'echo-serve', '--listen', '127.0.0.1:9000', '--ready-file', $ready)
-        Wait-GlassCondition -TimeoutSeconds 60 -Because 'the echo server behind NAT B to listen' {
-            if ($EchoServer.HasExited) { throw "echo-serve exited: $($EchoServer.ReadStderr())" }
-            Test-Path $ready
-        } | Out-Null
+        $script:EchoServer = Start-GlassE2EEchoServer -Net $Net
         # Both clients in hosts that answer memory questions (tests/bench/MemoryProbe.ps1).
         function Start-Client([string] $Role, [string] $Namespace, [int] $LocalPort, [string] $Id) {
             $ready = Join-Path $Net.TempDirectory "$Role.ready"
