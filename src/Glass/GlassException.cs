@@ -30,4 +30,8 @@ public static class GlassErrors
     public const string AddressInUse = "address-in-use";
     /// <summary>Translator and controller disagree on the router's settings (its port range).</summary>
     public const string ConfigMismatch = "config-mismatch";
+    /// <summary>A client spoke plain GLASS/1 (or the binary BIND/CONN) to a router that serves them only inside TLS.</summary>
+    public const string PlaintextRefused = "plaintext-refused";
+    /// <summary>The router presented another key than the one pinned for it: an impersonator, or a replaced key.</summary>
+    public const string RouterFingerprintMismatch = "router-fingerprint-mismatch";
 }

@@ -39,6 +39,8 @@ public sealed class ControllerHostTests : IDisposable
             Port = 0,
             ControlSocket = _translator.Path,
             PortRange = new PortRange(62000, 62099),
+            // These tests speak raw GLASS/1 lines as well as through the (TLS) client.
+            AllowPlaintext = true,
         };
         var host = new ControllerHost(configure?.Invoke(options) ?? options);
         host.Start();
@@ -376,7 +378,7 @@ public sealed class ControllerHostTests : IDisposable
                 await c.WriteLineAsync(line!.StartsWith("GLASS/1 SESSION") ? "ERR bad-request unknown request 'SESSION'" : "OK 127.0.0.1 6" + i, default);
             }
         });
-        using var session = new ControllerSession((IPEndPoint)listener.LocalEndPoint!, "tok");
+        using var session = new ControllerSession((IPEndPoint)listener.LocalEndPoint!, "tok", trust: RouterTrust.Unencrypted("old"));
         string? notice = null;
         session.Notice = m => notice = m;
         var connect = new Glass.Protocol.ControllerRequest { Verb = Glass.Protocol.ControllerVerb.Connect, ChannelId = "0123456789abcdef0123456789abcdef" };
