@@ -190,7 +190,7 @@ public sealed class ControllerHost : IDisposable
             if (!Admit(peer))
             {
                 // Said without waiting for the request (nor a TLS handshake): a flood of half-sent
-                // ones is what this stops. A TLS client sees its handshake fail.
+                // ones is what this stops. A TLS client reads the line in place of the handshake.
                 _ = RefuseAndClose(new LineConnection(client, 256), Refusal(GlassErrors.LimitExceeded, $"this address already holds {_options.MaxConnectionsPerAddress} open connections"));
                 continue;
             }
