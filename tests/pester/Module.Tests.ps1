@@ -190,6 +190,10 @@ Describe 'A controller on loopback' {
         $status.Bindings | Should -Be $Controller.Status.Bindings
         $status.Bindings | Should -BeGreaterOrEqual 1
         ($status | Format-Table | Out-String) | Should -Match 'Unavailable\s+Running'
+        # The key clients pin, as the controller's job shows it.
+        $Controller.Fingerprint | Should -Match '^sha256:[0-9a-f]{64}$'
+        $status.Fingerprint | Should -Be $Controller.Fingerprint
+        ($status | Format-List | Out-String) | Should -Match "Fingerprint\s+: $($Controller.Fingerprint)"
     }
 
     It 'stops a controller by port with Stop-GlassController, not under -WhatIf, and keeps its job, Stopped' {
@@ -460,6 +464,27 @@ Describe 'The client settings: the design''s commands as typed, on loopback' {
         Set-GlassClientConfig -Secret ''
         (Get-GlassClientConfig).SecretSet | Should -BeFalse
         (Get-GlassClientConfig).Router | Should -Be $Router
+    }
+
+    It 'pins a router''s key with Set-GlassClientConfig -RouterFingerprint, and refuses a router with another key, terminating' {
+        $port = ($Router -split ':')[1]
+        Set-GlassClientConfig -Router "LOCALHOST:$port" -RouterFingerprint ('SHA256:' + 'AB' * 32)
+        (Get-GlassClientConfig).Routers["localhost:$port"] | Should -Be ('sha256:' + 'ab' * 32)
+        (Get-Content $ConfigFile -Raw) | Should -Match "routers:"
+        # Pinned to a key the controller does not have: refused before anything is sent, and
+        # -ErrorAction cannot let a script go on past it.
+        $e = Get-ErrorId { New-GlassBinding -LocalPort 1237 -ErrorAction SilentlyContinue }
+        $e.FullyQualifiedErrorId | Should -BeLike 'router-fingerprint-mismatch,*'
+        $e.CategoryInfo.Category | Should -Be 'SecurityError'
+        $e.Exception.Message | Should -BeLike "*presented the key $($Controller.Fingerprint), but sha256:$('ab' * 32) is pinned for it (from $ConfigFile)*"
+        # -RouterFingerprint wins over the pin.
+        $b = New-GlassBinding -LocalPort 1237 -RouterFingerprint $Controller.Fingerprint -Token t0k3n
+        $b.ChannelId | Should -Match '^[0-9a-f]{32}$'
+        $b | Remove-Job -Force
+        (Get-ErrorId { Set-GlassClientConfig -RouterFingerprint 'sha256:12' }).FullyQualifiedErrorId | Should -BeLike 'InvalidRouterFingerprint,*'
+        Set-GlassClientConfig -RouterFingerprint ''
+        (Get-GlassClientConfig).Routers.Count | Should -Be 0
+        Set-GlassClientConfig -Router $Router
     }
 
     It 'names the file, line and key of a bad client config, and changes nothing under -WhatIf' {

@@ -87,6 +87,10 @@ public sealed class StartGlassControllerCommand : GlassServiceCommand
         catch (GlassException e)
         {
             identity.Dispose();
+            // A key made for a controller that never served (its port was taken, say) goes again:
+            // a failed start leaves nothing behind.
+            if (identity.Created && identity.Path is { } made)
+                File.Delete(made);
             ThrowTerminatingError(CommandSupport.ToErrorRecord(CommandSupport.NameHolder(this, e, options.Port), options));
         }
         var metrics = MetricsEndPoint(config);
