@@ -22,13 +22,26 @@ from the pipeline by property name, so binding jobs and Get-GlassBinding output 
 in; each piped object is handled in turn.
 
 The router is -Router, else $env:GLASS_ROUTER, else the router saved with
-Set-GlassClientConfig; with none of them the cmdlet stops with router-missing. A client config
-file that cannot be read stops it with InvalidGlassConfig. Otherwise a failure is a
+Set-GlassClientConfig; with none of them the cmdlet stops with router-missing.
+
+The controller protocol runs inside TLS, and the router is known by the fingerprint of its key
+(sha256: and 64 hex characters; Start-GlassController and Get-GlassRouterStatus show it on the
+router). The key must match -RouterFingerprint, else the pin for this router in the client
+config (Set-GlassClientConfig -RouterFingerprint). With neither, the first key seen is trusted
+and pinned in the client config, with a warning that names it (trust on first use; a router on
+loopback, this very host, is trusted without being pinned). A router that presents another
+key is refused with the terminating error router-fingerprint-mismatch, which names both
+fingerprints and how to pin the new one if the key was replaced on purpose: nothing (token,
+secret, channel id) has been sent to it. -Plaintext speaks plain GLASS/1 instead, for a router
+whose config allows it (tls.allowPlaintext): unauthenticated and readable by anyone on the path;
+a router that does not allow it answers plaintext-refused.
+
+A client config file that cannot be read stops it with InvalidGlassConfig. Otherwise a failure is a
 non-terminating error, so -ErrorAction decides, with a stable id: unknown-channel,
 binder-unavailable (the binder is away, within its lease), unauthorized (a wrong -Secret or
 -Token), limit-exceeded, router-full, translator-unavailable, router-unreachable, listen-failed
-(the local port is taken), connection-failed (-Stdio: the connection failed or was reset) or
-protocol-error. Ctrl+C stops a wait for a silent router.
+(the local port is taken), connection-failed (-Stdio: the connection failed or was reset),
+plaintext-refused or protocol-error (also a failed TLS handshake). Ctrl+C stops a wait for a silent router.
 
 It changes nothing on the machine but the listening port of -LocalPort, and needs no root.
 Stop forwarding with Disconnect-GlassChannel, Stop-Job or Remove-Job -Force, which also closes
@@ -41,6 +54,8 @@ the connections it carries.
         Router       = 'The glass controller, as HOST:PORT or HOST (port 7000). Default: $env:GLASS_ROUTER, else the router saved with Set-GlassClientConfig.'
         Secret       = 'A SecureString or a plain string (an argument transformation takes both); a job''s Command shows it masked. The channel''s connect secret, where its binder set one (New-GlassBinding -ConnectSecret), 1 to 64 printable characters. Default: the secret saved with Set-GlassClientConfig.'
         Token        = 'A SecureString or a plain string. The router''s connect token, where its configuration sets access.connectToken (1 to 64 printable characters). Default: the token saved with Set-GlassClientConfig.'
+        RouterFingerprint = 'The fingerprint the router''s key must have: sha256: and 64 hex characters (colons between bytes and upper case are accepted), as Start-GlassController and Get-GlassRouterStatus show it on the router. Another key is refused with router-fingerprint-mismatch. Default: the pin for this router in the client config, else trust on first use (pinned there with a warning).'
+        Plaintext = 'Speaks plain GLASS/1 instead of TLS, to a router whose config sets tls.allowPlaintext: true. Unauthenticated: anyone on the path reads the token, the secrets and the channel id, and may pose as the router. Default: TLS (or plaintext: true in the client config).'
         Name         = 'With -LocalPort: the name of the job. Default: GlassChannel-<first 8 characters of the channel id>.'
         Stdio        = 'Carries one connection over standard input and output until the peer closes it (for ssh -o ProxyCommand). Nothing else is written to standard output.'
         TimeoutSec = 'Seconds to wait for the router (and for a router endpoint) to answer, each time it is asked; running out is router-unreachable naming -TimeoutSec. A progress bar shows a long wait. Default: 10.'
@@ -51,6 +66,7 @@ the connections it carries.
         Router    = '$env:GLASS_ROUTER, else the client config''s router'
         Secret    = 'The client config''s secret'
         Token     = 'The client config''s token'
+        RouterFingerprint = 'The client config''s pin for this router, else trust on first use'
         Name      = 'GlassChannel-<first 8 characters of the channel id>'
     }
     Inputs       = 'Any object with a ChannelId property, such as the jobs New-GlassBinding writes and the objects Get-GlassBinding writes.'

@@ -3,7 +3,8 @@
     Description  = @'
 Get-GlassClientConfig reads this user's client settings from $XDG_CONFIG_HOME/glass/client.yaml
 (by default ~/.config/glass/client.yaml) and writes them as one GlassClientSettings object:
-Router, TokenSet, SecretSet and Path. The token and the secret are only said to be set, never
+Router, TokenSet, SecretSet, Plaintext, Routers (the key fingerprint each router, as
+HOST:PORT, is pinned to) and Path. The token and the secret are only said to be set, never
 shown. A missing file shows no settings.
 
 The client cmdlets use -Router first, then $env:GLASS_ROUTER, then this file's router; the
@@ -13,7 +14,7 @@ InvalidGlassConfig error naming the file, line and key.
 '@
     Parameters   = @{}
     Outputs      = @{
-        GlassClientSettings = 'Router (null when none is saved), TokenSet, SecretSet, and Path, the file they come from.'
+        GlassClientSettings = 'Router (null when none is saved), TokenSet, SecretSet, Plaintext, Routers (pins: HOST:PORT to fingerprint), and Path, the file they come from.'
     }
     Examples     = @(
         @{

@@ -26,7 +26,7 @@ router-unreachable naming the controller's address); the other part is still sho
         Controller = 'This session''s running controller, else 127.0.0.1:7000'
     }
     Outputs      = @{
-        GlassRouterStatus = 'The router''s figures at the moment both parts answered.'
+        GlassRouterStatus = 'The router''s figures at the moment both parts answered, and Fingerprint: the fingerprint of the controller''s key, which clients pin (New-GlassBinding -RouterFingerprint).'
     }
     Examples     = @(
         @{

@@ -26,12 +26,27 @@ this user only, so that New-GlassBinding -ChannelId can bind the same id again l
 no root.
 
 The router is -Router, else $env:GLASS_ROUTER, else the router saved with
-Set-GlassClientConfig; with none of them the cmdlet stops with router-missing. A client config
-file that cannot be read stops it with InvalidGlassConfig. A bind the router refuses or that
+Set-GlassClientConfig; with none of them the cmdlet stops with router-missing.
+
+The controller protocol runs inside TLS, and the router is known by the fingerprint of its key
+(sha256: and 64 hex characters; Start-GlassController and Get-GlassRouterStatus show it on the
+router). The key must match -RouterFingerprint, else the pin for this router in the client
+config (Set-GlassClientConfig -RouterFingerprint). With neither, the first key seen is trusted
+and pinned in the client config, with a warning that names it (trust on first use; a router on
+loopback, this very host, is trusted without being pinned). A router that presents another
+key is refused with the terminating error router-fingerprint-mismatch, which names both
+fingerprints and how to pin the new one if the key was replaced on purpose: nothing (token,
+secret, channel id) has been sent to it. -Plaintext speaks plain GLASS/1 instead, for a router
+whose config allows it (tls.allowPlaintext): unauthenticated and readable by anyone on the path;
+a router that does not allow it answers plaintext-refused.
+
+A client config file that cannot be read stops it with InvalidGlassConfig. A bind the router refuses or that
 fails is a non-terminating error, so -ErrorAction decides, with the router's error id:
 router-unreachable, unauthorized (a wrong token, or a wrong secret for -ChannelId),
 channel-in-use (the id's binder is still connected), limit-exceeded (too many bindings from
-this public address), bad-request (a malformed -Router) or protocol-error. Ctrl+C stops the
+this public address), plaintext-refused, bad-request (a malformed -Router) or protocol-error
+(also a TLS handshake that failed: an older router that speaks only plain GLASS/1, or a refused
+connection). A binding whose router later presents another key stops for good. Ctrl+C stops the
 wait for a silent router.
 
 Stop a binding with Remove-GlassBinding, Stop-Job or Remove-Job -Force: it says BYE, and the
@@ -44,6 +59,8 @@ router forgets the channel at once.
         ChannelId     = 'A channel id (32 hexadecimal characters) to bind instead of a fresh one. An id this user bound before is reclaimed with its saved secret, also while the router still reserves it after a dropped connection; an id never bound here is claimed with a new secret when it is free. Default: a fresh id from the router.'
         ConnectSecret = 'A SecureString or a plain string (an argument transformation takes both, e.g. -ConnectSecret (Get-Secret GlassSecret)); a job''s Command shows it masked. A secret connectors must present (Connect-GlassChannel -Secret), 1 to 64 printable characters without spaces or "="; others get unauthorized. Default: the secret saved with Set-GlassClientConfig; with none, anyone who knows the id may connect.'
         Token         = 'A SecureString or a plain string. The router''s bind token, where its configuration sets access.bindToken (1 to 64 printable characters). Default: the token saved with Set-GlassClientConfig.'
+        RouterFingerprint = 'The fingerprint the router''s key must have: sha256: and 64 hex characters (colons between bytes and upper case are accepted), as Start-GlassController and Get-GlassRouterStatus show it on the router. Another key is refused with router-fingerprint-mismatch. Default: the pin for this router in the client config, else trust on first use (pinned there with a warning).'
+        Plaintext = 'Speaks plain GLASS/1 instead of TLS, to a router whose config sets tls.allowPlaintext: true. Unauthenticated: anyone on the path reads the token, the secrets and the channel id, and may pose as the router. Default: TLS (or plaintext: true in the client config).'
         Name          = 'The name of the job. Default: GlassBinding-<first 8 characters of the channel id>.'
         TimeoutSec = 'Seconds to wait for the router to answer, each time it is asked (connecting, and the answer to BIND); running out is router-unreachable naming -TimeoutSec. A progress bar shows a long wait. Default: 10.'
         Wait = 'Serves in the foreground until Ctrl+C or SIGTERM, writing what happens (each connection''s end and bytes, reconnections) as it comes, then unbinds and removes the job: the form for a systemd unit. Add -InformationAction Continue to see the information records.'
@@ -53,6 +70,7 @@ router forgets the channel at once.
         ChannelId     = 'None: a fresh id'
         ConnectSecret = 'The client config''s secret'
         Token         = 'The client config''s token'
+        RouterFingerprint = 'The client config''s pin for this router, else trust on first use'
         Name          = 'GlassBinding-<first 8 characters of the channel id>'
     }
     Outputs      = @{

@@ -3,8 +3,21 @@
     Description  = @'
 Start-GlassController starts the controller half of a glass router in this PowerShell process
 and returns at once with its job (a GlassControllerJob named GlassController-<port>). It listens
-on TCP -Address:-Port for the controller protocol (docs/protocol.md) and for the original
-design's binary BIND and CONN requests.
+on TCP -Address:-Port for the controller protocol (docs/protocol.md) inside TLS 1.3.
+
+The router's key is an ECDSA P-256 key with a self-signed certificate, generated on the first
+start into /var/lib/glass/controller-<port>.pem for root, else
+$XDG_STATE_HOME/glass/controller-<port>.pem (~/.local/state/glass), readable by its owner only,
+and read from there on every later start, so its fingerprint stays the same; with -Port 0 a
+key is made for that run only. tls.certificate (and tls.key) in the -ConfigPath file name
+another file, or the operator's own certificate and key. Clients pin the key by its
+fingerprint (the job's Fingerprint, -Verbose, and Get-GlassRouterStatus show it): hand it to
+users with the router's address (New-GlassBinding -RouterFingerprint, Set-GlassClientConfig
+-RouterFingerprint). Whoever reads the key file can pose as the router: a key file others may
+read is warned about. Plain GLASS/1 and the original design's binary BIND and CONN requests are
+served on the same port only when the file sets tls.allowPlaintext: true (with a warning:
+they are unauthenticated and readable on the wire); otherwise plain requests are answered
+plaintext-refused, except STATUS from loopback, which carries no secret.
 
 New-GlassBinding keeps a control connection to it and gets a channel id. When
 Connect-GlassChannel asks for that channel, the controller allocates a router port for each
@@ -33,7 +46,8 @@ no binder secret and connect secrets only as SHA-256 hashes, and is readable by 
 
 A failure to start is a terminating error: listen-failed (the address and port cannot be
 listened on), registry-unavailable (the registry file cannot be opened; a corrupt one is moved
-aside with a warning instead), InvalidGlassConfig (naming the file, line and key), InvalidPortRange or
+aside with a warning instead), tls-key-unavailable (the key file cannot be read or written),
+InvalidGlassConfig (naming the file, line and key), InvalidPortRange or
 metrics-unavailable.
 '@
     Parameters   = @{
@@ -60,7 +74,7 @@ metrics-unavailable.
         Name           = 'GlassController-<port>'
     }
     Outputs      = @{
-        GlassControllerJob = 'The running controller, registered with the job manager (Get-Job, Receive-Job, Stop-Job, Remove-Job). Its properties: EndPoint, ControlSocket, PortRange, Bindings, PortsInUse, Status (bindings, channels, ports in use, connects, refusals by error id), MetricsEndPoint.'
+        GlassControllerJob = 'The running controller, registered with the job manager (Get-Job, Receive-Job, Stop-Job, Remove-Job). Its properties: EndPoint, Fingerprint (of the router''s key, which clients pin), CertificatePath, AllowPlaintext, ControlSocket, PortRange, Bindings, PortsInUse, Status (bindings, channels, ports in use, connects, refusals by error id), MetricsEndPoint.'
     }
     Examples     = @(
         @{

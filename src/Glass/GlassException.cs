@@ -34,4 +34,8 @@ public static class GlassErrors
     public const string RegistryUnavailable = "registry-unavailable";
     /// <summary>A client process ran out of file descriptors (its open-files limit).</summary>
     public const string OutOfDescriptors = "out-of-descriptors";
+    /// <summary>A client spoke plain GLASS/1 (or the binary BIND/CONN) to a router that serves them only inside TLS.</summary>
+    public const string PlaintextRefused = "plaintext-refused";
+    /// <summary>The router presented another key than the one pinned for it: an impersonator, or a replaced key.</summary>
+    public const string RouterFingerprintMismatch = "router-fingerprint-mismatch";
 }

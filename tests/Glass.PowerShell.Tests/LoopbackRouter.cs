@@ -9,7 +9,9 @@ namespace Glass.PowerShell.Tests;
 /// A router on loopback without root: the translator's control socket is served in this process
 /// over a splice engine whose packets go nowhere (so links are made and listed, nothing is
 /// relayed), and the controller is started with Start-GlassController in its own runspace, where
-/// the tests' bindings and forwarded ports live as jobs.
+/// the tests' bindings and forwarded ports live as jobs. Listeners on the router ports stand in
+/// for the splice, so a binder's dial is answered (by the kernel's handshake) and its link stays
+/// pending rather than being cancelled as refused.
 /// </summary>
 public sealed class LoopbackRouter : IDisposable
 {
@@ -18,8 +20,16 @@ public sealed class LoopbackRouter : IDisposable
     private readonly SpliceEngine _engine = new(new Nowhere());
     private readonly ControlServer _translator;
 
+    private readonly List<System.Net.Sockets.TcpListener> _standIns = new();
+
     public LoopbackRouter(HostedModule module)
     {
+        for (var port = 61500; port <= 61599; port++)
+        {
+            var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            l.Start();
+            _standIns.Add(l);
+        }
         ControlSocket = Path.Combine(module.NewFolder(), "translator.sock");
         _translator = new ControlServer(_engine, ControlSocket);
         _translator.Start();
@@ -52,6 +62,7 @@ public sealed class LoopbackRouter : IDisposable
         Hosted.Invoke(Runspace, ps => ps.AddScript("Get-Job | Remove-Job -Force"));
         Runspace.Dispose();
         _translator.Dispose();
+        _standIns.ForEach(l => l.Stop());
     }
 
     private sealed class Nowhere : IPacketSender

@@ -46,7 +46,8 @@ function Wait-GlassE2EFile {
 function Start-GlassE2ERouter {
     <#
     Starts translator and controller in the router namespace from a YAML config, in one pwsh
-    process or (-Separate) in two; returns where they listen.
+    process or (-Separate) in two; returns where they listen. The controller's key is generated
+    into the net's temp directory; clients in each namespace trust it on first use.
     The limits (-LinksPerAddress, -ConnectRatePerAddress, -MaxSessions) go into the config's
     limits section only when given, so the router keeps its defaults otherwise. -Script runs
     another host script with router.ps1's parameters (-ConfigPath, -Role, -ReadyFile), e.g. the
@@ -55,7 +56,9 @@ function Start-GlassE2ERouter {
     param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
         [int] $TimeWaitSeconds = 30, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions,
         [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $MaxSessions, [int] $MetricsPort, [switch] $FailOpen,
-        [string] $Script = 'examples/router.ps1')
+        [string] $Script = 'examples/router.ps1',
+        # More top-level YAML (e.g. an access section), appended as given.
+        [string[]] $ConfigLines = @())
     Import-Module (Get-GlassE2EModule) -Global
     $first, $last = $PortRange -split '-'
     # Keep the router's own outgoing connections out of the relay range.
@@ -75,8 +78,11 @@ controller:
   registry: $(Join-Path $Net.TempDirectory "controller-$ControllerPort.db")
 timeouts:
   timeWait: $TimeWaitSeconds
+tls:
+  certificate: $(Join-Path $Net.TempDirectory "controller-$ControllerPort.pem")
 "@ | Set-Content -Path $config
     if ($MetricsPort) { Add-Content -Path $config -Value @('metrics:', "  port: $MetricsPort") }
+    if ($ConfigLines) { Add-Content -Path $config -Value $ConfigLines }
     $limits = [ordered]@{ linksPerAddress = $LinksPerAddress; connectRatePerAddress = $ConnectRatePerAddress; sessions = $MaxSessions }
     $given = @($limits.Keys | Where-Object { $limits[$_] -gt 0 })
     if ($given) {

@@ -228,6 +228,12 @@ function Test-GlassNetPrerequisite {
     $null
 }
 
+function Get-GlassNetConfigHome {
+    # XDG_CONFIG_HOME of the processes in one namespace (role) of the net: under its temp directory.
+    param([Parameter(Mandatory)]$Net, [Parameter(Mandatory)][string]$Role)
+    Join-Path $Net.TempDirectory "config-$Role"
+}
+
 function New-GlassTestNet {
     <#
     .SYNOPSIS
@@ -386,6 +392,9 @@ function Start-GlassNetProcess {
 
     $psi = [System.Diagnostics.ProcessStartInfo]::new((Get-GlassTool sh))
     $psi.UseShellExecute = $false
+    # Each namespace is its own machine with its own client settings (the router keys its clients
+    # pinned on first use), never the user's own: unless the caller names another.
+    $psi.Environment['XDG_CONFIG_HOME'] = Get-GlassNetConfigHome -Net $Net -Role $role
     foreach ($a in @('-c', 'out=$1; err=$2; shift 2; exec "$@" </dev/null >"$out" 2>"$err"', 'glass-netproc',
             $stdoutPath, $stderrPath, (Get-GlassTool ip), 'netns', 'exec', $ns, $FilePath) + @($ArgumentList)) {
         $psi.ArgumentList.Add([string]$a)
@@ -490,7 +499,9 @@ function Invoke-GlassNetCommand {
         [string]$WorkingDirectory
     )
     $ns = Resolve-GlassNamespace -Net $Net -Namespace $Namespace
-    $all = @('netns', 'exec', $ns, $FilePath) + @($ArgumentList)
+    # The namespace's own client settings, as Start-GlassNetProcess gives them.
+    $config = Get-GlassNetConfigHome -Net $Net -Role (Get-GlassRole -Net $Net -NamespaceName $ns)
+    $all = @('netns', 'exec', $ns, (Get-GlassTool env), "XDG_CONFIG_HOME=$config", $FilePath) + @($ArgumentList)
     $r = Invoke-GlassNative -FilePath (Get-GlassTool ip) -ArgumentList $all -TimeoutSeconds $TimeoutSeconds -WorkingDirectory $WorkingDirectory
     if ($r.ExitCode -ne 0) {
         throw "'$FilePath $($ArgumentList -join ' ')' in namespace $ns failed with exit code $($r.ExitCode): $($r.Stderr.Trim())"

@@ -140,8 +140,10 @@ Describe 'A controller on loopback' {
             @($ps.Streams.Error | Where-Object { $_.Exception -is [Glass.GlassException] }) | Should -BeNullOrEmpty
             # And the connection it was waiting on is closed, not left behind.
             $peer.Client.ReceiveTimeout = 10000
-            $peer.GetStream().Read([byte[]]::new(256), 0, 256) | Out-Null # the BIND request
-            $peer.GetStream().Read([byte[]]::new(1), 0, 1) | Should -Be 0
+            # The TLS ClientHello (nothing was sent in plain), then the close.
+            $buffer = [byte[]]::new(4096); $total = 0
+            do { $n = $peer.GetStream().Read($buffer, 0, $buffer.Length); $total += $n } while ($n -gt 0 -and $total -lt 65536)
+            $n | Should -Be 0
             $peer.Dispose()
             $ps.Dispose()
         }
@@ -188,6 +190,10 @@ Describe 'A controller on loopback' {
         $status.Bindings | Should -Be $Controller.Status.Bindings
         $status.Bindings | Should -BeGreaterOrEqual 1
         ($status | Format-Table | Out-String) | Should -Match 'Unavailable\s+Running'
+        # The key clients pin, as the controller's job shows it.
+        $Controller.Fingerprint | Should -Match '^sha256:[0-9a-f]{64}$'
+        $status.Fingerprint | Should -Be $Controller.Fingerprint
+        ($status | Format-List | Out-String) | Should -Match "Fingerprint\s+: $($Controller.Fingerprint)"
     }
 
     It 'stops a controller by port with Stop-GlassController, not under -WhatIf, and keeps its job, Stopped' {
@@ -460,6 +466,27 @@ Describe 'The client settings: the design''s commands as typed, on loopback' {
         (Get-GlassClientConfig).Router | Should -Be $Router
     }
 
+    It 'pins a router''s key with Set-GlassClientConfig -RouterFingerprint, and refuses a router with another key, terminating' {
+        $port = ($Router -split ':')[1]
+        Set-GlassClientConfig -Router "LOCALHOST:$port" -RouterFingerprint ('SHA256:' + 'AB' * 32)
+        (Get-GlassClientConfig).Routers["localhost:$port"] | Should -Be ('sha256:' + 'ab' * 32)
+        (Get-Content $ConfigFile -Raw) | Should -Match "routers:"
+        # Pinned to a key the controller does not have: refused before anything is sent, and
+        # -ErrorAction cannot let a script go on past it.
+        $e = Get-ErrorId { New-GlassBinding -LocalPort 1237 -ErrorAction SilentlyContinue }
+        $e.FullyQualifiedErrorId | Should -BeLike 'router-fingerprint-mismatch,*'
+        $e.CategoryInfo.Category | Should -Be 'SecurityError'
+        $e.Exception.Message | Should -BeLike "*presented the key $($Controller.Fingerprint), but sha256:$('ab' * 32) is pinned for it (from $ConfigFile)*"
+        # -RouterFingerprint wins over the pin.
+        $b = New-GlassBinding -LocalPort 1237 -RouterFingerprint $Controller.Fingerprint -Token t0k3n
+        $b.ChannelId | Should -Match '^[0-9a-f]{32}$'
+        $b | Remove-Job -Force
+        (Get-ErrorId { Set-GlassClientConfig -RouterFingerprint 'sha256:12' }).FullyQualifiedErrorId | Should -BeLike 'InvalidRouterFingerprint,*'
+        Set-GlassClientConfig -RouterFingerprint ''
+        (Get-GlassClientConfig).Routers.Count | Should -Be 0
+        Set-GlassClientConfig -Router $Router
+    }
+
     It 'names the file, line and key of a bad client config, and changes nothing under -WhatIf' {
         New-Item -ItemType Directory -Force (Split-Path $ConfigFile) | Out-Null
         "router: $Router`nrouter_port: 7000`n" | Set-Content $ConfigFile
@@ -489,7 +516,11 @@ limits:
 "@ | Set-Content $config
         $script:Guarded = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -ConfigPath $config
         $script:GuardedRouter = "127.0.0.1:$($Guarded.EndPoint.Port)"
-        $script:Open = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket
+        # Open also serves plain GLASS/1 and the binary BIND/CONN, which these tests speak raw; its
+        # key is kept here, so that it comes back with the same one after a restart.
+        $script:OpenConfig = Join-Path $TestDrive 'open.yaml'
+        "tls:`n  certificate: $(Join-Path $TestDrive 'open.pem')`n  allowPlaintext: true`n" | Set-Content $OpenConfig
+        $script:Open = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -ConfigPath $OpenConfig -WarningAction SilentlyContinue
         $script:OpenRouter = "127.0.0.1:$($Open.EndPoint.Port)"
 
         function Send-Raw([int] $Port, [byte[]] $Bytes, [int] $AnswerBytes) {
@@ -630,7 +661,7 @@ limits:
         $b = New-GlassBinding -LocalPort 9 -Router $OpenRouter
         $Open | Remove-Job -Force
         Wait-GlassCondition -TimeoutSeconds 20 -Because 'the binding to notice the controller left' { $b.ControlState -eq 'Reconnecting' } | Out-Null
-        $script:Open = Start-GlassController -Port $port -Address 127.0.0.1 -ControlSocket $Socket -RegistryPath (Join-Path $TestDrive 'open.db')
+        $script:Open = Start-GlassController -Port $port -Address 127.0.0.1 -ControlSocket $Socket -ConfigPath $OpenConfig -RegistryPath (Join-Path $TestDrive 'open.db') -WarningAction SilentlyContinue
         Wait-GlassCondition -TimeoutSeconds 30 -Because 'the binding to bind again' { $b.ControlState -eq 'Connected' -and $b.Reconnects -ge 1 } | Out-Null
         $b.JobStateInfo.State | Should -Be 'Running'
         # The same id is served by the new controller.
@@ -639,7 +670,7 @@ limits:
 
     It 'keeps a channel its owner''s across a controller restart and a lapsed lease: a stranger who knows the id is refused' {
         $registry = Join-Path $TestDrive 'registry/controller.db'
-        $first = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -RegistryPath $registry -LeaseTime 2
+        $first = Start-GlassController -Port 0 -Address 127.0.0.1 -ControlSocket $Socket -ConfigPath $OpenConfig -RegistryPath $registry -LeaseTime 2 -WarningAction SilentlyContinue
         $port = $first.EndPoint.Port
         $router = "127.0.0.1:$port"
         $b = New-GlassBinding -LocalPort 9 -Router $router
@@ -659,7 +690,7 @@ limits:
         $first | Remove-Job -Force
         (Get-Item $registry).UnixFileMode | Should -Be ([System.IO.UnixFileMode]'UserRead, UserWrite')
 
-        $second = Start-GlassController -Port $port -Address 127.0.0.1 -ControlSocket $Socket -RegistryPath $registry -LeaseTime 2
+        $second = Start-GlassController -Port $port -Address 127.0.0.1 -ControlSocket $Socket -ConfigPath $OpenConfig -RegistryPath $registry -LeaseTime 2 -WarningAction SilentlyContinue
         try {
             # The new controller knows the channel from its registry before the binder is back.
             $second.Status.Channels | Should -BeGreaterOrEqual 1

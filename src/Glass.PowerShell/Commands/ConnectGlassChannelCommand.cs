@@ -57,6 +57,15 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
     [Parameter(ParameterSetName = ForwardSet)]
     public string? Name { get; set; }
 
+    /// <summary>The fingerprint the router's key must have (sha256:...); by default the pin in the client config, else trust on first use.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? RouterFingerprint { get; set; }
+
+    /// <summary>Speak plain GLASS/1, for a router that allows nothing else: unauthenticated, readable on the wire.</summary>
+    [Parameter]
+    public SwitchParameter Plaintext { get; set; }
+
     /// <summary>
     /// Carries one connection over standard input and output until the peer closes it, e.g.
     /// ssh -o ProxyCommand="pwsh -NoProfile -Command Connect-GlassChannel -Id ID -Stdio" user@host.
@@ -81,12 +90,14 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
         try
         {
             var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
+            var trust = settings.Trust(this, router, RouterFingerprint, Plaintext);
             var patience = TimeSpan.FromSeconds(TimeoutSec);
             var controller = $"the controller at {router}";
             if (ParameterSetName == StdioSet)
             {
-                var target = WaitFor(ct => ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, ct, patience),
+                var target = WaitFor(ct => ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, ct, patience, trust),
                     "Connect-GlassChannel", controller, TimeoutSec);
+                settings.ReportFirstUse(this, toStandardError: true);
                 // Only to the error stream: standard output carries the connection.
                 using var input = Console.OpenStandardInput();
                 using var output = Console.OpenStandardOutput();
@@ -96,15 +107,17 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
             if (ParameterSetName == EndpointSet)
             {
                 WriteVerbose($"Asking {controller} for an endpoint of channel {ChannelId}.");
-                var ep = WaitFor(ct => ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, ct, patience),
+                var ep = WaitFor(ct => ControllerConnection.RequestEndpointAsync(router, ChannelId, settings.Secret, settings.Token, ct, patience, trust),
                     "Connect-GlassChannel", controller, TimeoutSec);
+                settings.ReportFirstUse(this);
                 WriteVerbose($"Dial {ep} within the router's pending timeout; it is linked to channel {ChannelId} for one connection.");
                 WriteObject(new GlassEndpoint(ChannelId.ToLowerInvariant(), ep.Address, ep.Port));
                 return;
             }
             WriteVerbose($"Checking with {controller} that channel {ChannelId} is bound, then listening on {LocalAddress}:{LocalPort}.");
-            var forwarder = WaitFor(ct => GlassForwarder.StartAsync(router, ChannelId, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token, ct, patience),
+            var forwarder = WaitFor(ct => GlassForwarder.StartAsync(router, ChannelId, new IPEndPoint(LocalAddress, LocalPort), settings.Secret, settings.Token, ct, patience, trust),
                 "Connect-GlassChannel", controller, TimeoutSec);
+            settings.ReportFirstUse(this);
             var job = new GlassChannelJob(forwarder, Secrets.JobCommand(MyInvocation), Name);
             job.MarkRunning();
             JobRepository.Add(job);
@@ -115,6 +128,9 @@ public sealed class ConnectGlassChannelCommand : GlassCmdlet
         }
         catch (GlassException e)
         {
+            // An impersonated router (or a replaced key) stops everything: the user must decide.
+            if (e.ErrorId == GlassErrors.RouterFingerprintMismatch)
+                ThrowTerminatingError(CommandSupport.ToErrorRecord(e, ChannelId));
             // Non-terminating: -ErrorAction decides, as for any one item that failed.
             WriteError(CommandSupport.ToErrorRecord(CommandSupport.NameHolder(this, e, LocalPort), ChannelId));
         }

@@ -41,6 +41,7 @@ public sealed class GlassRouterStatus
             Refused = c.Refused;
             RefusedByCode = c.RefusedByCode ?? new Dictionary<string, long>();
             BadRequests = c.BadRequests;
+            Fingerprint = c.Fingerprint;
         }
     }
 
@@ -48,6 +49,8 @@ public sealed class GlassRouterStatus
     public string ControllerState { get; }
     public string ControlSocket { get; }
     public IPEndPoint Controller { get; }
+    /// <summary>The fingerprint of the router's key, which clients pin (-RouterFingerprint).</summary>
+    public string? Fingerprint { get; }
 
     // The translator's part; zero when it did not answer.
     public int Sessions { get; }

@@ -12,11 +12,17 @@ public sealed class GlassClientSettings
         Router = c.Router;
         TokenSet = c.Token is not null;
         SecretSet = c.Secret is not null;
+        Plaintext = c.Plaintext == true;
+        Routers = c.Routers;
     }
 
     public string? Router { get; }
     public bool TokenSet { get; }
     public bool SecretSet { get; }
+    /// <summary>Whether the client speaks plain GLASS/1 to every router (unauthenticated).</summary>
+    public bool Plaintext { get; }
+    /// <summary>The key fingerprint each router (HOST:PORT) is pinned to.</summary>
+    public IReadOnlyDictionary<string, string> Routers { get; }
     public string Path { get; }
 }
 
@@ -42,7 +48,8 @@ public sealed class GetGlassClientConfigCommand : PSCmdlet
 /// <summary>
 /// Saves the router, token and default secret the client cmdlets use when none is given, in
 /// $XDG_CONFIG_HOME/glass/client.yaml (by default ~/.config/glass/client.yaml), readable by this
-/// user only. An empty string removes a setting; settings not named are kept.
+/// user only, and the fingerprint a router's key must have. An empty string removes a setting;
+/// settings not named are kept.
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "GlassClientConfig", SupportsShouldProcess = true)]
 [OutputType(typeof(GlassClientSettings))]
@@ -62,6 +69,11 @@ public sealed class SetGlassClientConfigCommand : PSCmdlet
     [Parameter]
     [SecretTransformation(AllowEmpty = true)]
     public System.Security.SecureString? Secret { get; set; }
+
+    /// <summary>Pins the router (-Router, else the saved one) to this key fingerprint; an empty string removes its pin.</summary>
+    [Parameter]
+    [AllowEmptyString]
+    public string? RouterFingerprint { get; set; }
 
     [Parameter]
     public SwitchParameter PassThru { get; set; }
@@ -88,6 +100,16 @@ public sealed class SetGlassClientConfigCommand : PSCmdlet
         if (Router is { Length: > 0 } && !Client.RouterEndpoint.IsWellFormed(Router))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{Router}' is not a router address; write HOST or HOST:PORT, e.g. 203.0.113.1:7000."),
                 "InvalidRouter", ErrorCategory.InvalidArgument, Router));
+        if (RouterFingerprint is not null)
+        {
+            if (string.IsNullOrEmpty(config.Router))
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException("-RouterFingerprint pins the router named by -Router (or the saved one), and none is named."),
+                    "RouterMissing", ErrorCategory.InvalidArgument, RouterFingerprint));
+            if (RouterFingerprint.Length > 0 && !Protocol.RouterFingerprint.TryNormalize(RouterFingerprint, out _))
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{RouterFingerprint}' is not a router fingerprint: expected sha256: and 64 hex characters, as Get-GlassRouterStatus shows it on the router."),
+                    "InvalidRouterFingerprint", ErrorCategory.InvalidArgument, RouterFingerprint));
+            config = config.WithPin(config.Router!, RouterFingerprint.Length > 0 ? RouterFingerprint : null);
+        }
         if (!ShouldProcess(path, "Save Glass client settings"))
             return;
         try

@@ -50,6 +50,15 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
     [Parameter]
     public string? Name { get; set; }
 
+    /// <summary>The fingerprint the router's key must have (sha256:...); by default the pin in the client config, else trust on first use.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? RouterFingerprint { get; set; }
+
+    /// <summary>Speak plain GLASS/1, for a router that allows nothing else: unauthenticated, readable on the wire.</summary>
+    [Parameter]
+    public SwitchParameter Plaintext { get; set; }
+
     /// <summary>Seconds to wait for the router to answer, each time it is asked.</summary>
     [Parameter]
     [ValidateRange(1, 3600)]
@@ -67,6 +76,7 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
         try
         {
             var router = Wait(RouterEndpoint.ResolveAsync(settings.Router, Cancelled));
+            var trust = settings.Trust(this, router, RouterFingerprint, Plaintext);
             var id = ChannelId?.ToLowerInvariant();
             // A remembered secret reclaims the id; an id never bound here is claimed with a new one.
             var remembered = id is null ? null : store.Load(id);
@@ -74,15 +84,19 @@ public sealed class NewGlassBindingCommand : GlassCmdlet
                 WriteVerbose(remembered is null ? $"Channel {id} was not bound here before: claiming it with a new secret." : $"Reclaiming channel {id} with its secret from {store.Directory}.");
             var secret = id is null ? null : remembered ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
             var patience = TimeSpan.FromSeconds(TimeoutSec);
-            var options = new BindingOptions { ChannelId = id, Secret = secret, ConnectSecret = settings.Secret, Token = settings.Token, Patience = patience };
+            var options = new BindingOptions { ChannelId = id, Secret = secret, ConnectSecret = settings.Secret, Token = settings.Token, Patience = patience, Trust = trust };
             WriteVerbose($"Binding {LocalAddress}:{LocalPort} at the controller {router}.");
             binding = WaitFor(ct => GlassBinding.StartAsync(router, new IPEndPoint(LocalAddress, LocalPort), options, ct),
                 "New-GlassBinding", $"the controller at {router}", TimeoutSec);
+            settings.ReportFirstUse(this);
             store.Save(binding.ChannelId, binding.Secret);
             WriteVerbose($"Bound channel {binding.ChannelId}; its secret is kept in {store.Directory}.");
         }
         catch (GlassException e)
         {
+            // An impersonated router (or a replaced key) stops everything: the user must decide.
+            if (e.ErrorId == GlassErrors.RouterFingerprintMismatch)
+                ThrowTerminatingError(CommandSupport.ToErrorRecord(e, settings.Router));
             // Non-terminating: -ErrorAction decides, as for any one item that failed.
             WriteError(CommandSupport.ToErrorRecord(e, settings.Router));
             return;

@@ -71,6 +71,25 @@ public sealed class StartGlassControllerCommand : GlassServiceCommand
                 : registry.Equals("memory", StringComparison.OrdinalIgnoreCase) ? null
                 : GetUnresolvedProviderPathFromPSPath(registry),
         };
+        var certificate = config.TlsCertificate is { } named ? GetUnresolvedProviderPathFromPSPath(named) : RouterIdentity.DefaultPath(options.Port);
+        RouterIdentity identity;
+        try
+        {
+            identity = certificate is null
+                ? RouterIdentity.Ephemeral()
+                : RouterIdentity.LoadOrCreate(certificate, config.TlsKey is { } key ? GetUnresolvedProviderPathFromPSPath(key) : null, WriteWarning);
+        }
+        catch (GlassException e)
+        {
+            ThrowTerminatingError(CommandSupport.ToErrorRecord(e, certificate));
+            return;
+        }
+        WriteVerbose(identity.Path is null
+            ? $"The router's key is made for this run only (port 0): fingerprint {identity.Fingerprint}."
+            : $"The router's key {(identity.Created ? "was generated in" : "comes from")} {identity.Path}: fingerprint {identity.Fingerprint}.");
+        options = options with { Identity = identity, AllowPlaintext = config.AllowPlaintext ?? false };
+        if (options.AllowPlaintext)
+            WriteWarning("tls.allowPlaintext is true: plain GLASS/1 and the binary BIND/CONN are served too. They are unauthenticated: anyone on the path reads their tokens, secrets and channel ids.");
         var host = new ControllerHost(options);
         try
         {
@@ -78,6 +97,11 @@ public sealed class StartGlassControllerCommand : GlassServiceCommand
         }
         catch (GlassException e)
         {
+            identity.Dispose();
+            // A key made for a controller that never served (its port was taken, say) goes again:
+            // a failed start leaves nothing behind.
+            if (identity.Created && identity.Path is { } made)
+                File.Delete(made);
             ThrowTerminatingError(CommandSupport.ToErrorRecord(CommandSupport.NameHolder(this, e, options.Port), options));
         }
         foreach (var warning in host.StartWarnings)

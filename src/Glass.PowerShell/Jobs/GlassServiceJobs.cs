@@ -90,11 +90,21 @@ public sealed class GlassControllerJob : GlassJob
     public IPEndPoint? EndPoint { get; }
     public string ControlSocket => _host.Options.ControlSocket;
     public string PortRange => _host.Options.PortRange.ToString();
+    /// <summary>The fingerprint of the router's key: what clients pin (-RouterFingerprint).</summary>
+    public string Fingerprint => _host.Fingerprint;
+    /// <summary>The PEM file the key is kept in, or null for a key made for this run only.</summary>
+    public string? CertificatePath => _host.Identity.Path;
+    /// <summary>Whether plain GLASS/1 and the binary BIND/CONN are served besides TLS (unauthenticated).</summary>
+    public bool AllowPlaintext => _host.Options.AllowPlaintext;
     public ControllerStatus Status => _host.GetStatus();
     public int Bindings => Status.Bindings;
     public int PortsInUse => Status.PortsInUse;
 
-    protected override void StopService() => _host.Stop();
+    protected override void StopService()
+    {
+        _host.Stop();
+        _host.Identity.Dispose();
+    }
 }
 
 /// <summary>A local server exposed on a channel (New-GlassBinding).</summary>

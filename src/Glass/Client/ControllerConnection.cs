@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Glass.Controller;
 using Glass.Protocol;
 
@@ -10,7 +12,11 @@ public static class ControllerConnection
 {
     public static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(10);
 
-    internal static async Task<LineConnection> OpenAsync(IPEndPoint router, CancellationToken ct, TimeSpan? patience = null)
+    /// <summary>
+    /// A connection to the controller: inside TLS, the router's key checked against
+    /// <paramref name="trust"/> before anything is sent, unless the trust says plain.
+    /// </summary>
+    internal static async Task<LineConnection> OpenAsync(IPEndPoint router, RouterTrust trust, CancellationToken ct, TimeSpan? patience = null)
     {
         var s = TcpSockets.Create(router.AddressFamily);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -18,8 +24,6 @@ public static class ControllerConnection
         try
         {
             await s.ConnectAsync(router, timeout.Token).ConfigureAwait(false);
-            // Answers may carry a long error text; requests stay within the controller's 256 bytes.
-            return new LineConnection(s, 4096);
         }
         catch (Exception e) when (e is SocketException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {
@@ -30,6 +34,54 @@ public static class ControllerConnection
         {
             // Cancelled by the caller (Ctrl+C): the half-made connection must not outlive it.
             s.Dispose();
+            throw;
+        }
+        // Answers may carry a long error text; requests stay within the controller's 256 bytes.
+        if (trust.Plaintext)
+            return new LineConnection(s, 4096);
+        var recorder = new HandshakeRecorder(new NetworkStream(s, ownsSocket: true));
+        var tls = new SslStream(recorder);
+        string? presented = null;
+        var options = new SslClientAuthenticationOptions
+        {
+            // The name is not checked (the router's certificate is self-signed): the pin is the trust.
+            TargetHost = "glass-router",
+            EnabledSslProtocols = SslProtocols.Tls13,
+            CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+            {
+                if (certificate is null)
+                    return false;
+                presented = RouterFingerprint.Of(certificate);
+                return trust.Accept(presented);
+            },
+        };
+        try
+        {
+            await tls.AuthenticateAsClientAsync(options, timeout.Token).ConfigureAwait(false);
+            return new LineConnection(s, tls, 4096);
+        }
+        catch (AuthenticationException e) when (presented is not null && trust.Fingerprint is { } pinned && pinned != presented)
+        {
+            tls.Dispose();
+            throw new GlassException(GlassErrors.RouterFingerprintMismatch,
+                $"The router at {trust.Name} presented the key {presented}, but {pinned} is pinned for it (from {trust.PinSource}). Nothing was sent to it: "
+                + "someone between you and the router may be impersonating it. If its key was replaced on purpose, pin the new one after checking it with the router's operator "
+                + $"(Get-GlassRouterStatus there shows it): Set-GlassClientConfig -Router {trust.Name} -RouterFingerprint {presented}, or pass -RouterFingerprint {presented}.", e);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or SocketException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+        {
+            tls.Dispose();
+            // Refused before the handshake (over the connection limit), in plain words.
+            if (recorder.PlainRefusal() is { } refusal)
+                ParseAnswer(refusal, router);
+            throw new GlassException(GlassErrors.ProtocolError,
+                $"The controller at {router} did not complete a TLS handshake ({e.Message}). It may have refused the connection (too many from this address), "
+                + "or be an older router that speaks only plain GLASS/1: only if you accept an unauthenticated channel that anyone on the path can read, use -Plaintext.", e);
+        }
+        catch
+        {
+            tls.Dispose();
             throw;
         }
     }
@@ -71,19 +123,23 @@ public static class ControllerConnection
 
     /// <summary>Asks for a fresh router endpoint for one connection to <paramref name="channelId"/>.</summary>
     /// <param name="patience">How long to wait for the connection and for the answer; <see cref="ReplyTimeout"/> when null.</param>
+    /// <param name="trust">How the router is authenticated; null: inside TLS, but any key accepted (nothing pinned).</param>
     public static async Task<IPEndPoint> RequestEndpointAsync(IPEndPoint router, string channelId, string? secret = null, string? token = null,
-        CancellationToken ct = default, TimeSpan? patience = null)
+        CancellationToken ct = default, TimeSpan? patience = null, RouterTrust? trust = null)
     {
         var id = Normalize(channelId);
-        using var conn = await OpenAsync(router, ct, patience).ConfigureAwait(false);
+        using var conn = await OpenAsync(router, trust ?? RouterTrust.FirstUse(router.ToString()), ct, patience).ConfigureAwait(false);
         await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = id, Secret = secret, Token = token }.Format(), ct).ConfigureAwait(false);
         return ParseEndpoint(await ReadAnswerAsync(conn, router, ct, patience).ConfigureAwait(false), router);
     }
 
-    /// <summary>Asks a controller on this host for its counters (STATUS is answered on loopback only).</summary>
+    /// <summary>
+    /// Asks a controller on this host for its counters. STATUS is answered on loopback only, and
+    /// there in plain GLASS/1 whatever the router allows: it carries no secret.
+    /// </summary>
     public static async Task<ControllerStatus> QueryStatusAsync(IPEndPoint controller, CancellationToken ct = default, TimeSpan? patience = null)
     {
-        using var conn = await OpenAsync(controller, ct, patience).ConfigureAwait(false);
+        using var conn = await OpenAsync(controller, RouterTrust.Unencrypted(controller.ToString()), ct, patience).ConfigureAwait(false);
         await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Status }.Format(), ct).ConfigureAwait(false);
         var line = await ReadLineAsync(conn, controller, ct, patience).ConfigureAwait(false);
         if (!line.StartsWith("OK ", StringComparison.Ordinal))

@@ -20,6 +20,7 @@ internal sealed class ControllerSession : IDisposable
     private static readonly TimeSpan RetryAfterRefusal = TimeSpan.FromSeconds(10);
 
     private readonly IPEndPoint _router;
+    private readonly RouterTrust _trust;
     private readonly string? _token;
     private readonly TimeSpan _patience;
     private readonly SemaphoreSlim _open = new(1, 1);
@@ -29,9 +30,11 @@ internal sealed class ControllerSession : IDisposable
     private long _retryAt;
 
     /// <param name="patience">How long to wait for a connection or an answer; <see cref="ControllerConnection.ReplyTimeout"/> when null.</param>
-    public ControllerSession(IPEndPoint router, string? token, TimeSpan? patience = null)
+    /// <param name="trust">How the router is authenticated; null: inside TLS, the first key seen pinned for this session's life.</param>
+    public ControllerSession(IPEndPoint router, string? token, TimeSpan? patience = null, RouterTrust? trust = null)
     {
         _router = router;
+        _trust = trust ?? RouterTrust.FirstUse(router.ToString());
         _token = token;
         _patience = patience ?? ControllerConnection.ReplyTimeout;
     }
@@ -55,7 +58,7 @@ internal sealed class ControllerSession : IDisposable
                     return ControllerConnection.ParseAnswer(line, _router);
             }
         }
-        using var conn = await ControllerConnection.OpenAsync(_router, ct, _patience).ConfigureAwait(false);
+        using var conn = await ControllerConnection.OpenAsync(_router, _trust, ct, _patience).ConfigureAwait(false);
         await conn.WriteLineAsync((request with { Token = _token }).Format(), ct).ConfigureAwait(false);
         return await ControllerConnection.ReadAnswerAsync(conn, _router, ct, _patience).ConfigureAwait(false);
     }
@@ -72,7 +75,7 @@ internal sealed class ControllerSession : IDisposable
                 return raced;
             _link?.Dispose();
             _link = null;
-            var conn = await ControllerConnection.OpenAsync(_router, ct, _patience).ConfigureAwait(false);
+            var conn = await ControllerConnection.OpenAsync(_router, _trust, ct, _patience).ConfigureAwait(false);
             try
             {
                 await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Session, Token = _token }.Format(), ct).ConfigureAwait(false);

@@ -20,6 +20,8 @@ public sealed record BindingOptions
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>How long to wait for the controller's connection and for its answer to BIND.</summary>
     public TimeSpan Patience { get; init; } = ControllerConnection.ReplyTimeout;
+    /// <summary>How the router is authenticated; null: inside TLS, the first key seen pinned for the binding's life.</summary>
+    public RouterTrust? Trust { get; init; }
 }
 
 /// <summary>
@@ -69,6 +71,8 @@ public sealed class GlassBinding : IDisposable
     public static async Task<GlassBinding> StartAsync(IPEndPoint router, IPEndPoint localTarget, BindingOptions? options = null, CancellationToken ct = default)
     {
         options ??= new BindingOptions();
+        // One trust for every reconnection: a key learnt at the first bind holds for the rest.
+        options = options with { Trust = options.Trust ?? RouterTrust.FirstUse(router.ToString()) };
         // Rebinding right after a Stop can race the router's handling of our BYE: give it a moment.
         var patience = Environment.TickCount64 + 3000;
         LineConnection conn;
@@ -92,7 +96,7 @@ public sealed class GlassBinding : IDisposable
 
     private static async Task<(LineConnection, string, string)> BindAsync(IPEndPoint router, BindingOptions o, string? id, string? secret, CancellationToken ct)
     {
-        var conn = await ControllerConnection.OpenAsync(router, ct, o.Patience).ConfigureAwait(false);
+        var conn = await ControllerConnection.OpenAsync(router, o.Trust!, ct, o.Patience).ConfigureAwait(false);
         try
         {
             var request = new ControllerRequest { Verb = ControllerVerb.Bind, ChannelId = id, Secret = secret, ConnectSecret = o.ConnectSecret, Token = o.Token };
@@ -137,8 +141,9 @@ public sealed class GlassBinding : IDisposable
                     _control = conn;
                     break;
                 }
-                catch (GlassException e) when (e.ErrorId == GlassErrors.Unauthorized)
+                catch (GlassException e) when (e.ErrorId is GlassErrors.Unauthorized or GlassErrors.RouterFingerprintMismatch or GlassErrors.PlaintextRefused)
                 {
+                    // Retrying cannot help, and a router with another key must not get our secret.
                     throw new GlassException(e.ErrorId, $"Channel {ChannelId} can no longer be bound: {e.Message}", e);
                 }
                 catch (GlassException e)

@@ -47,10 +47,10 @@ public sealed class GlassForwarder : IDisposable
 
     /// <summary>Checks that the channel exists, then listens on <paramref name="listen"/>.</summary>
     public static async Task<GlassForwarder> StartAsync(IPEndPoint router, string channelId, IPEndPoint listen,
-        string? secret = null, string? token = null, CancellationToken ct = default, TimeSpan? patience = null)
+        string? secret = null, string? token = null, CancellationToken ct = default, TimeSpan? patience = null, RouterTrust? trust = null)
     {
         var id = ControllerConnection.Normalize(channelId);
-        var controller = new ControllerSession(router, token, patience);
+        var controller = new ControllerSession(router, token, patience, trust);
         Socket s;
         try
         {

@@ -17,6 +17,18 @@ public static class RouterEndpoint
             && (colon < 0 || int.TryParse(text.AsSpan(colon + 1), out var port) && port is >= 1 and <= 65535);
     }
 
+    /// <summary>
+    /// HOST:PORT as pins are kept under: the host in lowercase, the port always written (so
+    /// "Router.example" and "router.example:7000" are one router).
+    /// </summary>
+    public static string Canonical(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        return colon >= 0 && int.TryParse(text.AsSpan(colon + 1), out var port)
+            ? $"{text[..colon].ToLowerInvariant()}:{port}"
+            : $"{text.ToLowerInvariant()}:{DefaultPort}";
+    }
+
     public static async Task<IPEndPoint> ResolveAsync(string text, CancellationToken ct = default)
     {
         var host = text;

@@ -36,15 +36,22 @@ public sealed record RouterConfig
     /// <summary>Where Prometheus scrapes the router: metrics.address (default 127.0.0.1) and metrics.port.</summary>
     public IPAddress? MetricsAddress { get; init; }
     public int? MetricsPort { get; init; }
+    /// <summary>tls.certificate: the router's PEM certificate (with its key unless tls.key), generated there when missing.</summary>
+    public string? TlsCertificate { get; init; }
+    /// <summary>tls.key: the certificate's private key in its own PEM file.</summary>
+    public string? TlsKey { get; init; }
+    /// <summary>tls.allowPlaintext: also serve plain GLASS/1 and the binary BIND/CONN (unauthenticated).</summary>
+    public bool? AllowPlaintext { get; init; }
 
-    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "keepSessions", "failOpen", "controller", "timeouts", "access", "limits", "metrics" };
+    private static readonly string[] TopKeys = { "queue", "portRange", "controlSocket", "offload", "keepSessions", "failOpen", "controller", "timeouts", "access", "limits", "metrics", "tls" };
     private static readonly string[] ControllerKeys = { "address", "port", "registry" };
     private static readonly string[] MetricsKeys = { "address", "port" };
+    private static readonly string[] TlsKeys = { "certificate", "key", "allowPlaintext" };
     private static readonly string[] TimeoutKeys = { "pending", "idle", "timeWait", "lease" };
     private static readonly string[] AccessKeys = { "bindToken", "connectToken" };
     private static readonly string[] LimitKeys = { "bindingsPerAddress", "linksPerAddress", "connectRatePerAddress", "connectionsPerAddress", "sessions" };
     private static readonly (string Name, string[] Keys)[] Sections =
-        { ("controller", ControllerKeys), ("timeouts", TimeoutKeys), ("access", AccessKeys), ("limits", LimitKeys), ("metrics", MetricsKeys) };
+        { ("controller", ControllerKeys), ("timeouts", TimeoutKeys), ("access", AccessKeys), ("limits", LimitKeys), ("metrics", MetricsKeys), ("tls", TlsKeys) };
 
     /// <summary>
     /// Every key a router file may hold, a section's keys dotted ("controller.port"), from the
@@ -77,6 +84,7 @@ public sealed record RouterConfig
                 "metrics" => Metrics(path, config, value),
                 "access" => Access(path, config, value),
                 "limits" => Limits(path, config, value),
+                "tls" => Tls(path, config, value),
                 _ => Timeouts(path, config, value),
             };
         }
@@ -120,6 +128,23 @@ public sealed record RouterConfig
                 ? config with { MetricsAddress = Address(path, "metrics.address", value) }
                 : config with { MetricsPort = Integer(path, "metrics.port", value, 1, 65535) };
         }
+        return config;
+    }
+
+    private static RouterConfig Tls(string path, RouterConfig config, YamlNode node)
+    {
+        foreach (var (keyNode, value) in Mapping(path, "tls", node).Children)
+        {
+            var key = Key(path, keyNode, TlsKeys, "tls.");
+            config = key switch
+            {
+                "certificate" => config with { TlsCertificate = Scalar(path, "tls.certificate", value) },
+                "key" => config with { TlsKey = Scalar(path, "tls.key", value) },
+                _ => config with { AllowPlaintext = Boolean(path, "tls.allowPlaintext", value) },
+            };
+        }
+        if (config.TlsKey is not null && config.TlsCertificate is null)
+            throw new ConfigException(path, node, "tls.key", "'tls.key' needs 'tls.certificate': the certificate that goes with the key");
         return config;
     }
 

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Glass.Packets;
 using Glass.Protocol;
 using Glass.Translator;
@@ -42,11 +44,18 @@ public sealed record ControllerOptions
     public string? RegistryPath { get; init; }
 
     /// <summary>
-    /// Where a controller on <paramref name="port"/> keeps its registry unless told: /var/lib/glass
-    /// for root, else $XDG_STATE_HOME/glass (~/.local/state/glass); one file per port. Port 0 (any
-    /// free port, so never the same twice) keeps channels in memory: null.
+    /// Where a controller on <paramref name="port"/> keeps its registry unless told
+    /// (<see cref="StateFile"/>). Port 0 (any free port, so never the same twice) keeps channels
+    /// in memory: null.
     /// </summary>
-    public static string? DefaultRegistryPath(int port)
+    public static string? DefaultRegistryPath(int port) => StateFile(port, "db");
+
+    /// <summary>
+    /// A controller's state file (its registry, its key) unless told otherwise: /var/lib/glass
+    /// for root, else $XDG_STATE_HOME/glass (~/.local/state/glass); one per port, as
+    /// controller-PORT.EXTENSION. Null for port 0, which is never the same twice.
+    /// </summary>
+    public static string? StateFile(int port, string extension)
     {
         if (port == 0)
             return null;
@@ -54,24 +63,33 @@ public sealed record ControllerOptions
         if (!OperatingSystem.IsWindows() && Environment.UserName == "root")
             dir = "/var/lib/glass";
         else
-            dir = Path.Combine(Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } xdg
+            dir = Path.Combine(Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } xdg && Path.IsPathRooted(xdg)
                 ? xdg
                 : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state"), "glass");
-        return Path.Combine(dir, $"controller-{port}.db");
+        return Path.Combine(dir, $"controller-{port}.{extension}");
     }
+
+    /// <summary>The key and certificate presented in TLS; null makes one for this run only.</summary>
+    public RouterIdentity? Identity { get; init; }
+    /// <summary>
+    /// Whether plain GLASS/1 (not in TLS) and the original design's binary BIND/CONN are served:
+    /// unauthenticated and readable on the wire. Plain STATUS from loopback is always answered.
+    /// </summary>
+    public bool AllowPlaintext { get; init; }
     public IClock Clock { get; init; } = SystemClock.Instance;
 }
 
 /// <summary>Controller counters, read as a snapshot.</summary>
 public sealed record ControllerStatus(int Bindings, int Channels, int PortsInUse, long Connects, long Refused, long BadRequests, int Sessions = 0,
-    IReadOnlyDictionary<string, long>? RefusedByCode = null);
+    IReadOnlyDictionary<string, long>? RefusedByCode = null, string? Fingerprint = null, long TlsFailures = 0);
 
 /// <summary>
 /// The rendezvous service (docs/protocol.md): binders register channel ids and keep their control
 /// connection; a connector names a channel id, and the controller allocates a router port for each
 /// side, links them in the translator, pushes one endpoint to the binder and answers the other.
-/// Peers learn only the router's address, never each other's. The original design's binary
-/// BIND/CONN messages are served on the same port.
+/// Peers learn only the router's address, never each other's. Clients speak to it in TLS, pinning
+/// the router's key; plain GLASS/1 and the original design's binary BIND/CONN messages are served
+/// on the same port only where the options allow them (the first byte tells TLS from plain).
 /// </summary>
 public sealed class ControllerHost : IDisposable
 {
@@ -97,7 +115,10 @@ public sealed class ControllerHost : IDisposable
     private Task? _accept, _watch;
     // What the translator and this controller disagree on, while they do; connects are refused meanwhile.
     private volatile string? _mismatch;
-    private long _connects, _refused, _badRequests;
+    private long _connects, _refused, _badRequests, _tlsFailures;
+    private readonly RouterIdentity _identity;
+    private readonly bool _ownsIdentity;
+    private readonly SslServerAuthenticationOptions _tls;
     // Refusals (bad requests included) by error id, for the operator's metrics.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _refusedByCode = new();
 
@@ -107,9 +128,24 @@ public sealed class ControllerHost : IDisposable
         _translator = new TranslatorClient(options.ControlSocket);
         _ports = new PortAllocator(options.PortRange);
         _channels = new ChannelRegistry(options.Clock, options.LeaseTime);
+        _ownsIdentity = options.Identity is null;
+        _identity = options.Identity ?? RouterIdentity.Ephemeral();
+        _tls = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = _identity.Context,
+            EnabledSslProtocols = SslProtocols.Tls13,
+            ClientCertificateRequired = false,
+            CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+        };
     }
 
     public ControllerOptions Options => _options;
+
+    /// <summary>What clients pin: the SHA-256 of the router's public key (<see cref="Protocol.RouterFingerprint"/>).</summary>
+    public string Fingerprint => _identity.Fingerprint;
+
+    /// <summary>The key and certificate this controller presents.</summary>
+    public RouterIdentity Identity => _identity;
 
     /// <summary>The endpoint actually listened on (port 0 in the options picks a free one).</summary>
     public IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint as IPEndPoint;
@@ -173,7 +209,7 @@ public sealed class ControllerHost : IDisposable
             _channels.Expire();
             return new ControllerStatus(_channels.Bound, _channels.Count, _ports.InUse,
                 Interlocked.Read(ref _connects), Interlocked.Read(ref _refused), Interlocked.Read(ref _badRequests),
-                _sessionsByAddress.Values.Sum(), new Dictionary<string, long>(_refusedByCode));
+                _sessionsByAddress.Values.Sum(), new Dictionary<string, long>(_refusedByCode), _identity.Fingerprint, Interlocked.Read(ref _tlsFailures));
         }
     }
 
@@ -279,15 +315,16 @@ public sealed class ControllerHost : IDisposable
             {
                 continue;
             }
-            var conn = new LineConnection(Client.TcpSockets.Configure(client), 256);
+            Client.TcpSockets.Configure(client);
             var peer = AddressOf(client.RemoteEndPoint);
             if (!Admit(peer))
             {
-                // Said without waiting for the request: a flood of half-sent ones is what this stops.
-                _ = RefuseAndClose(conn, Refusal(GlassErrors.LimitExceeded, $"this address already holds {_options.MaxConnectionsPerAddress} open connections"));
+                // Said without waiting for the request (nor a TLS handshake): a flood of half-sent
+                // ones is what this stops. A TLS client reads the line in place of the handshake.
+                _ = RefuseAndClose(new LineConnection(client, 256), Refusal(GlassErrors.LimitExceeded, $"this address already holds {_options.MaxConnectionsPerAddress} open connections"));
                 continue;
             }
-            _ = ServeCounted(conn, peer);
+            _ = ServeCounted(client, peer);
         }
     }
 
@@ -304,11 +341,12 @@ public sealed class ControllerHost : IDisposable
         }
     }
 
-    private async Task ServeCounted(LineConnection conn, uint peer)
+    private async Task ServeCounted(Socket client, uint peer)
     {
         try
         {
-            await Serve(conn).ConfigureAwait(false);
+            if (await OpenAsync(client).ConfigureAwait(false) is { } conn)
+                await Serve(conn).ConfigureAwait(false);
         }
         finally
         {
@@ -326,6 +364,46 @@ public sealed class ControllerHost : IDisposable
             counts[peer]--;
     }
 
+    /// <summary>
+    /// The connection's line protocol: inside TLS when the client opens with a TLS record (its
+    /// first byte is 0x16, the handshake record type; GLASS/1 and BIND/CONN begin with a letter),
+    /// else plain. Null when the client sent nothing in time or its handshake failed (closed).
+    /// </summary>
+    private async Task<LineConnection?> OpenAsync(Socket client)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        deadline.CancelAfter(_options.RequestTimeout);
+        var first = new byte[1];
+        SslStream? tls = null;
+        try
+        {
+            if (await client.ReceiveAsync(first, SocketFlags.Peek, deadline.Token).ConfigureAwait(false) == 0)
+            {
+                client.Dispose();
+                return null;
+            }
+            if (first[0] != TlsHandshakeRecord)
+                return new LineConnection(client, 256);
+            tls = new SslStream(new NetworkStream(client, ownsSocket: true));
+            await tls.AuthenticateAsServerAsync(_tls, deadline.Token).ConfigureAwait(false);
+            return new LineConnection(client, tls, 256);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (tls is not null && e is not OperationCanceledException)
+                Interlocked.Increment(ref _tlsFailures);
+            tls?.Dispose();
+            client.Dispose();
+            return null;
+        }
+    }
+
+    // RFC 8446 section 5.1: ContentType handshake(22).
+    private const byte TlsHandshakeRecord = 0x16;
+
+    private string PlaintextRefusal() => Refusal(GlassErrors.PlaintextRefused,
+        "this router speaks the controller protocol only inside TLS (update the client, or drop -Plaintext); plain GLASS/1 is served only where the router's config sets tls.allowPlaintext: true");
+
     private async Task RefuseAndClose(LineConnection conn, string refusal)
     {
         await TrySend(conn, refusal).ConfigureAwait(false);
@@ -339,7 +417,11 @@ public sealed class ControllerHost : IDisposable
             var head = await conn.PeekAsync(4, _options.RequestTimeout, _stop.Token).ConfigureAwait(false);
             if (head.Length == 4 && (head.Span.SequenceEqual("BIND"u8) || head.Span.SequenceEqual("CONN"u8)))
             {
-                await ServeLegacy(conn, head.Span[0] == (byte)'B').ConfigureAwait(false);
+                // No secrets and no pinning: only where the operator allowed the unauthenticated kinds.
+                if (_options.AllowPlaintext)
+                    await ServeLegacy(conn, head.Span[0] == (byte)'B').ConfigureAwait(false);
+                else
+                    await RefuseLegacy(conn, head.Span[0] == (byte)'B').ConfigureAwait(false);
                 return;
             }
             var line = await conn.ReadLineAsync(_options.RequestTimeout, _stop.Token).ConfigureAwait(false);
@@ -350,9 +432,16 @@ public sealed class ControllerHost : IDisposable
                 await TrySend(conn, Refusal(code, error)).ConfigureAwait(false);
                 return;
             }
+            var loopback = conn.Socket.RemoteEndPoint is IPEndPoint { Address: var from } && IPAddress.IsLoopback(from);
+            // STATUS carries counters and the public fingerprint only, so this host may ask in plain.
+            if (!conn.IsEncrypted && !_options.AllowPlaintext && !(request.Verb == ControllerVerb.Status && loopback))
+            {
+                await TrySend(conn, PlaintextRefusal()).ConfigureAwait(false);
+                return;
+            }
             if (request.Verb == ControllerVerb.Status)
             {
-                if (conn.Socket.RemoteEndPoint is IPEndPoint { Address: var a } && IPAddress.IsLoopback(a))
+                if (loopback)
                     await conn.WriteLineAsync("OK " + System.Text.Json.JsonSerializer.Serialize(GetStatus()), _stop.Token).ConfigureAwait(false);
                 else
                     await TrySend(conn, Refusal(GlassErrors.Unauthorized, "STATUS is answered on loopback only")).ConfigureAwait(false);
@@ -774,6 +863,15 @@ public sealed class ControllerHost : IDisposable
         await conn.WriteAsync(answer.Error is null ? Record(AddressOf(conn.Socket.LocalEndPoint), answer.Port) : new byte[8], _stop.Token).ConfigureAwait(false);
     }
 
+    /// <summary>A binary BIND or CONN on a router that does not allow them: CONN learns it from eight zero bytes, BIND from the close.</summary>
+    private async Task RefuseLegacy(LineConnection conn, bool bind)
+    {
+        Interlocked.Increment(ref _refused);
+        _refusedByCode.AddOrUpdate(GlassErrors.PlaintextRefused, 1, static (_, n) => n + 1);
+        if (!bind)
+            await conn.WriteAsync(new byte[8], _stop.Token).ConfigureAwait(false);
+    }
+
     private static byte[] Record(uint address, ushort port)
     {
         var r = new byte[8];
@@ -826,6 +924,8 @@ public sealed class ControllerHost : IDisposable
         {
         }
         _translator.Dispose();
+        if (_ownsIdentity)
+            _identity.Dispose();
     }
 
     public void Dispose() => Stop();

@@ -5,11 +5,13 @@ namespace Glass.Protocol;
 
 /// <summary>
 /// A connection that speaks newline-terminated ASCII lines (the controller's and the translator's
-/// control protocols). A line longer than the limit is a protocol error, so garbage cannot grow memory.
+/// control protocols), on the socket itself or on a stream over it (TLS). A line longer than the
+/// limit is a protocol error, so garbage cannot grow memory.
 /// </summary>
 public sealed class LineConnection : IDisposable
 {
     private readonly Socket _socket;
+    private readonly Stream? _stream;
     private readonly byte[] _buffer;
     private int _start, _end;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -20,7 +22,17 @@ public sealed class LineConnection : IDisposable
         _buffer = new byte[maxLineLength + 1];
     }
 
+    /// <summary>Lines carried by <paramref name="stream"/> (an SslStream over <paramref name="socket"/>), which this connection owns.</summary>
+    public LineConnection(Socket socket, Stream stream, int maxLineLength) : this(socket, maxLineLength) => _stream = stream;
+
+    /// <summary>The socket underneath, for its addresses (and to abort it).</summary>
     public Socket Socket => _socket;
+
+    /// <summary>Whether the lines travel inside TLS.</summary>
+    public bool IsEncrypted => _stream is System.Net.Security.SslStream;
+
+    private ValueTask<int> ReceiveAsync(Memory<byte> into, CancellationToken ct) =>
+        _stream is null ? _socket.ReceiveAsync(into, SocketFlags.None, ct) : _stream.ReadAsync(into, ct);
 
     /// <summary>Reads one line without its terminator; null at end of stream.</summary>
     public async ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken)
@@ -43,7 +55,7 @@ public sealed class LineConnection : IDisposable
             }
             if (_end == _buffer.Length)
                 throw new ProtocolException("line-too-long", $"A line exceeded {_buffer.Length - 1} bytes.");
-            var n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            var n = await ReceiveAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
             if (n == 0)
             {
                 if (_end > 0)
@@ -72,7 +84,7 @@ public sealed class LineConnection : IDisposable
                     _end -= _start;
                     _start = 0;
                 }
-                var n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cts.Token).ConfigureAwait(false);
+                var n = await ReceiveAsync(_buffer.AsMemory(_end), cts.Token).ConfigureAwait(false);
                 if (n == 0)
                     break;
                 _end += n;
@@ -94,6 +106,11 @@ public sealed class LineConnection : IDisposable
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_stream is not null)
+            {
+                await _stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+                return;
+            }
             var sent = 0;
             while (sent < bytes.Length)
                 sent += await _socket.SendAsync(bytes[sent..], SocketFlags.None, cancellationToken).ConfigureAwait(false);
@@ -124,6 +141,7 @@ public sealed class LineConnection : IDisposable
 
     public void Dispose()
     {
+        _stream?.Dispose();
         _socket.Dispose();
         _writeLock.Dispose();
     }

@@ -10,7 +10,9 @@ public class BindingTests
     /// <summary>A controller that answers BIND and then pushes what the test writes.</summary>
     private static async Task<(GlassBinding Binding, StreamWriter Push, TcpClient Control)> BindToFake(TcpListener fake)
     {
-        var starting = GlassBinding.StartAsync((IPEndPoint)fake.LocalEndpoint, new IPEndPoint(IPAddress.Loopback, 9));
+        // A fake that speaks plain GLASS/1 (the controller's TLS is tested on its own).
+        var starting = GlassBinding.StartAsync((IPEndPoint)fake.LocalEndpoint, new IPEndPoint(IPAddress.Loopback, 9),
+            new BindingOptions { Trust = RouterTrust.Unencrypted("fake") });
         var control = await fake.AcceptTcpClientAsync();
         var reader = new StreamReader(control.GetStream(), Encoding.ASCII);
         var request = await reader.ReadLineAsync();

@@ -17,7 +17,7 @@ public sealed class ClientConfigTests : IDisposable
     }
 
     [Theory]
-    [InlineData("router: a\nport: 7000\n", "client.yaml:2:1: unknown key 'port'; expected one of: router, token, secret")]
+    [InlineData("router: a\nport: 7000\n", "client.yaml:2:1: unknown key 'port'; expected one of: router, token, secret, plaintext, routers")]
     [InlineData("token: two words\n", "client.yaml:1:8: 'token' must be 1 to 64 printable characters without spaces or '='")]
     [InlineData("router:\n", "client.yaml:1:8: 'router' needs a value")]
     [InlineData("- a\n", "client.yaml:1:1: the file must be a mapping of keys to values")]

@@ -39,6 +39,8 @@ public sealed class ControllerHostTests : IDisposable
             Port = 0,
             ControlSocket = _translator.Path,
             PortRange = new PortRange(62000, 62099),
+            // These tests speak raw GLASS/1 lines as well as through the (TLS) client.
+            AllowPlaintext = true,
         };
         var host = new ControllerHost(configure?.Invoke(options) ?? options);
         host.Start();
@@ -145,7 +147,7 @@ public sealed class ControllerHostTests : IDisposable
         var path = Path.Combine(_dir, "restarting.sock");
         var translator = new ControlServer(engine, path);
         translator.Start();
-        var host = new ControllerHost(new ControllerOptions { Address = IPAddress.Loopback, Port = 0, ControlSocket = path, PortRange = new PortRange(62000, 62099) });
+        var host = new ControllerHost(new ControllerOptions { Address = IPAddress.Loopback, Port = 0, ControlSocket = path, PortRange = new PortRange(62000, 62099), AllowPlaintext = true });
         var problems = new System.Collections.Concurrent.ConcurrentQueue<string>();
         host.Problem += problems.Enqueue;
         host.Start();
@@ -436,7 +438,7 @@ public sealed class ControllerHostTests : IDisposable
         var host = new ControllerHost(new ControllerOptions
         {
             Address = IPAddress.Loopback, Port = 0, ControlSocket = _translator.Path,
-            PortRange = new PortRange(62000, 62099), MaxSessionsPerAddress = 1,
+            PortRange = new PortRange(62000, 62099), MaxSessionsPerAddress = 1, AllowPlaintext = true,
         });
         host.Start();
         _owned.Add(host);
@@ -460,7 +462,7 @@ public sealed class ControllerHostTests : IDisposable
         var host = new ControllerHost(new ControllerOptions
         {
             Address = IPAddress.Loopback, Port = 0, ControlSocket = _translator.Path,
-            PortRange = new PortRange(62000, 62099), SessionIdleTimeout = TimeSpan.FromMilliseconds(100),
+            PortRange = new PortRange(62000, 62099), SessionIdleTimeout = TimeSpan.FromMilliseconds(100), AllowPlaintext = true,
         });
         host.Start();
         _owned.Add(host);
@@ -497,7 +499,7 @@ public sealed class ControllerHostTests : IDisposable
                 await c.WriteLineAsync(line!.StartsWith("GLASS/1 SESSION") ? "ERR bad-request unknown request 'SESSION'" : "OK 127.0.0.1 6" + i, default);
             }
         });
-        using var session = new ControllerSession((IPEndPoint)listener.LocalEndPoint!, "tok");
+        using var session = new ControllerSession((IPEndPoint)listener.LocalEndPoint!, "tok", trust: RouterTrust.Unencrypted("old"));
         string? notice = null;
         session.Notice = m => notice = m;
         var connect = new Glass.Protocol.ControllerRequest { Verb = Glass.Protocol.ControllerVerb.Connect, ChannelId = "0123456789abcdef0123456789abcdef" };
