@@ -37,6 +37,11 @@ public sealed class NfQueueRule
     /// <item>raw PREROUTING/OUTPUT: the relayed flows are not tracked (no conntrack entry per
     /// flow, no table to fill), yet referring to conntrack turns on the kernel's IPv4
     /// defragmentation in this namespace, so fragments reach the queue reassembled;</item>
+    /// <item>raw OUTPUT -o lo: what the router's own processes send to the range (peers on this
+    /// host, over 127.0.0.1 or the router's address) is not tracked either. Conntrack would
+    /// otherwise confirm an entry for it in POSTROUTING, before it loops back through lo to INPUT,
+    /// so it would arrive tracked, miss the UNTRACKED queue rule and meet the router's stack (a
+    /// reset); with offload the entry would clash with the translator's. The rule is in both sets;</item>
     /// <item>filter INPUT: queue the port range, and "fragmentation needed" errors so path MTU
     /// discovery crosses the splice (the translator accepts errors about other flows, so the
     /// router's own connections get theirs). Without FailOpen (--queue-bypass), while no
@@ -65,12 +70,14 @@ public sealed class NfQueueRule
             string[] queue = FailOpen
                 ? ["-j", "NFQUEUE", "--queue-num", Queue.ToString(), "--queue-bypass"]
                 : ["-j", "NFQUEUE", "--queue-num", Queue.ToString()];
+            (string, string[]) local = ("raw", ["OUTPUT", "-o", "lo", "-p", "tcp", "--dport", ports, .. comment, "-j", "CT", "--notrack"]);
             if (!Offload)
             {
                 return new (string, string[])[]
                 {
                     ("raw", ["PREROUTING", "-p", "tcp", "--dport", ports, .. comment, "-j", "CT", "--notrack"]),
                     ("raw", ["OUTPUT", "-p", "tcp", "--sport", ports, .. comment, "-j", "CT", "--notrack"]),
+                    local,
                     ("filter", ["INPUT", "-p", "tcp", "--dport", ports, "-m", "conntrack", "--ctstate", "UNTRACKED", .. comment, .. queue]),
                     ("filter", ["INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", .. comment, .. queue]),
                 };
@@ -79,6 +86,7 @@ public sealed class NfQueueRule
             var rules = new List<(string, string[])>
             {
                 ("raw", ["OUTPUT", "-p", "tcp", "--sport", ports, .. comment, "-j", "CT", "--notrack"]),
+                local,
                 ("nat", ["PREROUTING", "-p", "tcp", "--dport", ports, .. comment, "-j", "ACCEPT"]),
                 ("nat", ["POSTROUTING", "-p", "tcp", "--sport", ports, .. comment, "-j", "ACCEPT"]),
                 ("filter", ["INPUT", "-p", "tcp", "--dport", ports, .. comment, .. queue]),

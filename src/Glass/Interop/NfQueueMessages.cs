@@ -49,6 +49,7 @@ internal static class NfQueueMessages
     // enum nfqnl_attr_type
     public const ushort NFQA_PACKET_HDR = 1;
     public const ushort NFQA_VERDICT_HDR = 2;
+    public const ushort NFQA_IFINDEX_INDEV = 5; // __be32: the device the packet came in on
     public const ushort NFQA_PAYLOAD = 10;
     public const ushort NFQA_CAP_LEN = 13;      // __be32: the packet's length when the payload was cut short
     public const ushort NFQA_SKB_INFO = 14;     // __be32: NFQA_SKB_* flags
@@ -264,6 +265,11 @@ internal static class NfQueueMessages
                         return false;
                     p.CapturedLength = BinaryPrimitives.ReadUInt32BigEndian(value);
                     break;
+                case NFQA_IFINDEX_INDEV:
+                    if (value.Length < 4)
+                        return false;
+                    p.InDevice = BinaryPrimitives.ReadUInt32BigEndian(value);
+                    break;
             }
             var next = Align(len);
             if (next >= attrs.Length)
@@ -287,6 +293,8 @@ internal struct QueuedPacket
     public uint SkbInfo;
     /// <summary>NFQA_CAP_LEN: the whole packet's length, 0 when absent (the payload is whole).</summary>
     public uint CapturedLength;
+    /// <summary>NFQA_IFINDEX_INDEV: the ifindex of the device it came in on, 0 when absent.</summary>
+    public uint InDevice;
 
     public readonly bool ChecksumPartial => (SkbInfo & NfQueueMessages.NFQA_SKB_CSUMNOTREADY) != 0;
     public readonly bool Gso => (SkbInfo & NfQueueMessages.NFQA_SKB_GSO) != 0;

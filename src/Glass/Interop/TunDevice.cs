@@ -14,8 +14,9 @@ namespace Glass.Interop;
 /// <remarks>
 /// The device has no address and no route points at it, so nothing is ever read from it. For the
 /// kernel to forward what enters it, only this device is configured (net/ipv4/conf/DEV): forwarding
-/// (decided by the input device), accept_local (the packets come from the router's own address)
-/// and rp_filter 0, which must also be 0 for "all" since the kernel uses the larger of the two
+/// (decided by the input device), accept_local (the packets come from the router's own address),
+/// route_localnet (to peers on this host over 127.0.0.0/8; only the translator writes here) and
+/// rp_filter 0, which must also be 0 for "all" since the kernel uses the larger of the two
 /// (fib_validate_source). The device lives as long as its descriptor, which this object owns.
 /// </remarks>
 internal sealed unsafe partial class TunDevice : IPacketSender, IDisposable
@@ -105,6 +106,9 @@ internal sealed unsafe partial class TunDevice : IPacketSender, IDisposable
             WriteSysctl(procSys, $"net/ipv4/conf/{name}/forwarding", "1");
             WriteSysctl(procSys, $"net/ipv4/conf/{name}/accept_local", "1");
             WriteSysctl(procSys, $"net/ipv4/conf/{name}/rp_filter", "0");
+            // Relayed packets to a peer on this host over loopback carry 127.0.0.0/8 addresses, which
+            // the kernel drops as martians when they come in on any device but lo unless this is set.
+            WriteSysctl(procSys, $"net/ipv4/conf/{name}/route_localnet", "1");
             SetUp(name);
             return new TunDevice(fd, name);
         }

@@ -18,6 +18,12 @@ public readonly record struct QueuedPacketInfo
 
     /// <summary>Longer than the queue can copy (65531 bytes): its tail is missing.</summary>
     public bool Truncated { get; init; }
+
+    /// <summary>
+    /// Came in on the loopback device (NFQA_IFINDEX_INDEV): a process on the router's own host sent
+    /// it, to 127.0.0.1 or to one of the router's addresses. Nothing from outside arrives there.
+    /// </summary>
+    public bool Local { get; init; }
 }
 
 /// <summary>What the kernel still has to do to a packet the engine sends.</summary>

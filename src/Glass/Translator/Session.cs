@@ -46,6 +46,8 @@ internal struct Leg
     public byte RivalCount;
     /// <summary>Acknowledged its SYN-ACK: the SYN was really this peer's, and it is tracked below.</summary>
     public bool Proven;
+    /// <summary>Its proving segment came in on the loopback device: the peer is a process on the router's host.</summary>
+    public bool Local;
 
     // What this peer sends and acknowledges, as far as the segments crossing the router show it
     // (RFC 9293 names, from the peer's point of view). Updated from acceptable segments only.
@@ -106,6 +108,7 @@ internal sealed class Session
     // are read back from it, and HeaderBytes (IP + TCP per segment) turns them into payload.
     public bool Offloaded;
     public bool OffloadFailed;
+    public bool KeptLocal;      // not offloaded: a peer is on the router's host (SpliceEngine.MaybeOffload)
     public long OffloadedAt;
     public bool Adopted;        // taken over from an earlier translator: its link and sequence numbers were never ours
     public bool Tightened;      // the kernel's entry tracks windows strictly (or was asked to, and refused)

@@ -93,6 +93,8 @@ public sealed record SpliceCounters
     public long OffloadFailures { get; init; }
     /// <summary>The errno of the last refused offload, 0 when none was refused.</summary>
     public int LastOffloadErrno { get; init; }
+    /// <summary>Sessions with a peer on the router's own host: relayed by the translator, never offloaded.</summary>
+    public long SessionsKeptLocal { get; init; }
     /// <summary>Sessions taken over from an earlier translator's entries.</summary>
     public long SessionsAdopted { get; init; }
     /// <summary>Offloaded sessions whose entry turned to strict window tracking once it had seen both directions.</summary>

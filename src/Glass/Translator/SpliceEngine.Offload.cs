@@ -18,7 +18,7 @@ namespace Glass.Translator;
 public sealed partial class SpliceEngine
 {
     private IFlowOffloader? _offloader;
-    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures;
+    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures, _keptLocal;
 
     // Segments the entry must have counted in each direction before its tracking turns strict.
     private const ulong TightenAfterPackets = 2;
@@ -39,6 +39,18 @@ public sealed partial class SpliceEngine
     {
         if (_offloader is null || s.Offloaded || s.OffloadFailed || s.State != SessionState.Established || !s.A.Proven || !s.B.Proven)
             return;
+        if (s.A.Local || s.B.Local)
+        {
+            // The router's own segments to the relay range are untracked (raw OUTPUT, NfQueueRule),
+            // so no entry would ever see them; and the kernel's NAT does not deliver to 127.0.0.0/8
+            // what comes in from outside. Such a session is relayed here to its end.
+            if (!s.KeptLocal)
+            {
+                s.KeptLocal = true;
+                _keptLocal++;
+            }
+            return;
+        }
         var errno = _offloader.Offload(FlowOf(s));
         if (errno == 0)
         {

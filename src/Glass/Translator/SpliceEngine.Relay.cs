@@ -39,6 +39,7 @@ public sealed partial class SpliceEngine
                 return Count(DropReason.HandshakeIncomplete);
             if (!Commit(s, isA, index))
                 return Count(DropReason.HandshakeConflict);
+            from.Local = info.Local;
         }
         if (!CanCross(s, isA))
             return Count(DropReason.HandshakeIncomplete);
@@ -348,8 +349,16 @@ public sealed partial class SpliceEngine
     internal static ushort AgreedMss(in TcpSynOptions a, in TcpSynOptions b, ushort maxSegmentSize)
     {
         var mss = Math.Min(a.Mss == 0 ? DefaultMss : a.Mss, b.Mss == 0 ? DefaultMss : b.Mss);
+        mss = Math.Min(mss, MaxQueuedMss);
         return maxSegmentSize > 0 ? Math.Min(mss, maxSegmentSize) : mss;
     }
+
+    /// <summary>
+    /// The largest MSS whose segments the queue hands over whole: NFQUEUE copies at most 65531 bytes
+    /// (a netlink attribute's length is 16 bits), and a cut segment is dropped. Loopback peers offer
+    /// 65495 (lo's MTU), whose full segments would be cut every time, stalling the stream.
+    /// </summary>
+    internal const ushort MaxQueuedMss = 65531 - Ipv4Layout.MinHeaderLength - TcpLayout.MaxHeaderLength;
 
     // Serial number arithmetic (RFC 1982) over 32-bit sequence numbers.
     private static bool SeqGe(uint a, uint b) => (int)(a - b) >= 0;

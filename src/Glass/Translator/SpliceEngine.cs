@@ -312,6 +312,7 @@ public sealed partial class SpliceEngine
                 SessionsOffloaded = _offloadedNow,
                 OffloadedTotal = _offloadedTotal,
                 OffloadFailures = _offloadFailures,
+                SessionsKeptLocal = _keptLocal,
                 LastOffloadErrno = LastOffloadErrno,
                 SessionsAdopted = _adopted,
                 OffloadsTightened = _tightened,

@@ -312,6 +312,22 @@ public sealed class TranslatorHost : IDisposable
         return smallest == int.MaxValue ? (ushort)0 : (ushort)Math.Min(ushort.MaxValue, smallest - 40);
     }
 
+    // The loopback device's ifindex: what the router's own processes send comes in there.
+    private readonly uint _loopback = LoopbackIndex();
+
+    /// <summary>lo's ifindex from /sys/class/net (1, LOOPBACK_IFINDEX, in every namespace of a modern kernel).</summary>
+    private static uint LoopbackIndex()
+    {
+        try
+        {
+            return uint.TryParse(File.ReadAllText("/sys/class/net/lo/ifindex").Trim(), out var i) ? i : 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 1;
+        }
+    }
+
     // Queued packets taken per recvmmsg; every slot holds the largest message (a 64 KiB datagram).
     private const int ReceiveSlots = 32;
 
@@ -360,7 +376,7 @@ public sealed class TranslatorHost : IDisposable
         {
             if (NfQueueMessages.TryReadPacket(message, out QueuedPacket p))
             {
-                var info = new QueuedPacketInfo { ChecksumPartial = p.ChecksumPartial, Gso = p.Gso, Truncated = p.Truncated };
+                var info = new QueuedPacketInfo { ChecksumPartial = p.ChecksumPartial, Gso = p.Gso, Truncated = p.Truncated, Local = p.InDevice == _loopback };
                 var result = DropReason.None;
                 try
                 {

@@ -21,6 +21,24 @@ public class CrashRecoveryTests
     }
 
     [Fact]
+    public void TheRoutersOwnPacketsToTheRangeAreUntrackedInBothRuleSetsAndRemovedWithThem()
+    {
+        foreach (var offload in new[] { false, true })
+        {
+            var rule = new NfQueueRule(6, 61000, 61999, offload, 0x474c0006);
+            // Tracked, a local SYN's entry is confirmed before it loops back through lo: it would
+            // miss the UNTRACKED queue rule (a reset) or clash with the translator's entries.
+            var local = Assert.Single(rule.Rules, r => r.Rule.AsSpan().IndexOf(["-o", "lo"]) >= 0);
+            Assert.Equal("raw", local.Table);
+            Assert.Equal(["OUTPUT", "-o", "lo", "-p", "tcp", "--dport", "61000:61999"], local.Rule[..7]);
+            Assert.Equal(["-j", "CT", "--notrack"], local.Rule[^3..]);
+            // Same comment as the rest, so Install finds a dead translator's copy and Remove takes it.
+            Assert.Contains("glass-translator-6", local.Rule);
+            Assert.Contains("iptables -t raw -A OUTPUT -o lo -p tcp --dport 61000:61999", rule.Describe());
+        }
+    }
+
+    [Fact]
     public void ASettingsFileSavedWhileRunningNamesTheTranslatorThatDied()
     {
         var path = Path.Combine(Path.GetTempPath(), $"glass-kept-{Guid.NewGuid():N}");

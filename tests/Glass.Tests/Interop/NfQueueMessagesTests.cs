@@ -61,7 +61,8 @@ public sealed class NfQueueMessagesTests
         hdr[4] = 0x08; // ETH_P_IP
         if (withHeader)
             Attr(NFQA_PACKET_HDR, hdr);
-        Attr(5, new byte[] { 1, 0, 0, 0 }); // NFQA_IFINDEX_INDEV, skipped
+        if (!extra.Any(e => e.Type == NFQA_IFINDEX_INDEV))
+            Attr(NFQA_IFINDEX_INDEV, Be32(2)); // as from eth0 unless a test says otherwise
         foreach (var (type, value) in extra)
             Attr(type, value);
         Attr(NFQA_PAYLOAD, payload);
@@ -135,6 +136,18 @@ public sealed class NfQueueMessagesTests
         // A 32-bit attribute shorter than 4 bytes is malformed.
         Assert.False(TryReadPacket(PacketMessage(12, payload, true, (NFQA_SKB_INFO, new byte[2])), out p));
         Assert.False(TryReadPacket(PacketMessage(12, payload, true, (NFQA_CAP_LEN, new byte[3])), out p));
+    }
+
+    [Fact]
+    public void APacketNamesTheDeviceItCameInOn()
+    {
+        var payload = new byte[40];
+        Assert.True(TryReadPacket(PacketMessage(13, payload), out QueuedPacket p));
+        Assert.Equal(2u, p.InDevice);
+        // What a process on the router's host sent loops back through lo (ifindex 1).
+        Assert.True(TryReadPacket(PacketMessage(14, payload, true, (NFQA_IFINDEX_INDEV, Be32(1))), out p));
+        Assert.Equal(1u, p.InDevice);
+        Assert.False(TryReadPacket(PacketMessage(15, payload, true, (NFQA_IFINDEX_INDEV, new byte[2])), out p));
     }
 
     [Fact]
