@@ -7,22 +7,34 @@ namespace Glass.Translator;
 /// bookkeeping keep working; the kernel reports its end and its counters back.
 /// </summary>
 /// <remarks>
-/// The entry starts with liberal window tracking (it picks the flow up mid-stream), under which
-/// the kernel believes any FIN and lets any reset past the highest acknowledgment cut the entry's
-/// timeout to 10 s, so a blind stranger could end an offloaded session. Once the entry has counted
-/// segments both ways, it has learnt both windows (with the scales it was given), and the engine
-/// turns liberal tracking off: the kernel then refuses segments outside the windows, which miss
-/// the entry's NAT and come to the queue, where the engine judges them. Adopted entries keep
-/// liberal tracking: their window scales were never known here.
+/// <para>The entry starts with liberal window tracking (it picks the flow up mid-stream), under
+/// which the kernel believes any FIN and any reset past the highest acknowledgment, so a blind
+/// stranger could end an offloaded session. Once the entry has counted segments both ways, it has
+/// learnt both windows (with the scales it was given), and the engine turns liberal tracking off:
+/// the kernel then refuses segments outside the windows, which miss the entry's NAT and come to
+/// the queue, where the engine judges them. Adopted entries are tightened the same way: their
+/// scales are in the entry since it was made.</para>
+/// <para>A reset inside the window is still one the kernel takes, and it answers a reset it does
+/// not take as exact by cutting the entry's timeout to 10 s: a session then silent for 10 s (an
+/// idle ssh) lost its entry, and with it the session. So the entry's timeout is fixed
+/// (IPS_FIXED_TIMEOUT): no packet changes it, the engine re-arms it every
+/// <see cref="EntryRefreshInterval"/> while traffic crosses, and the engine alone ends an entry
+/// (idle, its own TIME_WAIT, which traffic restarts, an exact reset).</para>
 /// </remarks>
 public sealed partial class SpliceEngine
 {
     private IFlowOffloader? _offloader;
-    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures;
+    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures, _refreshFailures;
 
     // Segments the entry must have counted in each direction before its tracking turns strict.
     private const ulong TightenAfterPackets = 2;
     private int _offloadedNow;
+
+    /// <summary>
+    /// How often an offloaded entry that carries traffic has its fixed timeout re-armed; entries
+    /// must be made with a timeout longer than the idle timeout by more than this.
+    /// </summary>
+    public static readonly TimeSpan EntryRefreshInterval = TimeSpan.FromMinutes(4);
 
     /// <summary>Where established sessions are handed to the kernel; null keeps every segment here.</summary>
     public IFlowOffloader? Offloader
@@ -43,7 +55,7 @@ public sealed partial class SpliceEngine
         if (errno == 0)
         {
             s.Offloaded = true;
-            s.OffloadedAt = _clock.NowMilliseconds;
+            s.OffloadedAt = s.EntryRefreshedAt = _clock.NowMilliseconds;
             _offloadedTotal++;
             _offloadedNow++;
             return;
@@ -97,17 +109,28 @@ public sealed partial class SpliceEngine
         }
     }
 
-    /// <summary>New counters of an offloaded session's entry; any change counts as activity.</summary>
+    /// <summary>
+    /// New counters of an offloaded session's entry; any change counts as activity, restarts a
+    /// TIME_WAIT (forged FINs must not end a flow that still carries data, as in
+    /// <see cref="Relay"/>) and, now and then, re-arms the entry's timeout.
+    /// </summary>
     public void OnKernelCounters(in FlowTuple original, in KernelCounters counters)
     {
         lock (_gate)
         {
             if (!TryFindOffloaded(original, out var s))
                 return;
+            var now = _clock.NowMilliseconds;
             if (counters != s.Kernel)
-                s.LastActivity = _clock.NowMilliseconds;
+            {
+                s.LastActivity = now;
+                if (s.State == SessionState.TimeWait)
+                    s.TimeWaitSince = now;
+                if (now - s.EntryRefreshedAt >= Ms(EntryRefreshInterval))
+                    RefreshEntry(s, original, now);
+            }
             s.Kernel = counters;
-            if (!s.Tightened && !s.Adopted && counters.PacketsA >= TightenAfterPackets && counters.PacketsB >= TightenAfterPackets)
+            if (!s.Tightened && counters.PacketsA >= TightenAfterPackets && counters.PacketsB >= TightenAfterPackets)
             {
                 // Once, whatever the answer: an entry that refuses stays liberal, as before.
                 s.Tightened = true;
@@ -122,6 +145,21 @@ public sealed partial class SpliceEngine
             }
         }
     }
+
+    private void RefreshEntry(Session s, in FlowTuple original, long now)
+    {
+        s.EntryRefreshedAt = now;
+        var errno = _offloader?.Refresh(original) ?? 0;
+        if (errno != 0)
+        {
+            // Tried again at the next interval; meanwhile the entry keeps the timeout it had.
+            _refreshFailures++;
+            LastRefreshErrno = errno;
+        }
+    }
+
+    /// <summary>The errno of the last refused <see cref="IFlowOffloader.Refresh"/>, 0 when none was refused.</summary>
+    public int LastRefreshErrno { get; private set; }
 
     /// <summary>The errno of the last refused <see cref="IFlowOffloader.Tighten"/>, 0 when none was refused.</summary>
     public int LastTightenErrno { get; private set; }
@@ -203,6 +241,8 @@ public sealed partial class SpliceEngine
             _created++;
             _adopted++;
             _offloadedNow++;
+            // Its timeout is ours from now on, and fixed (an earlier version's entry was not).
+            RefreshEntry(s, flow.Original, now);
             return true;
         }
     }

@@ -311,6 +311,7 @@ public sealed partial class SpliceEngine
                 SessionsAdopted = _adopted,
                 OffloadsTightened = _tightened,
                 TightenFailures = _tightenFailures,
+                RefreshFailures = _refreshFailures,
             };
         }
     }

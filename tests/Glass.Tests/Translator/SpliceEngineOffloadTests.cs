@@ -29,6 +29,15 @@ internal sealed class FakeOffloader : IFlowOffloader
         Tightened.Add(original);
         return RefuseTighten;
     }
+
+    public List<FlowTuple> Refreshed { get; } = new();
+    public int RefuseRefresh { get; set; }
+
+    public int Refresh(in FlowTuple original)
+    {
+        Refreshed.Add(original);
+        return RefuseRefresh;
+    }
 }
 
 public sealed class SpliceEngineOffloadTests
@@ -164,12 +173,61 @@ public sealed class SpliceEngineOffloadTests
     }
 
     [Fact]
-    public void AnAdoptedEntryKeepsLiberalTracking()
+    public void AnAdoptedEntryIsTightenedAndItsTimeoutFixedLikeOurOwn()
     {
-        // Its window scales were never seen here: strict tracking could misjudge its windows.
+        // Its window scales are in the entry since the earlier translator made it; its timeout
+        // may not have been fixed yet (an earlier version), so adoption re-arms it at once.
         Assert.True(_engine.Adopt(new OffloadedFlow(OriginalA, new FlowTuple(PeerB, SrcB, Router, PortB)), default));
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Refreshed));
         _engine.OnKernelCounters(OriginalA, new KernelCounters(50, 50 * 52, 50, 50 * 52));
-        Assert.Empty(_offloader.Tightened);
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Tightened));
+    }
+
+    [Fact]
+    public void TheEntrysFixedTimeoutIsReArmedWhileTrafficCrosses()
+    {
+        Offloaded();
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(2, 104, 2, 104));
+        Assert.Empty(_offloader.Refreshed); // made with a fixed timeout a minute ago
+        _clock.Advance(SpliceEngine.EntryRefreshInterval);
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(2, 104, 2, 104));
+        Assert.Empty(_offloader.Refreshed); // silent: the idle timeout runs, and so does the entry's
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(3, 156, 2, 104));
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Refreshed));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(9, 156 * 3, 9, 104 * 3));
+        Assert.Single(_offloader.Refreshed); // not again before the interval
+    }
+
+    [Fact]
+    public void ARefusedRefreshIsCountedAndTriedAgainAtTheNextInterval()
+    {
+        _offloader.RefuseRefresh = 2; // ENOENT
+        Offloaded();
+        _clock.Advance(SpliceEngine.EntryRefreshInterval);
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(3, 156, 3, 156));
+        Assert.Equal((1L, 2), (_engine.GetCounters().RefreshFailures, _engine.LastRefreshErrno));
+        _clock.Advance(SpliceEngine.EntryRefreshInterval);
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(4, 208, 4, 208));
+        Assert.Equal(2, _offloader.Refreshed.Count);
+        Assert.Single(_engine.GetSessions());
+    }
+
+    [Fact]
+    public void TrafficRestartsAKernelTimeWaitSoForgedFinsCannotEndALiveFlow()
+    {
+        // Forged FINs both ways can walk the kernel's entry to TIME_WAIT; data that keeps
+        // crossing it shows the flow alive, as it does for a session relayed here.
+        Offloaded();
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(2, 104, 2, 104));
+        _engine.OnKernelState(OriginalA, KernelFlowState.TimeWait);
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(200, 200 * 1052, 100, 100 * 52));
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, _engine.Sweep());
+        _clock.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("closed", Assert.Single(_released).Reason);
     }
 
     [Fact]
