@@ -21,7 +21,8 @@ internal static class Program
           glass-forge send  --src ADDRS --src-port PORTS --dst ADDR --dst-port PORTS
                             [--flags FLAGS] [--seq N|random] [--ack N] [--window W]
                             [--payload BYTES] [--count N] [--rate PPS] [--seed S]
-          glass-forge sniff --host ADDR [--quiet-ms Q] [--timeout SEC]
+          glass-forge sniff --host ADDR [--ports PORTS] [--quiet-ms Q] [--both-ways true]
+                            [--timeout SEC]
           glass-forge --help
 
         send   Sends N segments (default 1) from a raw socket, at most PPS a second (default 0:
@@ -34,7 +35,9 @@ internal static class Program
                (bytes of zeros, default 0) as given. Numbers accept 0x hex. Prints one line
                  {"sent":n,"failed":f,"seconds":t}
         sniff  Watches every interface of its namespace (a packet socket) for TCP segments from
-               or to ADDR, and once Q ms (default 1000) pass without one after the first, prints
+               or to ADDR (with a source or destination port in PORTS, when given), and once
+               Q ms (default 1000) pass without one after the first (with --both-ways true:
+               after segments of one flow in both directions, say a probe and its answer), prints
                one line per flow direction with its last segment:
                  {"src":"a:p","dst":"a:p","seq":n,"ack":n,"window":w,"flags":"A","length":l,"next":n}
                next is seq plus the segment's length (SYN and FIN count one). Exits 1 when no
@@ -121,7 +124,9 @@ internal static class Program
     private static int Sniff(Dictionary<string, string> o)
     {
         var host = ParseAddress(Required(o, "--host"));
+        var (portFirst, portLast) = o.TryGetValue("--ports", out var ports) ? ParsePorts(ports) : (0, ushort.MaxValue);
         var quietMs = ParseNumber(o, "--quiet-ms", 1, 600_000, 1000);
+        var bothWays = o.GetValueOrDefault("--both-ways") == "true";
         var timeout = TimeSpan.FromSeconds(ParseNumber(o, "--timeout", 1, 3600, 30));
         using var capture = PacketCapture.Open();
         var buffer = new byte[65536];
@@ -135,17 +140,20 @@ internal static class Program
                 throw new KernelException("recv(AF_PACKET)", -n);
             if (n == 0)
             {
-                if (last.Count > 0 && (clock.Elapsed - lastSeen).TotalMilliseconds >= quietMs)
+                var seen = bothWays ? last.Keys.Any(k => last.ContainsKey((k.Item3, k.Item4, k.Item1, k.Item2))) : last.Count > 0;
+                if (seen && (clock.Elapsed - lastSeen).TotalMilliseconds >= quietMs)
                     break;
-                if (last.Count == 0 && clock.Elapsed >= timeout)
+                if (!seen && clock.Elapsed >= timeout)
                 {
-                    Console.Error.WriteLine($"glass-forge: no TCP segment from or to {Ipv4.Format(host)} in {timeout.TotalSeconds} s");
+                    Console.Error.WriteLine($"glass-forge: no TCP segment{(bothWays ? "s both ways" : "")} from or to {Ipv4.Format(host)} in {timeout.TotalSeconds} s");
                     return 1;
                 }
                 Thread.Sleep(1);
                 continue;
             }
             if (!TcpPacket.TryParse(buffer.AsSpan(0, n), out var tcp) || (tcp.SourceAddress != host && tcp.DestinationAddress != host))
+                continue;
+            if ((tcp.SourcePort < portFirst || tcp.SourcePort > portLast) && (tcp.DestinationPort < portFirst || tcp.DestinationPort > portLast))
                 continue;
             last[(tcp.SourceAddress, tcp.SourcePort, tcp.DestinationAddress, tcp.DestinationPort)] = new Segment(
                 $"{Ipv4.Format(tcp.SourceAddress)}:{tcp.SourcePort}", $"{Ipv4.Format(tcp.DestinationAddress)}:{tcp.DestinationPort}",

@@ -24,7 +24,7 @@ internal static unsafe partial class Libc
     public const int IPPROTO_RAW = 255;
 
     // linux/if_ether.h
-    public const ushort ETH_P_IP = 0x0800;
+    public const ushort ETH_P_ALL = 0x0003;
 
     // asm-generic/socket.h
     public const int SOL_SOCKET = 1;

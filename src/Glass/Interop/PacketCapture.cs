@@ -4,8 +4,10 @@ using System.Runtime.InteropServices;
 namespace Glass.Interop;
 
 /// <summary>
-/// A packet socket (AF_PACKET, SOCK_DGRAM, ETH_P_IP) on every interface of the namespace: a copy of
-/// each IPv4 datagram sent or received, without its link header, taken before netfilter sees it.
+/// A packet socket (AF_PACKET, SOCK_DGRAM, ETH_P_ALL) on every interface of the namespace: a copy of
+/// each frame sent or received, without its link header, taken before netfilter sees an incoming
+/// one. ETH_P_ALL, because only such taps see what the namespace sends or forwards; the caller
+/// skips what does not parse as IPv4.
 /// Test tools use it to learn a live flow's sequence numbers, as an on-path attacker would.
 /// </summary>
 /// <remarks>The capture owns its descriptor.</remarks>
@@ -18,10 +20,10 @@ internal sealed unsafe class PacketCapture : IDisposable
     public static PacketCapture Open()
     {
         // The protocol is the ethertype in network order (packet(7)).
-        var protocol = BinaryPrimitives.ReverseEndianness(Libc.ETH_P_IP);
-        var fd = Libc.socket(Libc.AF_PACKET, Libc.SOCK_DGRAM | Libc.SOCK_CLOEXEC, BitConverter.IsLittleEndian ? protocol : Libc.ETH_P_IP);
+        var protocol = BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(Libc.ETH_P_ALL) : Libc.ETH_P_ALL;
+        var fd = Libc.socket(Libc.AF_PACKET, Libc.SOCK_DGRAM | Libc.SOCK_CLOEXEC, protocol);
         if (fd < 0)
-            throw new KernelException("socket(AF_PACKET, SOCK_DGRAM, ETH_P_IP)", Marshal.GetLastPInvokeError(), "A packet capture needs root (CAP_NET_RAW).");
+            throw new KernelException("socket(AF_PACKET, SOCK_DGRAM, ETH_P_ALL)", Marshal.GetLastPInvokeError(), "A packet capture needs root (CAP_NET_RAW).");
         return new PacketCapture(new SafeFileDescriptor(fd));
     }
 
