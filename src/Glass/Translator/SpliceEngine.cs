@@ -312,6 +312,7 @@ public sealed partial class SpliceEngine
                 OffloadsTightened = _tightened,
                 TightenFailures = _tightenFailures,
                 RefreshFailures = _refreshFailures,
+                KernelResetsDoubted = _kernelResetsDoubted,
             };
         }
     }
