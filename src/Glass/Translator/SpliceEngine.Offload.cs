@@ -195,8 +195,8 @@ public sealed partial class SpliceEngine
                 s.Kernel = c;
             s.Offloaded = false; // nothing left to remove
             _offloadedNow--;
-            // Closing ends as closed; an established entry ran out its own timeout ("expired"),
-            // for instance after a reset the kernel did not take as exact.
+            // Closing ends as closed; an established entry ran out its fixed timeout ("expired"):
+            // its refreshes failed, or someone deleted it (conntrack -D).
             Release(s, s.State is SessionState.TimeWait or SessionState.Closing ? "closed" : "expired");
         }
     }
