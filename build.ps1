@@ -96,6 +96,7 @@ function Invoke-Build {
     $env:GLASS_TESTPEER = Join-Path $Root "tests/Glass.TestPeer/bin/$Configuration/net10.0/glass-testpeer.dll"
     $env:GLASS_BENCH = Join-Path $Root "tests/Glass.Bench/bin/$Configuration/net10.0/glass-bench.dll"
     $env:GLASS_IMPAIR = Join-Path $Root "tests/Glass.Impair/bin/$Configuration/net10.0/glass-impair.dll"
+    $env:GLASS_FORGE = Join-Path $Root "tests/Glass.Forge/bin/$Configuration/net10.0/glass-forge.dll"
     Write-Host "Module ready: Import-Module $ModuleOut"
 }
 

@@ -8,6 +8,7 @@
         hostA (192.168.1.2) --lan-- natA (192.168.1.1 | 203.0.113.2) --pub--+
                                                                            br0  router (203.0.113.1)
         hostB (192.168.2.2) --lan-- natB (192.168.2.1 | 203.0.113.3) --pub--+
+        (New-GlassTestNet -Attacker)    attacker (203.0.113.66) --pub--+
 
     The router namespace holds a bridge br0 that plays the public segment and carries the glass
     router's public address. natA/natB forward and MASQUERADE their LAN behind their public
@@ -35,6 +36,7 @@ $script:RoleNames = [ordered]@{
     hostA  = 'HostANs'
     natB   = 'NatBNs'
     hostB  = 'HostBNs'
+    attacker = 'AttackerNs'
 }
 
 function Get-GlassTool {
@@ -245,11 +247,16 @@ function New-GlassTestNet {
         follow its smallest port), so the router advertises the larger MSS and each peer's MSS
         keeps the router's segments within that peer's leg. A frame larger than a leg's MTU is
         dropped silently at that leg's veth, as on a real layer-2 segment.
+    .PARAMETER Attacker
+        Adds a sixth namespace, attacker (glass-evil-<id>, 203.0.113.66 on the public segment), for
+        tests that forge packets; the router routes 198.51.100.0/24 through it, so spoofed sources
+        there are answered (if at all) towards the attacker.
     #>
     [CmdletBinding()]
     param(
         [ValidateRange(576, 65535)][int]$MtuA = 1500,
-        [ValidateRange(576, 65535)][int]$MtuB = 1500
+        [ValidateRange(576, 65535)][int]$MtuB = 1500,
+        [switch]$Attacker
     )
     $id = [Convert]::ToHexString([System.Security.Cryptography.RandomNumberGenerator]::GetBytes(3)).ToLowerInvariant()
     $temp = Join-Path ([System.IO.Path]::GetTempPath()) "glass-testnet-$id"
@@ -263,7 +270,9 @@ function New-GlassTestNet {
         HostANs            = "glass-hosta-$id"
         NatBNs             = "glass-natb-$id"
         HostBNs            = "glass-hostb-$id"
-        Namespaces         = [string[]]@("glass-router-$id", "glass-nata-$id", "glass-hosta-$id", "glass-natb-$id", "glass-hostb-$id")
+        AttackerNs         = $(if ($Attacker) { "glass-evil-$id" } else { $null })
+        Namespaces         = [string[]]@(@("glass-router-$id", "glass-nata-$id", "glass-hosta-$id", "glass-natb-$id", "glass-hostb-$id") +
+            @(if ($Attacker) { "glass-evil-$id" }))
         PrefixLength       = 24
         PublicSubnet       = '203.0.113.0/24'
         RouterAddress      = '203.0.113.1'
@@ -274,6 +283,8 @@ function New-GlassTestNet {
         NatBPublicAddress  = '203.0.113.3'
         NatBLanAddress     = '192.168.2.1'
         HostBAddress       = '192.168.2.2'
+        AttackerAddress    = $(if ($Attacker) { '203.0.113.66' } else { $null })
+        AttackerSubnet     = $(if ($Attacker) { '198.51.100.0/24' } else { $null })
         LanBSubnet         = '192.168.2.0/24'
         RouterBridge       = 'br0'
         RouterPortA        = 'natA'
@@ -337,12 +348,25 @@ function New-GlassTestNet {
         Invoke-GlassIp -n $r addr add "$($net.RouterAddress)/24" dev br0
         Invoke-GlassIp -n $r link set br0 up
 
+        $links = @(@($net.RouterNs, 'br0'), @($net.RouterNs, 'natA'), @($net.RouterNs, 'natB'),
+            @($net.NatANs, 'pub'), @($net.NatANs, 'lan'), @($net.HostANs, 'eth0'),
+            @($net.NatBNs, 'pub'), @($net.NatBNs, 'lan'), @($net.HostBNs, 'eth0'))
+        if ($Attacker) {
+            # A third host on the public segment, and the subnet it pretends to route.
+            $e = $net.AttackerNs
+            Invoke-GlassIp -n $e link add pub type veth peer name evil netns $r
+            Invoke-GlassIp -n $r link set evil master br0
+            Invoke-GlassIp -n $r link set evil up
+            Invoke-GlassIp -n $e addr add "$($net.AttackerAddress)/24" dev pub
+            Invoke-GlassIp -n $e link set pub up
+            Invoke-GlassIp -n $r route add $net.AttackerSubnet via $net.AttackerAddress dev br0
+            $links += , @($e, 'pub')
+            $links += , @($r, 'evil')
+        }
+
         # Links come up asynchronously (carrier on veth, bridge port forwarding state): poll.
         $null = Wait-GlassCondition -TimeoutSeconds 10 -Because "links of test net $id to come up" -ScriptBlock {
-            $down = foreach ($check in @(
-                    @($net.RouterNs, 'br0'), @($net.RouterNs, 'natA'), @($net.RouterNs, 'natB'),
-                    @($net.NatANs, 'pub'), @($net.NatANs, 'lan'), @($net.HostANs, 'eth0'),
-                    @($net.NatBNs, 'pub'), @($net.NatBNs, 'lan'), @($net.HostBNs, 'eth0'))) {
+            $down = foreach ($check in $links) {
                 $state = Invoke-GlassChecked $ip '-n', $check[0], '-o', 'link', 'show', 'dev', $check[1]
                 if ($state -notmatch 'state UP' -or $state -match 'NO-CARRIER') { $check -join '/' }
             }

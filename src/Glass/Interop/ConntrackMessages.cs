@@ -98,6 +98,7 @@ internal static class ConntrackMessages
     public const uint IPS_SEEN_REPLY = 1 << 1;
     public const uint IPS_ASSURED = 1 << 2;
     public const uint IPS_CONFIRMED = 1 << 3;
+    public const uint IPS_FIXED_TIMEOUT = 1 << 10;
 
     // nf_conntrack_tcp.h: enum tcp_conntrack, and IP_CT_TCP_FLAG_*
     public const byte TCP_CONNTRACK_ESTABLISHED = 3;
@@ -136,8 +137,8 @@ internal static class ConntrackMessages
         WriteNat(ref w, CTA_NAT_DST, flow.Reply.Source, flow.Reply.SourcePort);
         WriteNat(ref w, CTA_NAT_SRC, flow.Reply.Destination, flow.Reply.DestinationPort);
         // The kernel marks a created entry CONFIRMED before reading CTA_STATUS, and answers EBUSY
-        // to a status that would clear it.
-        w.PutBe32(CTA_STATUS, IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED);
+        // to a status that would clear it. FIXED_TIMEOUT: see WriteRefresh.
+        w.PutBe32(CTA_STATUS, OurStatus);
         w.PutBe32(CTA_TIMEOUT, timeoutSeconds);
         w.PutBe32(CTA_MARK, mark);
         var info = w.Begin(CTA_PROTOINFO);
@@ -183,6 +184,30 @@ internal static class ConntrackMessages
         w.Put(CTA_PROTOINFO_TCP_FLAGS_REPLY, strict);
         w.End(tcp);
         w.End(info);
+        return w.Finish();
+    }
+
+    /// <summary>The status bits of every entry we make, and the ones a refresh sets.</summary>
+    public const uint OurStatus = IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED | IPS_FIXED_TIMEOUT;
+
+    /// <summary>
+    /// IPCTNL_MSG_CT_NEW updating (never creating) the entry whose original direction is
+    /// <paramref name="original"/>: its timeout re-armed to <paramref name="timeoutSeconds"/>, and fixed.
+    /// </summary>
+    /// <remarks>
+    /// With IPS_FIXED_TIMEOUT the kernel never changes the entry's timeout on a packet
+    /// (__nf_ct_refresh_acct, nf_tcp_handle_invalid): a reset inside the window, which tcp_packet
+    /// does not take as exact and answers by cutting the timeout to the CLOSE timeout (10 s), no
+    /// longer ends a session that then stays silent, nor does a FIN shorten it. The translator
+    /// ends entries itself (idle, time-wait, exact reset) and re-arms the timeout of those that
+    /// carry traffic. The status goes whole: ctnetlink clears the changeable bits it does not name.
+    /// </remarks>
+    public static int WriteRefresh(Span<byte> b, uint seq, in FlowTuple original, uint timeoutSeconds)
+    {
+        var w = new NetlinkWriter(b, MessageType(IPCTNL_MSG_CT_NEW), NLM_F_REQUEST | NLM_F_ACK, seq, Libc.AF_INET);
+        WriteTuple(ref w, CTA_TUPLE_ORIG, original);
+        w.PutBe32(CTA_STATUS, OurStatus);
+        w.PutBe32(CTA_TIMEOUT, timeoutSeconds);
         return w.Finish();
     }
 

@@ -10,7 +10,7 @@ namespace Glass.Interop;
 /// restart and never touches anyone else's.
 /// </summary>
 /// <remarks>
-/// Three sockets, so no thread reads another's answers: commands (create, tighten, delete; used under the
+/// Three sockets, so no thread reads another's answers: commands (create, tighten, refresh, delete; used under the
 /// engine's lock), dumps (the event thread), and events (multicast, the event thread).
 /// </remarks>
 internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
@@ -86,6 +86,12 @@ internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
     public int Tighten(in FlowTuple original)
     {
         var n = WriteTighten(_request, _commands.NextSequence(), original);
+        return _commands.Execute(_request.AsSpan(0, n));
+    }
+
+    public int Refresh(in FlowTuple original)
+    {
+        var n = WriteRefresh(_request, _commands.NextSequence(), original, _timeoutSeconds);
         return _commands.Execute(_request.AsSpan(0, n));
     }
 

@@ -4,7 +4,7 @@ namespace Glass.Interop;
 
 /// <summary>
 /// The few libc calls the packet path needs, with the kernel's own constant names and values
-/// (sys/socket.h, netinet/in.h, asm-generic/socket.h, asm-generic/errno-base.h).
+/// (sys/socket.h, netinet/in.h, linux/if_ether.h, asm-generic/socket.h, asm-generic/errno-base.h).
 /// </summary>
 internal static unsafe partial class Libc
 {
@@ -14,12 +14,17 @@ internal static unsafe partial class Libc
     public const int AF_UNSPEC = 0;
     public const int AF_INET = 2;
     public const int AF_NETLINK = 16;
+    public const int AF_PACKET = 17;
+    public const int SOCK_DGRAM = 2;
     public const int SOCK_RAW = 3;
     public const int SOCK_CLOEXEC = 0x80000;
     public const int MSG_DONTWAIT = 0x40;
 
     // netinet/in.h
     public const int IPPROTO_RAW = 255;
+
+    // linux/if_ether.h
+    public const ushort ETH_P_ALL = 0x0003;
 
     // asm-generic/socket.h
     public const int SOL_SOCKET = 1;

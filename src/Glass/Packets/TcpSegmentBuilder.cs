@@ -60,6 +60,28 @@ public static class TcpSegmentBuilder
         return RstLength;
     }
 
+    /// <summary>Length of a segment without options: 20 bytes IP + 20 bytes TCP, plus its payload.</summary>
+    public static int SegmentLength(int payloadLength) => Ipv4Layout.MinHeaderLength + TcpLayout.MinHeaderLength + payloadLength;
+
+    /// <summary>
+    /// Writes an IPv4+TCP segment without options, with any flags, window and payload, and returns
+    /// its length: what a test's packet forger sends (the router itself sends only SYN-ACKs and RSTs).
+    /// </summary>
+    public static int WriteSegment(Span<byte> destination, uint source, ushort sourcePort, uint destinationAddr,
+        ushort destinationPort, uint sequence, uint acknowledgment, TcpFlags flags, ushort window, ReadOnlySpan<byte> payload = default)
+    {
+        int totalLength = SegmentLength(payload.Length);
+        if (destination.Length < totalLength || totalLength > ushort.MaxValue)
+            throw new ArgumentException($"The segment needs {totalLength} bytes, got {destination.Length}.", nameof(destination));
+
+        Span<byte> packet = destination[..totalLength];
+        Span<byte> segment = WriteHeaders(packet, source, sourcePort, destinationAddr, destinationPort,
+            sequence, acknowledgment, flags, window, TcpLayout.MinHeaderLength);
+        payload.CopyTo(segment[TcpLayout.MinHeaderLength..]);
+        FinishTcpChecksum(segment, source, destinationAddr);
+        return totalLength;
+    }
+
     internal static int SynAckOptionsLength(in SynAckOptions options)
     {
         int length = 0;
@@ -120,9 +142,12 @@ public static class TcpSegmentBuilder
         }
     }
 
-    /// <summary>Writes the IPv4 header (with checksum) and the fixed TCP header (checksum zero); returns the TCP segment.</summary>
+    /// <summary>
+    /// Writes the IPv4 header (with checksum) and the fixed TCP header (checksum zero); returns the TCP segment.
+    /// The TCP header is the whole segment unless <paramref name="tcpHeaderLength"/> says where the payload starts.
+    /// </summary>
     private static Span<byte> WriteHeaders(Span<byte> packet, uint source, ushort sourcePort, uint destinationAddr,
-        ushort destinationPort, uint sequence, uint acknowledgment, TcpFlags flags, ushort window)
+        ushort destinationPort, uint sequence, uint acknowledgment, TcpFlags flags, ushort window, int tcpHeaderLength = -1)
     {
         Span<byte> ip = packet[..Ipv4Layout.MinHeaderLength];
         ip[Ipv4Layout.VersionIhl] = (Ipv4Layout.Version << 4) | (Ipv4Layout.MinHeaderLength / 4);
@@ -142,7 +167,7 @@ public static class TcpSegmentBuilder
         BinaryPrimitives.WriteUInt16BigEndian(segment[TcpLayout.DestinationPort..], destinationPort);
         BinaryPrimitives.WriteUInt32BigEndian(segment[TcpLayout.Sequence..], sequence);
         BinaryPrimitives.WriteUInt32BigEndian(segment[TcpLayout.Acknowledgment..], acknowledgment);
-        segment[TcpLayout.DataOffset] = (byte)(segment.Length / 4 << 4);
+        segment[TcpLayout.DataOffset] = (byte)((tcpHeaderLength < 0 ? segment.Length : tcpHeaderLength) / 4 << 4);
         segment[TcpLayout.Flags] = (byte)flags;
         BinaryPrimitives.WriteUInt16BigEndian(segment[TcpLayout.Window..], window);
         BinaryPrimitives.WriteUInt16BigEndian(segment[TcpLayout.Checksum..], 0);

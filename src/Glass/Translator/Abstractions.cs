@@ -57,6 +57,12 @@ public interface IFlowOffloader
     /// it has seen both directions; 0 on success, else the errno the kernel answered.
     /// </summary>
     int Tighten(in FlowTuple original);
+
+    /// <summary>
+    /// Re-arms the entry's timeout (the idle timeout plus a margin) and keeps packets from changing
+    /// it; 0 on success, else the errno the kernel answered. Entries are created so already.
+    /// </summary>
+    int Refresh(in FlowTuple original);
 }
 
 /// <summary>A conntrack entry's counters: packets and IP bytes from A (original) and from B (reply).</summary>

@@ -110,6 +110,7 @@ internal sealed class Session
     public bool OffloadFailed;
     public bool KeptLocal;      // not offloaded: a peer is on the router's host (SpliceEngine.MaybeOffload)
     public long OffloadedAt;
+    public long EntryRefreshedAt; // when the entry's fixed timeout was last re-armed
     public bool Adopted;        // taken over from an earlier translator: its link and sequence numbers were never ours
     public bool Tightened;      // the kernel's entry tracks windows strictly (or was asked to, and refused)
     public byte HeaderBytes = 52;

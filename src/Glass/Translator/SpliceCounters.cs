@@ -101,4 +101,8 @@ public sealed record SpliceCounters
     public long OffloadsTightened { get; init; }
     /// <summary>Entries that refused strict tracking (they stay liberal); see the translator's last tighten error.</summary>
     public long TightenFailures { get; init; }
+    /// <summary>Times an entry's fixed timeout could not be re-armed (retried at the next interval); see the translator's last refresh error.</summary>
+    public long RefreshFailures { get; init; }
+    /// <summary>Resets the kernel took without checking them (the entry was half-closed): the session was kept until a silence.</summary>
+    public long KernelResetsDoubted { get; init; }
 }

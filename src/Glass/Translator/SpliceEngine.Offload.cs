@@ -7,22 +7,37 @@ namespace Glass.Translator;
 /// bookkeeping keep working; the kernel reports its end and its counters back.
 /// </summary>
 /// <remarks>
-/// The entry starts with liberal window tracking (it picks the flow up mid-stream), under which
-/// the kernel believes any FIN and lets any reset past the highest acknowledgment cut the entry's
-/// timeout to 10 s, so a blind stranger could end an offloaded session. Once the entry has counted
-/// segments both ways, it has learnt both windows (with the scales it was given), and the engine
-/// turns liberal tracking off: the kernel then refuses segments outside the windows, which miss
-/// the entry's NAT and come to the queue, where the engine judges them. Adopted entries keep
-/// liberal tracking: their window scales were never known here.
+/// <para>The entry starts with liberal window tracking (it picks the flow up mid-stream), under
+/// which the kernel believes any FIN and any reset past the highest acknowledgment, so a blind
+/// stranger could end an offloaded session. Once the entry has counted segments both ways, it has
+/// learnt both windows (with the scales it was given), and the engine turns liberal tracking off:
+/// the kernel then refuses segments outside the windows, which miss the entry's NAT and come to
+/// the queue, where the engine judges them. Adopted entries are tightened the same way: their
+/// scales are in the entry since it was made.</para>
+/// <para>A reset inside the window is still one the kernel takes, and it answers a reset it does
+/// not take as exact by cutting the entry's timeout to 10 s: a session then silent for 10 s (an
+/// idle ssh) lost its entry, and with it the session. So the entry's timeout is fixed
+/// (IPS_FIXED_TIMEOUT): no packet changes it, the engine re-arms it every
+/// <see cref="EntryRefreshInterval"/> while traffic crosses, and the engine alone ends an entry
+/// (idle, its own TIME_WAIT, which traffic restarts, an exact reset).</para>
+/// <para>Once an entry is half-closed, conntrack moves it to CLOSE on any reset, whatever its
+/// sequence number; the engine then keeps the session until nothing has crossed for the
+/// transitory timeout, instead of ending it at once.</para>
 /// </remarks>
 public sealed partial class SpliceEngine
 {
     private IFlowOffloader? _offloader;
-    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures, _keptLocal;
+    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures, _keptLocal, _refreshFailures, _kernelResetsDoubted;
 
     // Segments the entry must have counted in each direction before its tracking turns strict.
     private const ulong TightenAfterPackets = 2;
     private int _offloadedNow;
+
+    /// <summary>
+    /// How often an offloaded entry that carries traffic has its fixed timeout re-armed; entries
+    /// must be made with a timeout longer than the idle timeout by more than this.
+    /// </summary>
+    public static readonly TimeSpan EntryRefreshInterval = TimeSpan.FromMinutes(4);
 
     /// <summary>Where established sessions are handed to the kernel; null keeps every segment here.</summary>
     public IFlowOffloader? Offloader
@@ -55,7 +70,7 @@ public sealed partial class SpliceEngine
         if (errno == 0)
         {
             s.Offloaded = true;
-            s.OffloadedAt = _clock.NowMilliseconds;
+            s.OffloadedAt = s.EntryRefreshedAt = _clock.NowMilliseconds;
             _offloadedTotal++;
             _offloadedNow++;
             return;
@@ -95,9 +110,23 @@ public sealed partial class SpliceEngine
             s.LastActivity = now;
             switch (state)
             {
-                case KernelFlowState.Reset:
-                    // The reset has crossed already (the event follows the packet): end it here and there.
+                case KernelFlowState.Reset when s.State == SessionState.Established:
+                    // Established, conntrack closes an entry only on a reset at exactly the number it
+                    // expects; the reset has crossed already (the event follows the packet): end it
+                    // here and there.
                     Release(s, "reset");
+                    break;
+                case KernelFlowState.Reset:
+                    // Half-closed, conntrack takes any reset without looking at its sequence number
+                    // (tcp_can_early_drop), so a stranger's could be this one. The entry (its timeout
+                    // fixed) goes on carrying the flow; the session ends as reset once nothing has
+                    // crossed for the transitory timeout, as after a relayed reset that was not exact.
+                    if (s.ResetDeadline == 0)
+                    {
+                        s.ResetDeadline = now + Ms(_options.TransitoryTimeout);
+                        s.ResetDisprovedBy = 0;
+                        _kernelResetsDoubted++;
+                    }
                     break;
                 case KernelFlowState.TimeWait when s.State != SessionState.TimeWait:
                     EnterTimeWait(s, now);
@@ -109,17 +138,31 @@ public sealed partial class SpliceEngine
         }
     }
 
-    /// <summary>New counters of an offloaded session's entry; any change counts as activity.</summary>
+    /// <summary>
+    /// New counters of an offloaded session's entry; any change counts as activity, restarts a
+    /// TIME_WAIT (forged FINs must not end a flow that still carries data, as in
+    /// <see cref="Relay"/>) and, now and then, re-arms the entry's timeout.
+    /// </summary>
     public void OnKernelCounters(in FlowTuple original, in KernelCounters counters)
     {
         lock (_gate)
         {
             if (!TryFindOffloaded(original, out var s))
                 return;
+            var now = _clock.NowMilliseconds;
             if (counters != s.Kernel)
-                s.LastActivity = _clock.NowMilliseconds;
+            {
+                s.LastActivity = now;
+                if (s.State == SessionState.TimeWait)
+                    s.TimeWaitSince = now;
+                // Traffic after a reset the kernel took unchecked: the silence starts over.
+                if (s.ResetDeadline != 0)
+                    s.ResetDeadline = now + Ms(_options.TransitoryTimeout);
+                if (now - s.EntryRefreshedAt >= Ms(EntryRefreshInterval))
+                    RefreshEntry(s, original, now);
+            }
             s.Kernel = counters;
-            if (!s.Tightened && !s.Adopted && counters.PacketsA >= TightenAfterPackets && counters.PacketsB >= TightenAfterPackets)
+            if (!s.Tightened && counters.PacketsA >= TightenAfterPackets && counters.PacketsB >= TightenAfterPackets)
             {
                 // Once, whatever the answer: an entry that refuses stays liberal, as before.
                 s.Tightened = true;
@@ -135,6 +178,21 @@ public sealed partial class SpliceEngine
         }
     }
 
+    private void RefreshEntry(Session s, in FlowTuple original, long now)
+    {
+        s.EntryRefreshedAt = now;
+        var errno = _offloader?.Refresh(original) ?? 0;
+        if (errno != 0)
+        {
+            // Tried again at the next interval; meanwhile the entry keeps the timeout it had.
+            _refreshFailures++;
+            LastRefreshErrno = errno;
+        }
+    }
+
+    /// <summary>The errno of the last refused <see cref="IFlowOffloader.Refresh"/>, 0 when none was refused.</summary>
+    public int LastRefreshErrno { get; private set; }
+
     /// <summary>The errno of the last refused <see cref="IFlowOffloader.Tighten"/>, 0 when none was refused.</summary>
     public int LastTightenErrno { get; private set; }
 
@@ -149,8 +207,8 @@ public sealed partial class SpliceEngine
                 s.Kernel = c;
             s.Offloaded = false; // nothing left to remove
             _offloadedNow--;
-            // Closing ends as closed; an established entry ran out its own timeout ("expired"),
-            // for instance after a reset the kernel did not take as exact.
+            // Closing ends as closed; an established entry ran out its fixed timeout ("expired"):
+            // its refreshes failed, or someone deleted it (conntrack -D).
             Release(s, s.State is SessionState.TimeWait or SessionState.Closing ? "closed" : "expired");
         }
     }
@@ -215,6 +273,8 @@ public sealed partial class SpliceEngine
             _created++;
             _adopted++;
             _offloadedNow++;
+            // Its timeout is ours from now on, and fixed (an earlier version's entry was not).
+            RefreshEntry(s, flow.Original, now);
             return true;
         }
     }

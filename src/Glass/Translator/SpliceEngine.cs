@@ -317,6 +317,8 @@ public sealed partial class SpliceEngine
                 SessionsAdopted = _adopted,
                 OffloadsTightened = _tightened,
                 TightenFailures = _tightenFailures,
+                RefreshFailures = _refreshFailures,
+                KernelResetsDoubted = _kernelResetsDoubted,
             };
         }
     }

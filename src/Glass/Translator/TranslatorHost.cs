@@ -113,8 +113,9 @@ public sealed class TranslatorHost : IDisposable
             }
             if (Offload == OffloadMode.Kernel)
             {
-                Adopt();
+                // Before adopting: the engine re-arms the timeouts of the entries it takes over.
                 Engine.Offloader = _offloader;
+                Adopt();
                 _kernelThread = new Thread(KernelLoop) { IsBackground = true, Name = $"glass-conntrack-{_options.Queue}" };
                 _kernelThread.Start();
             }
@@ -137,8 +138,9 @@ public sealed class TranslatorHost : IDisposable
     {
         try
         {
-            // Entries outlive a silent spell of the idle timeout; the translator ends idle ones itself.
-            _offloader = ConntrackOffloader.Open(_options.Queue, splice.IdleTimeout + TimeSpan.FromMinutes(5));
+            // Entries outlive a silent spell of the idle timeout, however long before it their
+            // timeout was last re-armed; the translator ends idle ones itself.
+            _offloader = ConntrackOffloader.Open(_options.Queue, splice.IdleTimeout + SpliceEngine.EntryRefreshInterval + TimeSpan.FromMinutes(1));
         }
         catch (KernelException e)
         {

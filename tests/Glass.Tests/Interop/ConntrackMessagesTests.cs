@@ -53,7 +53,8 @@ public sealed class ConntrackMessagesTests
 
         Assert.Equal(7500u, BinaryPrimitives.ReadUInt32BigEndian(top[CTA_TIMEOUT]));
         var status = BinaryPrimitives.ReadUInt32BigEndian(top[CTA_STATUS]);
-        Assert.Equal(IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED, status);
+        // A fixed timeout: no packet (a forged reset) can shorten it.
+        Assert.Equal(IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED | IPS_FIXED_TIMEOUT, status);
 
         // DNAT to B, SNAT to the router port B dialled.
         var dnat = Attributes(top[CTA_NAT_DST]);
@@ -102,6 +103,23 @@ public sealed class ConntrackMessagesTests
         Assert.Equal(new ushort[] { CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, CTA_PROTOINFO_TCP_FLAGS_REPLY }, tcp.Keys.Order().ToArray());
         Assert.Equal(new byte[] { 0, IP_CT_TCP_FLAG_BE_LIBERAL }, tcp[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]);
         Assert.Equal(new byte[] { 0, IP_CT_TCP_FLAG_BE_LIBERAL }, tcp[CTA_PROTOINFO_TCP_FLAGS_REPLY]);
+        Assert.True(TryReadEntryTupleOnly(msg, out var original));
+        Assert.Equal(Flow.Original, original);
+    }
+
+    [Fact]
+    public void ARefreshRequestReArmsAndFixesTheTimeoutOfTheEntryItNames()
+    {
+        var b = new byte[MaxRequestLength];
+        var n = WriteRefresh(b, seq: 11, Flow.Original, timeoutSeconds: 7740);
+        var msg = b.AsSpan(0, n);
+        Assert.Equal((ushort)(1 << 8 | 0), MemoryMarshal.Read<ushort>(msg.Slice(4))); // CTNETLINK, CT_NEW
+        Assert.Equal(NLM_F_REQUEST | NLM_F_ACK, MemoryMarshal.Read<ushort>(msg.Slice(6))); // an update only
+        var top = Attributes(msg.Slice(20));
+        Assert.Equal(new ushort[] { CTA_TUPLE_ORIG, CTA_STATUS, CTA_TIMEOUT }, top.Keys.Order().ToArray());
+        Assert.Equal(7740u, BinaryPrimitives.ReadUInt32BigEndian(top[CTA_TIMEOUT]));
+        // The whole status: ctnetlink clears the changeable bits a status leaves out.
+        Assert.Equal(IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED | IPS_FIXED_TIMEOUT, BinaryPrimitives.ReadUInt32BigEndian(top[CTA_STATUS]));
         Assert.True(TryReadEntryTupleOnly(msg, out var original));
         Assert.Equal(Flow.Original, original);
     }

@@ -29,6 +29,15 @@ internal sealed class FakeOffloader : IFlowOffloader
         Tightened.Add(original);
         return RefuseTighten;
     }
+
+    public List<FlowTuple> Refreshed { get; } = new();
+    public int RefuseRefresh { get; set; }
+
+    public int Refresh(in FlowTuple original)
+    {
+        Refreshed.Add(original);
+        return RefuseRefresh;
+    }
 }
 
 public sealed class SpliceEngineOffloadTests
@@ -164,12 +173,61 @@ public sealed class SpliceEngineOffloadTests
     }
 
     [Fact]
-    public void AnAdoptedEntryKeepsLiberalTracking()
+    public void AnAdoptedEntryIsTightenedAndItsTimeoutFixedLikeOurOwn()
     {
-        // Its window scales were never seen here: strict tracking could misjudge its windows.
+        // Its window scales are in the entry since the earlier translator made it; its timeout
+        // may not have been fixed yet (an earlier version), so adoption re-arms it at once.
         Assert.True(_engine.Adopt(new OffloadedFlow(OriginalA, new FlowTuple(PeerB, SrcB, Router, PortB)), default));
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Refreshed));
         _engine.OnKernelCounters(OriginalA, new KernelCounters(50, 50 * 52, 50, 50 * 52));
-        Assert.Empty(_offloader.Tightened);
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Tightened));
+    }
+
+    [Fact]
+    public void TheEntrysFixedTimeoutIsReArmedWhileTrafficCrosses()
+    {
+        Offloaded();
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(2, 104, 2, 104));
+        Assert.Empty(_offloader.Refreshed); // made with a fixed timeout a minute ago
+        _clock.Advance(SpliceEngine.EntryRefreshInterval);
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(2, 104, 2, 104));
+        Assert.Empty(_offloader.Refreshed); // silent: the idle timeout runs, and so does the entry's
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(3, 156, 2, 104));
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Refreshed));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(9, 156 * 3, 9, 104 * 3));
+        Assert.Single(_offloader.Refreshed); // not again before the interval
+    }
+
+    [Fact]
+    public void ARefusedRefreshIsCountedAndTriedAgainAtTheNextInterval()
+    {
+        _offloader.RefuseRefresh = 2; // ENOENT
+        Offloaded();
+        _clock.Advance(SpliceEngine.EntryRefreshInterval);
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(3, 156, 3, 156));
+        Assert.Equal((1L, 2), (_engine.GetCounters().RefreshFailures, _engine.LastRefreshErrno));
+        _clock.Advance(SpliceEngine.EntryRefreshInterval);
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(4, 208, 4, 208));
+        Assert.Equal(2, _offloader.Refreshed.Count);
+        Assert.Single(_engine.GetSessions());
+    }
+
+    [Fact]
+    public void TrafficRestartsAKernelTimeWaitSoForgedFinsCannotEndALiveFlow()
+    {
+        // Forged FINs both ways can walk the kernel's entry to TIME_WAIT; data that keeps
+        // crossing it shows the flow alive, as it does for a session relayed here.
+        Offloaded();
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(2, 104, 2, 104));
+        _engine.OnKernelState(OriginalA, KernelFlowState.TimeWait);
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(200, 200 * 1052, 100, 100 * 52));
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, _engine.Sweep());
+        _clock.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("closed", Assert.Single(_released).Reason);
     }
 
     [Fact]
@@ -199,6 +257,36 @@ public sealed class SpliceEngineOffloadTests
         Assert.Single(_offloader.Removed);
         // The flow is gone: a late segment finds no session.
         Assert.Equal(DropReason.NoSession, AckFromA());
+    }
+
+    [Fact]
+    public void AKernelResetOfAHalfClosedSessionEndsItOnlyAfterASilence()
+    {
+        // Half-closed, conntrack takes a stranger's reset at any sequence number to CLOSE.
+        var engine = new SpliceEngine(_kernel, _clock, new SpliceOptions { TransitoryTimeout = TimeSpan.FromMinutes(4) }) { Offloader = _offloader };
+        engine.Released += _released.Add;
+        Assert.True(engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, 0, TcpFlags.Syn, 64240, LinuxSynOptions(1460, 111, 7)));
+        engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 65535, LinuxSynOptions(1400, 222, 9)));
+        engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+        engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack));
+        engine.OnKernelCounters(OriginalA, new KernelCounters(2, 104, 2, 104));
+        engine.OnKernelState(OriginalA, KernelFlowState.Closing);
+        engine.OnKernelState(OriginalA, KernelFlowState.Reset);
+        engine.OnKernelState(OriginalA, KernelFlowState.Reset); // the next dump says so again
+        Assert.Empty(_released);
+        Assert.Empty(_offloader.Removed);
+        Assert.Equal(1, engine.GetCounters().KernelResetsDoubted);
+
+        // The flow goes on through the entry: each change of its counters starts the silence over.
+        _clock.Advance(TimeSpan.FromMinutes(3));
+        engine.OnKernelCounters(OriginalA, new KernelCounters(90, 90 * 1052, 40, 40 * 52));
+        _clock.Advance(TimeSpan.FromMinutes(3));
+        Assert.Equal(0, engine.Sweep());
+        _clock.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
+        Assert.Equal(1, engine.Sweep());
+        Assert.Equal("reset", Assert.Single(_released).Reason);
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
     }
 
     [Fact]
