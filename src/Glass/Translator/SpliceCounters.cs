@@ -103,6 +103,4 @@ public sealed record SpliceCounters
     public long TightenFailures { get; init; }
     /// <summary>Times an entry's fixed timeout could not be re-armed (retried at the next interval); see the translator's last refresh error.</summary>
     public long RefreshFailures { get; init; }
-    /// <summary>Resets the kernel took without checking them (the entry was half-closed): the session was kept until a silence.</summary>
-    public long KernelResetsDoubted { get; init; }
 }

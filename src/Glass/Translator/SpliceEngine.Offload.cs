@@ -20,14 +20,11 @@ namespace Glass.Translator;
 /// (IPS_FIXED_TIMEOUT): no packet changes it, the engine re-arms it every
 /// <see cref="EntryRefreshInterval"/> while traffic crosses, and the engine alone ends an entry
 /// (idle, its own TIME_WAIT, which traffic restarts, an exact reset).</para>
-/// <para>Once an entry is half-closed, conntrack moves it to CLOSE on any reset, whatever its
-/// sequence number; the engine then keeps the session until nothing has crossed for the
-/// transitory timeout, instead of ending it at once.</para>
 /// </remarks>
 public sealed partial class SpliceEngine
 {
     private IFlowOffloader? _offloader;
-    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures, _keptLocal, _refreshFailures, _kernelResetsDoubted;
+    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures, _keptLocal, _refreshFailures;
 
     // Segments the entry must have counted in each direction before its tracking turns strict.
     private const ulong TightenAfterPackets = 2;
@@ -110,23 +107,9 @@ public sealed partial class SpliceEngine
             s.LastActivity = now;
             switch (state)
             {
-                case KernelFlowState.Reset when s.State == SessionState.Established:
-                    // Established, conntrack closes an entry only on a reset at exactly the number it
-                    // expects; the reset has crossed already (the event follows the packet): end it
-                    // here and there.
-                    Release(s, "reset");
-                    break;
                 case KernelFlowState.Reset:
-                    // Half-closed, conntrack takes any reset without looking at its sequence number
-                    // (tcp_can_early_drop), so a stranger's could be this one. The entry (its timeout
-                    // fixed) goes on carrying the flow; the session ends as reset once nothing has
-                    // crossed for the transitory timeout, as after a relayed reset that was not exact.
-                    if (s.ResetDeadline == 0)
-                    {
-                        s.ResetDeadline = now + Ms(_options.TransitoryTimeout);
-                        s.ResetDisprovedBy = 0;
-                        _kernelResetsDoubted++;
-                    }
+                    // The reset has crossed already (the event follows the packet): end it here and there.
+                    Release(s, "reset");
                     break;
                 case KernelFlowState.TimeWait when s.State != SessionState.TimeWait:
                     EnterTimeWait(s, now);
@@ -155,9 +138,6 @@ public sealed partial class SpliceEngine
                 s.LastActivity = now;
                 if (s.State == SessionState.TimeWait)
                     s.TimeWaitSince = now;
-                // Traffic after a reset the kernel took unchecked: the silence starts over.
-                if (s.ResetDeadline != 0)
-                    s.ResetDeadline = now + Ms(_options.TransitoryTimeout);
                 if (now - s.EntryRefreshedAt >= Ms(EntryRefreshInterval))
                     RefreshEntry(s, original, now);
             }

@@ -318,7 +318,6 @@ public sealed partial class SpliceEngine
                 OffloadsTightened = _tightened,
                 TightenFailures = _tightenFailures,
                 RefreshFailures = _refreshFailures,
-                KernelResetsDoubted = _kernelResetsDoubted,
             };
         }
     }

@@ -260,36 +260,6 @@ public sealed class SpliceEngineOffloadTests
     }
 
     [Fact]
-    public void AKernelResetOfAHalfClosedSessionEndsItOnlyAfterASilence()
-    {
-        // Half-closed, conntrack takes a stranger's reset at any sequence number to CLOSE.
-        var engine = new SpliceEngine(_kernel, _clock, new SpliceOptions { TransitoryTimeout = TimeSpan.FromMinutes(4) }) { Offloader = _offloader };
-        engine.Released += _released.Add;
-        Assert.True(engine.Link(PeerA, PortA, PeerB, PortB).Success);
-        engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, 0, TcpFlags.Syn, 64240, LinuxSynOptions(1460, 111, 7)));
-        engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 65535, LinuxSynOptions(1400, 222, 9)));
-        engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
-        engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack));
-        engine.OnKernelCounters(OriginalA, new KernelCounters(2, 104, 2, 104));
-        engine.OnKernelState(OriginalA, KernelFlowState.Closing);
-        engine.OnKernelState(OriginalA, KernelFlowState.Reset);
-        engine.OnKernelState(OriginalA, KernelFlowState.Reset); // the next dump says so again
-        Assert.Empty(_released);
-        Assert.Empty(_offloader.Removed);
-        Assert.Equal(1, engine.GetCounters().KernelResetsDoubted);
-
-        // The flow goes on through the entry: each change of its counters starts the silence over.
-        _clock.Advance(TimeSpan.FromMinutes(3));
-        engine.OnKernelCounters(OriginalA, new KernelCounters(90, 90 * 1052, 40, 40 * 52));
-        _clock.Advance(TimeSpan.FromMinutes(3));
-        Assert.Equal(0, engine.Sweep());
-        _clock.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
-        Assert.Equal(1, engine.Sweep());
-        Assert.Equal("reset", Assert.Single(_released).Reason);
-        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
-    }
-
-    [Fact]
     public void AnEntryTheKernelDestroyedIsNotRemovedAgain()
     {
         Offloaded();
