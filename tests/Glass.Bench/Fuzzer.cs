@@ -20,7 +20,7 @@ namespace Glass.Bench;
 ///   Released event names a live link once, and its counters match what Process returned;</item>
 /// <item>a drop emits nothing; whatever the engine emits parses, goes to a peer of a live link, and
 ///   has correct checksums when it originated the packet (a SYN-ACK, or a reset it sends a peer of a
-///   link it gives up) or the input's checksums were correct;
+///   link it gives up, or a late SYN to a link that ended unpaired) or the input's checksums were correct;
 ///   a relayed ICMP "fragmentation needed" error is checked by its own parser here, not IcmpTooBig's;</item>
 /// <item>after every link is unlinked or expired the engine holds 0 sessions, and every flow that ever
 ///   reached it gets NoSession for a segment or an ICMP error (no stale flow entry survives its session).</item>
@@ -436,7 +436,7 @@ internal sealed class Fuzzer
         bool sideA = (t.SourcePort - FirstRouterPort) % 2 == 0;
         if (t.SourcePort < FirstRouterPort || slot >= SlotCount)
             Violation($"the engine {what} a packet from router port {t.SourcePort}, which no link names");
-        else if (!_slots[slot].Linked || _slots[slot].Peer(sideA) != destination)
+        else if ((!_slots[slot].Linked || _slots[slot].Peer(sideA) != destination) && !IsRefusal(t, relayed))
             Violation($"the engine {what} a packet to {Ipv4.Format(destination)} from router port {t.SourcePort}, not a live link of that peer");
         if ((mustVerify || !relayed)
             && !(Checksum.VerifyIpv4Header(packet[..t.IpHeaderLength]) && Checksum.VerifyTcp(packet, t)))
@@ -527,10 +527,23 @@ internal sealed class Fuzzer
             Violation($"Released ({r.Reason}) for slot {i}, which is not linked (released twice?)");
         else if (r.PeerA != s.PeerA || r.RouterPortA != s.PortA || r.PeerB != s.PeerB || r.RouterPortB != s.PortB)
             Violation($"Released ({r.Reason}) names {Ipv4.Format(r.PeerA)}:{r.RouterPortA}/{Ipv4.Format(r.PeerB)}:{r.RouterPortB}, not slot {i}'s link");
+        if (!s.Paired)
+        {
+            _refusable.Add((s.PeerA, (ushort)s.PortA));
+            _refusable.Add((s.PeerB, (ushort)s.PortB));
+        }
         s.Linked = false;
         s.Paired = false;
         _live--;
     }
+
+    // (peer, router port) pairs of links that ended unpaired: the engine refuses a late SYN to them
+    // with a reset (SpliceEngine.Refusal.cs), from a port no live link of that peer holds.
+    private readonly HashSet<(uint Peer, ushort Port)> _refusable = new();
+
+    private bool IsRefusal(in TcpPacket t, bool relayed) =>
+        !relayed && t.Flags == (TcpFlags.Rst | TcpFlags.Ack) && t.Sequence == 0 && t.PayloadLength == 0
+        && _refusable.Contains((t.DestinationAddress, t.SourcePort));
 
     private void OnPaired(LinkRelease r)
     {
