@@ -31,8 +31,7 @@ param(
     [ValidateRange(1, 600)] [int] $SampleSeconds = 5,
     # Warm-up: at least this share of the run, until the router has created -WarmupSessions
     # sessions (its jobs' record rings, 1,000 records each, are full by then) and until the first
-    # ended sessions have left the translator's table (time-wait: conntrack's with offload kernel,
-    # the translator's own with none); at most half the run.
+    # ended sessions have left the translator's table (its time-wait); at most half the run.
     [ValidateRange(0, 0.5)] [double] $WarmupFraction = 0.2,
     [int] $WarmupSessions = 1000,
     [string] $OutDirectory = (Join-Path $PSScriptRoot '../../out/soak')
@@ -74,6 +73,7 @@ $Checks = @(
 )
 # Shown beside them, without a verdict: they follow the load, not the run's age.
 $Shown = @(
+    @{ Id = 'router.committed'; Label = 'router GC committed'; Unit = 'MiB' }
     @{ Id = 'translator.sessions'; Label = 'translator sessions'; Unit = '' }
     @{ Id = 'translator.offloaded'; Label = 'sessions offloaded now'; Unit = '' }
     @{ Id = 'conntrack.total'; Label = 'conntrack entries'; Unit = '' }
@@ -88,15 +88,6 @@ function Write-Step([string] $Text) { Write-Host "[$([datetime]::Now.ToString('H
 # ------------------------------------------------------------------------------------------
 # Starting one net: router, echo server, binder, connector
 # ------------------------------------------------------------------------------------------
-
-function Start-SoakPwsh($Net, [string] $Namespace, [string] $Script, [string[]] $ArgumentList) {
-    # As Start-GlassE2EPwsh, plus a data home in the net: New-GlassBinding keeps each channel's
-    # secret under XDG_DATA_HOME, which must not be the user's own.
-    $pwsh = Get-GlassPwshCommand
-    Start-GlassNetProcess -Net $Net -Namespace $Namespace -FilePath $pwsh.FilePath -Environment @{
-        GLASS_MODULE = Get-GlassE2EModule; XDG_DATA_HOME = (Join-Path $Net.TempDirectory "data-$Namespace")
-    } -ArgumentList (@($pwsh.ArgumentList) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot $Script)) + $ArgumentList)
-}
 
 function Wait-StateFile($Ctx, $Process, [string] $Name, [string] $Because) {
     $path = Join-Path $Ctx.Net.TempDirectory $Name
@@ -114,18 +105,14 @@ function Start-SoakNet([string] $Mode, [int] $Seed) {
     $ctx.RouterProbe = Join-Path $net.TempDirectory 'router-Both-7000.ready'
     # Before any client: what the idle router holds after the churn is compared with this.
     $ctx.Baseline = Get-ProcSample $ctx.Router.Process.Pid
-    # An ended session stays in the translator's table while its flow is in time-wait: with
-    # offload kernel as long as conntrack keeps the entry, with none the router's timeouts.timeWait.
+    # An ended session stays in the translator's table for the router's timeouts.timeWait, in
+    # both modes (an offloaded one from when conntrack reports its flow in time-wait).
     $ctx.Linger = $RouterTimeWait
-    if ($Mode -eq 'kernel') {
-        try { $ctx.Linger = [int](Invoke-GlassNetCommand -Net $net -Namespace router -FilePath sysctl -ArgumentList @('-n', 'net.netfilter.nf_conntrack_tcp_timeout_time_wait')).Trim() }
-        catch { $ctx.Linger = 120; Write-Warning "conntrack's time-wait timeout unreadable, taking Linux's default of 120 s: $($_.Exception.Message)" }
-    }
     $ctx.Echo = Start-GlassE2EEchoServer -Net $net -Port $EchoPort
-    $ctx.Binder = Start-SoakPwsh $net hostB 'Soak.Binder.ps1' @('-Router', $ctx.Router.Address, '-LocalPort', "$EchoPort",
+    $ctx.Binder = Start-GlassE2EPwsh -Net $net -Namespace hostB -Script 'tests/bench/Soak.Binder.ps1' -ArgumentList @('-Router', $ctx.Router.Address, '-LocalPort', "$EchoPort",
         '-StateDirectory', $net.TempDirectory, '-Seed', "$Seed")
     Wait-StateFile $ctx $ctx.Binder 'channels.json' "the binder behind NAT B ($Mode) to bind"
-    $ctx.Connector = Start-SoakPwsh $net hostA 'Soak.Connector.ps1' @('-Router', $ctx.Router.Address,
+    $ctx.Connector = Start-GlassE2EPwsh -Net $net -Namespace hostA -Script 'tests/bench/Soak.Connector.ps1' -ArgumentList @('-Router', $ctx.Router.Address,
         '-StateDirectory', $net.TempDirectory, '-Seed', "$($Seed + 1)")
     Wait-StateFile $ctx $ctx.Connector 'connector.ready' "the connector behind NAT A ($Mode) to start"
     $ctx.Samples = [System.Collections.Generic.List[object]]::new()
@@ -153,11 +140,12 @@ function Request-Managed([string] $Probe) {
 }
 
 function Read-Managed([string] $Probe) {
-    # MemoryProbe.ps1's answer, in MiB of live managed objects; $null when it did not come.
+    # MemoryProbe.ps1's answer in MiB: live managed objects, and what the GC has committed from
+    # the OS (RSS growing while this stays put is native memory); $null when it did not come.
     $answer = "$Probe.memory.json"
     if (-not (Test-Path -LiteralPath $answer)) { return $null }
     $m = Get-Content -Raw -LiteralPath $answer | ConvertFrom-Json
-    [double]$m.managedBytes / 1MB
+    @{ managed = [double]$m.managedBytes / 1MB; committed = [double]$m.committedBytes / 1MB }
 }
 
 function Get-Metrics($Net) {
@@ -216,7 +204,7 @@ function Get-Sample($Ctx, [double] $Elapsed) {
     foreach ($k in @($metrics.Keys | Where-Object { $_ -like 'glass_translator_drops_total|*' } | Sort-Object)) {
         $s.translator.dropsByReason[($k -split '\|')[1]] = $metrics[$k]
     }
-    foreach ($role in 'router', 'connector', 'binder') { if ($s[$role]) { $s[$role].managed = $null } }
+    foreach ($role in 'router', 'connector', 'binder') { if ($s[$role]) { $s[$role].managed = $null; $s[$role].committed = $null } }
     $s
 }
 
@@ -233,7 +221,8 @@ function Add-Samples([object[]] $Contexts, [double] $Elapsed) {
         $probes = @{ router = $ctx.RouterProbe; connector = (Join-Path $ctx.Net.TempDirectory 'connector'); binder = (Join-Path $ctx.Net.TempDirectory 'binder') }
         foreach ($role in 'router', 'connector', 'binder') {
             if (-not $s[$role]) { continue }
-            while ($null -eq ($s[$role].managed = Read-Managed $probes[$role]) -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            while ($null -eq ($m = Read-Managed $probes[$role]) -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            if ($m) { $s[$role].managed = $m.managed; $s[$role].committed = $m.committed }
         }
         $ctx.Samples.Add($s)
     }
@@ -351,6 +340,7 @@ function Get-Svg([object[]] $Contexts, [double] $Duration) {
     $colors = @{ kernel = '#4c78a8'; none = '#b279a2' }
     $panels = @(
         @{ Id = 'router.rss'; Label = 'router RSS, MiB' }, @{ Id = 'router.managed'; Label = 'router managed heap, MiB' }
+        @{ Id = 'router.committed'; Label = 'router GC committed, MiB' }
         @{ Id = 'router.fds'; Label = 'router descriptors' }, @{ Id = 'router.threads'; Label = 'router threads' }
         @{ Id = 'translator.sessions'; Label = 'translator sessions' }, @{ Id = 'conntrack.total'; Label = 'conntrack entries' }
         @{ Id = 'connector.rss'; Label = 'connector RSS, MiB' }, @{ Id = 'binder.rss'; Label = 'binder RSS, MiB' }
