@@ -73,6 +73,7 @@ $Checks = @(
 )
 # Shown beside them, without a verdict: they follow the load, not the run's age.
 $Shown = @(
+    @{ Id = 'router.rssAnon'; Label = 'router RSS, anonymous'; Unit = 'MiB' }
     @{ Id = 'router.committed'; Label = 'router GC committed'; Unit = 'MiB' }
     @{ Id = 'translator.sessions'; Label = 'translator sessions'; Unit = '' }
     @{ Id = 'translator.offloaded'; Label = 'sessions offloaded now'; Unit = '' }
@@ -124,11 +125,13 @@ function Start-SoakNet([string] $Mode, [int] $Seed) {
 # ------------------------------------------------------------------------------------------
 
 function Get-ProcSample([int] $ProcessId) {
-    # RSS, descriptors and threads from /proc; $null once the process is gone.
+    # RSS (and its anonymous part: heaps, JIT code; the rest is mapped files), descriptors and
+    # threads from /proc, in MiB; $null once the process is gone.
     $status = Get-Content -Raw -LiteralPath "/proc/$ProcessId/status" -ErrorAction Ignore
     if (-not $status) { return $null }
     [ordered]@{
         rss     = [long]([regex]::Match($status, 'VmRSS:\s+(\d+)').Groups[1].Value) / 1024.0
+        rssAnon = [long]([regex]::Match($status, 'RssAnon:\s+(\d+)').Groups[1].Value) / 1024.0
         fds     = @(Get-ChildItem -LiteralPath "/proc/$ProcessId/fd" -ErrorAction Ignore).Count
         threads = [int]([regex]::Match($status, 'Threads:\s+(\d+)').Groups[1].Value)
     }
