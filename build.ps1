@@ -12,6 +12,11 @@
              kernel NAT and a socat relay; docs/performance.md). -Quick shortens all three;
              -BenchPart picks some of them; -BenchPaths, -BenchWorkloads and -BenchRuns pick
              a subset of the end-to-end run.
+    soak     build, then minutes of churn through a router in network namespaces (bindings made
+             and removed, short connections, hashed transfers, resets, refused connects) while
+             the router's and the clients' memory and descriptors are sampled; fails when they
+             grow (tests/bench/Soak.ps1, docs/soak.md). Not part of test. -SoakMinutes sets the
+             length (5), -SoakOffload kernel, none or both (side by side; the default).
     prereqs  installs the Debian packages the demo and the network tests need (as root)
     package  build, check the manifest (Test-ModuleManifest) and write out/packages/Glass.<version>.nupkg
              with PSResourceGet, for Install-PSResource from a local repository (README, "Install");
@@ -20,11 +25,13 @@
     dotnet tool restore && dotnet pwsh ./build.ps1 test
 .EXAMPLE
     dotnet pwsh ./build.ps1 bench -Quick -BenchPart e2e -BenchPaths kernel,glass -BenchWorkloads bulk1,echo64
+.EXAMPLE
+    dotnet pwsh ./build.ps1 soak -SoakMinutes 3
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'bench', 'prereqs', 'package')]
+    [ValidateSet('build', 'test', 'demo', 'bench', 'soak', 'prereqs', 'package')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -43,7 +50,14 @@ param(
     # bench: passed to tests/bench/E2E.Bench.ps1 as -Paths, -Workloads, -Runs.
     [string[]] $BenchPaths,
     [string[]] $BenchWorkloads,
-    [int] $BenchRuns
+    [int] $BenchRuns,
+
+    # soak: minutes of churn (after the build and the namespaces are up).
+    [ValidateRange(1, 1440)]
+    [double] $SoakMinutes = 5,
+    # soak: which router offload modes to churn; both run side by side, each in its own namespaces.
+    [ValidateSet('kernel', 'none', 'both')]
+    [string] $SoakOffload = 'both'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -205,6 +219,19 @@ function Invoke-E2EBench {
     Invoke-Native $pwsh $argList
 }
 
+function Invoke-Soak {
+    Install-Prerequisite
+    Invoke-Build
+    Import-Module (Join-Path $Root 'tests/pester/GlassTestNet.psm1')
+    $reason = Test-GlassNetPrerequisite
+    if ($reason) { throw "The soak run cannot run here: $reason" }
+    # Its own process, as the end-to-end benchmark: Ctrl+C reaches it, and its finally tears down.
+    $pwsh = [Environment]::ProcessPath
+    $leading = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([System.Reflection.Assembly]::GetEntryAssembly().Location) } else { @() }
+    Invoke-Native $pwsh (@($leading) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/bench/Soak.ps1'),
+            '-Minutes', [string]$SoakMinutes, '-Offload', $SoakOffload, '-OutDirectory', (Join-Path $Out 'soak')))
+}
+
 function Get-GlassVersion {
     # The version the built assemblies carry: <Version> in Directory.Build.props, the one place it is set.
     $dll = Join-Path $ModuleOut 'Glass.PowerShell.dll'
@@ -287,6 +314,7 @@ switch ($Task) {
     'prereqs' { Install-Prerequisite }
     'test' { Invoke-Test }
     'bench' { Invoke-Bench }
+    'soak' { Invoke-Soak }
     'package' { Invoke-Package }
     'demo' {
         Install-Prerequisite

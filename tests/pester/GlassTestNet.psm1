@@ -236,6 +236,13 @@ function Get-GlassNetConfigHome {
     Join-Path $Net.TempDirectory "config-$Role"
 }
 
+function Get-GlassNetDataHome {
+    # XDG_DATA_HOME of the same: New-GlassBinding keeps each channel's secret there, one file per
+    # binding, which must go with the net and not pile up in the user's ~/.local/share/glass.
+    param([Parameter(Mandatory)]$Net, [Parameter(Mandatory)][string]$Role)
+    Join-Path $Net.TempDirectory "data-$Role"
+}
+
 function New-GlassTestNet {
     <#
     .SYNOPSIS
@@ -417,8 +424,9 @@ function Start-GlassNetProcess {
     $psi = [System.Diagnostics.ProcessStartInfo]::new((Get-GlassTool sh))
     $psi.UseShellExecute = $false
     # Each namespace is its own machine with its own client settings (the router keys its clients
-    # pinned on first use), never the user's own: unless the caller names another.
+    # pinned on first use) and channel secrets, never the user's own: unless the caller names another.
     $psi.Environment['XDG_CONFIG_HOME'] = Get-GlassNetConfigHome -Net $Net -Role $role
+    $psi.Environment['XDG_DATA_HOME'] = Get-GlassNetDataHome -Net $Net -Role $role
     foreach ($a in @('-c', 'out=$1; err=$2; shift 2; exec "$@" </dev/null >"$out" 2>"$err"', 'glass-netproc',
             $stdoutPath, $stderrPath, (Get-GlassTool ip), 'netns', 'exec', $ns, $FilePath) + @($ArgumentList)) {
         $psi.ArgumentList.Add([string]$a)
@@ -524,8 +532,10 @@ function Invoke-GlassNetCommand {
     )
     $ns = Resolve-GlassNamespace -Net $Net -Namespace $Namespace
     # The namespace's own client settings, as Start-GlassNetProcess gives them.
-    $config = Get-GlassNetConfigHome -Net $Net -Role (Get-GlassRole -Net $Net -NamespaceName $ns)
-    $all = @('netns', 'exec', $ns, (Get-GlassTool env), "XDG_CONFIG_HOME=$config", $FilePath) + @($ArgumentList)
+    $role = Get-GlassRole -Net $Net -NamespaceName $ns
+    $config = Get-GlassNetConfigHome -Net $Net -Role $role
+    $data = Get-GlassNetDataHome -Net $Net -Role $role
+    $all = @('netns', 'exec', $ns, (Get-GlassTool env), "XDG_CONFIG_HOME=$config", "XDG_DATA_HOME=$data", $FilePath) + @($ArgumentList)
     $r = Invoke-GlassNative -FilePath (Get-GlassTool ip) -ArgumentList $all -TimeoutSeconds $TimeoutSeconds -WorkingDirectory $WorkingDirectory
     if ($r.ExitCode -ne 0) {
         throw "'$FilePath $($ArgumentList -join ' ')' in namespace $ns failed with exit code $($r.ExitCode): $($r.Stderr.Trim())"
