@@ -84,12 +84,10 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         Get-TunDevice | Should -HaveCount 0
         Test-Path $Router.ControlSocket | Should -BeFalse
 
-        # Without the translator the router's kernel resets the relayed flows: a clean failure, not a
-        # hang. A side whose segments were dropped while the translator stopped hears the reset only
-        # at its next retransmission, which TCP's exponential backoff may put a minute or two later.
-        Wait-GlassNetProcess -Process $send -TimeoutSeconds 150 | Should -Be 1
+        # Without the translator the router's kernel resets the relayed flows: a clean failure, not a hang.
+        Wait-GlassNetProcess -Process $send -TimeoutSeconds 60 | Should -Be 1
         $send.ReadStderr() | Should -Match 'reset|closed'
-        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 150 | Should -Be 1
+        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 60 | Should -Be 1
     }
 
     It 'starts again on the same queue and socket, and splices again' {
