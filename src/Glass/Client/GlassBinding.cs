@@ -27,8 +27,7 @@ public sealed record BindingOptions
 /// <summary>
 /// Exposes a local TCP server on a channel id: keeps a control connection to the controller
 /// (reconnecting with backoff, reclaiming the same id, when it drops), and for each pushed
-/// "CONNECT router port" dials that router endpoint, then (once the router answered, which it does
-/// only when the connector's SYN is in) the local server, and copies bytes both ways.
+/// "CONNECT router port" dials that router endpoint and the local server and copies bytes both ways.
 /// </summary>
 public sealed class GlassBinding : IDisposable
 {
@@ -229,18 +228,13 @@ public sealed class GlassBinding : IDisposable
         {
             DescriptorReserve.TryFill();
             remote = TcpSockets.Create();
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
-            {
-                timeout.CancelAfter(ControllerConnection.ReplyTimeout);
-                await remote.ConnectAsync(routerEndpoint, timeout.Token).ConfigureAwait(false);
-            }
-            // Only now is the local server dialed: the router answers our SYN once the connector's
-            // has arrived, so a connect request nobody follows up costs the local server nothing.
             local = TcpSockets.Create(LocalTarget.AddressFamily);
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 timeout.CancelAfter(ControllerConnection.ReplyTimeout);
-                await local.ConnectAsync(LocalTarget, timeout.Token).ConfigureAwait(false);
+                await Task.WhenAll(
+                    remote.ConnectAsync(routerEndpoint, timeout.Token).AsTask(),
+                    local.ConnectAsync(LocalTarget, timeout.Token).AsTask()).ConfigureAwait(false);
             }
             var (toLocal, fromLocal) = await StreamPump.RunAsync(remote, local, ct).ConfigureAwait(false);
             Interlocked.Add(ref _toLocal, toLocal);
@@ -260,16 +254,11 @@ public sealed class GlassBinding : IDisposable
                 }
                 else
                 {
-                    var which = remote?.Connected == true ? $"the local server {LocalTarget}" : $"the router endpoint {routerEndpoint}";
+                    var which = local?.Connected == true ? $"the router endpoint {routerEndpoint}" : $"the local server {LocalTarget}";
                     Message?.Invoke($"A connection to channel {ChannelId} failed: {which} could not be reached ({e.Message}).", true);
                 }
                 if (remote?.Connected != true)
                     await CancelLinkAsync(routerEndpoint.Port).ConfigureAwait(false);
-                else if (local?.Connected != true)
-                {
-                    // The connector must see a failure, not a peer with nothing to say.
-                    TcpSockets.Reset(remote);
-                }
             }
         }
         finally

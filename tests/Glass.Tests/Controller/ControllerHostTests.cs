@@ -206,47 +206,6 @@ public sealed class ControllerHostTests : IDisposable
     }
 
     [Fact]
-    public async Task ABinderDialsItsLocalServerOnlyOnceTheRouterAnsweredAndResetsTheConnectorWhenThatServerIsDown()
-    {
-        var router = StartController();
-        using var server = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        server.Start();
-        var binding = await GlassBinding.StartAsync(router, (IPEndPoint)server.LocalEndpoint);
-        _owned.Add(binding);
-
-        // Nothing answers on the router ports here (the kernel is fake): the binder's dial is refused,
-        // as when the connector never comes, and the local server is never dialed.
-        Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, router, binding.ChannelId));
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (binding.Failures == 0 && DateTime.UtcNow < deadline)
-            await Task.Delay(20);
-        Assert.Equal(1, binding.Failures);
-        Assert.False(server.Pending());
-
-        // Now the router's side answers (a listener on every router port stands in for the splice),
-        // but the local server is gone: the connector's side is reset, not closed as if empty.
-        server.Stop();
-        var standIns = Enumerable.Range(62000, 100).Select(p => new System.Net.Sockets.TcpListener(IPAddress.Loopback, p)).ToList();
-        try
-        {
-            standIns.ForEach(l => l.Start());
-            Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, router, binding.ChannelId));
-            var accepts = standIns.Select(l => l.AcceptSocketAsync()).ToList();
-            var first = await await Task.WhenAny(accepts).WaitAsync(TimeSpan.FromSeconds(10));
-            using (first)
-            {
-                var read = first.ReceiveAsync(new byte[1], System.Net.Sockets.SocketFlags.None);
-                var e = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() => read.WaitAsync(TimeSpan.FromSeconds(10)));
-                Assert.Equal(System.Net.Sockets.SocketError.ConnectionReset, e.SocketErrorCode);
-            }
-        }
-        finally
-        {
-            standIns.ForEach(l => l.Stop());
-        }
-    }
-
-    [Fact]
     public void AControllerRefusesToStartBesideATranslatorOfAnotherRange()
     {
         using var other = new ControlServer(new SpliceEngine(new FakeKernel(), new FakeClock()), Path.Combine(_dir, "other.sock"),
