@@ -70,10 +70,13 @@ public abstract class GlassCmdlet : PSCmdlet
             DisposeLater(task);
             throw new PipelineStoppedException();
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException && deadline.IsCancellationRequested
+            || e is GlassException { InnerException: OperationCanceledException or Glass.Protocol.ProtocolException { Code: "timeout" } })
         {
+            // The inner waits run on the same patience, so their own timer may fire first: a
+            // timeout is the user's -TimeoutSec either way, not a broken answer.
             throw new GlassException(GlassErrors.RouterUnreachable,
-                $"{char.ToUpperInvariant(what[0])}{what[1..]} did not answer within {timeoutSec} s. Check that it runs and is reachable, or allow longer with -TimeoutSec.");
+                $"{char.ToUpperInvariant(what[0])}{what[1..]} did not answer within {timeoutSec} s. Check that it runs and is reachable, or allow longer with -TimeoutSec.", e);
         }
         finally
         {
