@@ -9,11 +9,7 @@ public sealed class ChannelStore
 {
     public ChannelStore(string? directory = null)
     {
-        Directory = directory ?? Path.Combine(
-            Environment.GetEnvironmentVariable("XDG_DATA_HOME") is { Length: > 0 } xdg
-                ? xdg
-                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share"),
-            "glass", "channels");
+        Directory = directory ?? Path.Combine(Config.XdgBase.Directory("XDG_DATA_HOME", Path.Combine(".local", "share")), "glass", "channels");
     }
 
     public string Directory { get; }

@@ -32,8 +32,7 @@ public sealed record ClientConfig
 
     /// <summary>The settings file for an XDG_CONFIG_HOME value (ignored unless absolute, as the XDG spec says) and a home folder.</summary>
     internal static string PathFor(string? xdgConfigHome, string home) =>
-        Path.Combine(string.IsNullOrEmpty(xdgConfigHome) || !Path.IsPathRooted(xdgConfigHome) ? Path.Combine(home, ".config") : xdgConfigHome,
-            "glass", "client.yaml");
+        Path.Combine(XdgBase.Directory(xdgConfigHome, home, ".config"), "glass", "client.yaml");
 
     /// <summary>The settings in <paramref name="path"/>; empty when the file does not exist.</summary>
     public static ClientConfig Load(string path) =>

@@ -59,13 +59,9 @@ public sealed record ControllerOptions
     {
         if (port == 0)
             return null;
-        string dir;
-        if (!OperatingSystem.IsWindows() && Environment.UserName == "root")
-            dir = "/var/lib/glass";
-        else
-            dir = Path.Combine(Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } xdg && Path.IsPathRooted(xdg)
-                ? xdg
-                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state"), "glass");
+        var dir = !OperatingSystem.IsWindows() && Environment.UserName == "root"
+            ? "/var/lib/glass"
+            : Path.Combine(Config.XdgBase.Directory("XDG_STATE_HOME", Path.Combine(".local", "state")), "glass");
         return Path.Combine(dir, $"controller-{port}.{extension}");
     }
 
@@ -105,8 +101,7 @@ public sealed class ControllerHost : IDisposable
     private readonly HashSet<long> _pairedSessions = new();
     // Links the translator took (LINK answered OK) and has not yet reported paired or released,
     // with the binder that was told to dial them.
-    private readonly Dictionary<long, LinkRelease> _links = new();
-    private readonly Dictionary<long, BinderInfo> _linkBinders = new();
+    private readonly Dictionary<long, (LinkRelease Link, BinderInfo Binder)> _links = new();
     private readonly Dictionary<uint, int> _sessionsByAddress = new();
     private readonly Dictionary<uint, int> _connectionsByAddress = new();
     private readonly object _gate = new();
@@ -228,7 +223,7 @@ public sealed class ControllerHost : IDisposable
     /// </summary>
     internal async Task<int> Reconcile()
     {
-        KeyValuePair<long, LinkRelease>[] links;
+        KeyValuePair<long, (LinkRelease Link, BinderInfo Binder)>[] links;
         long[] paired;
         lock (_gate)
         {
@@ -249,7 +244,7 @@ public sealed class ControllerHost : IDisposable
             return 0;
         }
         var freed = 0;
-        foreach (var (id, link) in links)
+        foreach (var (id, (link, _)) in links)
         {
             if (held.TryGetValue(id, out var state) && state is SessionState.Pending or SessionState.Handshake)
                 continue;
@@ -259,7 +254,6 @@ public sealed class ControllerHost : IDisposable
             {
                 if (!_links.Remove(id))
                     continue;
-                _linkBinders.Remove(id);
                 if (held.ContainsKey(id))
                     _pairedSessions.Add(id);
                 _ports.Release(link.PeerA, link.RouterPortA);
@@ -288,7 +282,6 @@ public sealed class ControllerHost : IDisposable
         lock (_gate)
         {
             _links.Remove(r.SessionId);
-            _linkBinders.Remove(r.SessionId);
             if (r.Reason != LinkRelease.PairedReason && r.SessionId != 0 && _pairedSessions.Remove(r.SessionId))
                 return;
             if (r.Reason == LinkRelease.PairedReason && _pairedSessions.Add(r.SessionId) && _pairedSessions.Count > 1_000_000)
@@ -666,9 +659,9 @@ public sealed class ControllerHost : IDisposable
     {
         lock (_gate)
         {
-            foreach (var (id, b) in _linkBinders)
+            foreach (var (link, b) in _links.Values)
             {
-                if (ReferenceEquals(b, binder) && _links[id].RouterPortB == port)
+                if (ReferenceEquals(b, binder) && link.RouterPortB == port)
                     return true;
             }
             return false;
@@ -796,10 +789,7 @@ public sealed class ControllerHost : IDisposable
             return (0, (code, $"the translator refused the link: {link.Message}"));
         }
         lock (_gate)
-        {
-            _links[link.SessionId] = new LinkRelease(connector, pc, binder.Peer, pb, "", link.SessionId);
-            _linkBinders[link.SessionId] = binder;
-        }
+            _links[link.SessionId] = (new LinkRelease(connector, pc, binder.Peer, pb, "", link.SessionId), binder);
         try
         {
             await binder.Push(binder.Router, pb).ConfigureAwait(false);
