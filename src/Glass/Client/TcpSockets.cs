@@ -30,7 +30,7 @@ public static class TcpSockets
         var limit = Interop.ResourceLimits.OpenFiles();
         var open = Interop.ResourceLimits.OpenDescriptors();
         var limits = limit is { } l ? $"its open-files limit is {l.Soft} (hard limit {l.Hard})" : "its open-files limit is reached";
-        return $"{what}: this process is out of file descriptors ({limits}; {(open >= 0 ? $"{open} are open" : "")}). "
+        return $"{what}: this process is out of file descriptors ({limits}{(open >= 0 ? $"; {open} are open" : "")}). "
             + "Each forwarded connection needs two. Raise the limit (ulimit -n, or LimitNOFILE= in a systemd unit; the hard limit needs root) or spread the connections over more processes.";
     }
 
