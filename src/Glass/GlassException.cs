@@ -38,4 +38,6 @@ public static class GlassErrors
     public const string PlaintextRefused = "plaintext-refused";
     /// <summary>The router presented another key than the one pinned for it: an impersonator, or a replaced key.</summary>
     public const string RouterFingerprintMismatch = "router-fingerprint-mismatch";
+    /// <summary>A CANCEL named a router port that no pending link of its session holds.</summary>
+    public const string NotFound = "not-found";
 }

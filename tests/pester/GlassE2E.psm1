@@ -54,7 +54,7 @@ function Start-GlassE2ERouter {
     benchmark's, which also reports the process's managed memory.
     #>
     param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
-        [int] $TimeWaitSeconds = 30, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions,
+        [int] $TimeWaitSeconds = 30, [int] $PendingSeconds = 60, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions,
         [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $MaxSessions, [int] $MetricsPort, [switch] $FailOpen,
         [string] $Script = 'examples/router.ps1',
         # More top-level YAML (e.g. an access section), appended as given.
@@ -78,6 +78,7 @@ controller:
   registry: $(Join-Path $Net.TempDirectory "controller-$ControllerPort.db")
 timeouts:
   timeWait: $TimeWaitSeconds
+  pending: $PendingSeconds
 tls:
   certificate: $(Join-Path $Net.TempDirectory "controller-$ControllerPort.pem")
 "@ | Set-Content -Path $config

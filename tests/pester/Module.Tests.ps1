@@ -619,7 +619,9 @@ limits:
 
     It 'keeps a dropped binder''s channel as temporarily unavailable until it comes back' {
         $answer = Send-Raw $Open.EndPoint.Port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND`n")) 0
-        $null, $id, $secret = $answer -split ' '
+        # OK ID SECRET ports=FIRST-LAST: the binder dials only ports of that range.
+        $answer | Should -Match '^OK [0-9a-f]{32} \S+ ports=\d+-\d+$'
+        $null, $id, $secret, $null = $answer -split ' '
         # That connection closed without BYE: the binder is away, its lease holds.
         Wait-GlassCondition -TimeoutSeconds 10 -Because 'the controller to notice the binder dropped' {
             (Get-ErrorId { Connect-GlassChannel -Id $id -Router $OpenRouter }).FullyQualifiedErrorId -like 'binder-unavailable,*'
@@ -628,7 +630,7 @@ limits:
         try {
             $s = $c.GetStream(); $s.ReadTimeout = 10000
             $b = [Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND id=$id secret=$secret`n"); $s.Write($b, 0, $b.Length)
-            [IO.StreamReader]::new($s).ReadLine() | Should -Be "OK $id $secret"
+            [IO.StreamReader]::new($s).ReadLine() | Should -BeLike "OK $id $secret ports=*"
             (Get-ErrorId { Connect-GlassChannel -Id $id -Router $OpenRouter }).FullyQualifiedErrorId | Should -BeLike 'translator-unavailable,*'
         }
         finally { $c.Dispose() }
@@ -713,13 +715,13 @@ limits:
             $again | Remove-Job -Force
 
             # Lapsed: a binder that dropped without BYE is gone longer than the 2 s lease; its id stays its own.
-            $null, $lapsedId, $lapsedSecret = (Send-Raw $port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND`n")) 0) -split ' '
+            $null, $lapsedId, $lapsedSecret, $null = (Send-Raw $port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND`n")) 0) -split ' '
             Wait-GlassCondition -TimeoutSeconds 20 -Because 'the lease to lapse' {
                 (Get-ErrorId { Connect-GlassChannel -Id $lapsedId -Router $router }).FullyQualifiedErrorId -like 'unknown-channel,*'
             } | Out-Null
             Send-Raw $port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND id=$lapsedId secret=$('0' * 32)`n")) 0 | Should -Match '^ERR unauthorized '
             Test-LegacyBind $port ([Text.Encoding]::ASCII.GetBytes('BIND') + [Convert]::FromHexString($lapsedId)) | Should -Be 'refused'
-            Send-Raw $port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND id=$lapsedId secret=$lapsedSecret`n")) 0 | Should -Be "OK $lapsedId $lapsedSecret"
+            Send-Raw $port ([Text.Encoding]::ASCII.GetBytes("GLASS/1 BIND id=$lapsedId secret=$lapsedSecret`n")) 0 | Should -BeLike "OK $lapsedId $lapsedSecret ports=*"
         }
         finally { $second, $b | Remove-Job -Force }
     }

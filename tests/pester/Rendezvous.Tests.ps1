@@ -1,6 +1,7 @@
 # The rendezvous service across real NATs: a binding survives its link going down, a hundred
-# connectors at once are all served and leave every router port free, and a connector that
-# dials after the binder gave up is refused at once.
+# connectors at once are all served and leave every router port free, a connector that dials
+# late is still served (its binder dials only once the connector's SYN is in), and one that
+# dials after its link's pending time is refused at once.
 
 BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
@@ -12,7 +13,7 @@ Describe "The controller behind real NATs$(if ($SkipReason) { " (skipped: $SkipR
         Import-Module (Join-Path $PSScriptRoot 'GlassTestNet.psm1') -Force
         Import-Module (Join-Path $PSScriptRoot 'GlassE2E.psm1') -Force
         $script:Net = New-GlassTestNet
-        $script:Router = Start-GlassE2ERouter -Net $Net -PortRange 60000-60499 -TimeWaitSeconds 2
+        $script:Router = Start-GlassE2ERouter -Net $Net -PortRange 60000-60499 -TimeWaitSeconds 2 -PendingSeconds 20
         $script:Dotnet = Get-GlassE2EDotnet
         $script:Peer = Get-GlassE2ETestPeer
         $script:Serve = Start-GlassE2EServer -Net $Net -Bytes 64KB -Seed 3 -Count 0
@@ -56,20 +57,34 @@ Describe "The controller behind real NATs$(if ($SkipReason) { " (skipped: $SkipR
         $sent.remote | Should -Be "$($Net.RouterAddress):$($endpoint.Port)"
     }
 
-    It 'refuses a connector that dials its endpoint after the binder gave up, with a reset rather than silence' {
+    It 'serves a connector that dials its endpoint 15 s late: its binder is told only then' {
+        $endpoint = Get-GlassE2EEndpoint -Net $Net -Router $Router -ChannelId $Binding.ChannelId
+        $port = [int]($endpoint -split ':')[1]
+        # The application takes its time. Had the binder been told at once, it would have given up
+        # after 10 s and cancelled the link; it has dialed nothing, so the link still waits.
+        Start-Sleep -Seconds 15
+        $pending = @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object RouterPortA -eq $port)
+        $pending | Should -HaveCount 1
+        $pending[0].State | Should -Be 'Pending'
+        $out = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $Dotnet -TimeoutSeconds 60 -ArgumentList @(
+            $Peer, 'send', '--connect', $endpoint, '--bytes', '64K', '--seed', '42', '--timeout', '50')
+        (ConvertFrom-GlassE2EPeerOutput $out).received | Should -Be 64KB
+    }
+
+    It 'refuses a connector that dials its endpoint after the link''s pending time, with a reset rather than silence' {
         $address, $port = (Get-GlassE2EEndpoint -Net $Net -Router $Router -ChannelId $Binding.ChannelId) -split ':'
-        # The binder dialed its side at once; nobody dials A's side, so after its 10 s it gives up and
-        # cancels the link, which the translator then forgets.
-        Wait-GlassCondition -TimeoutSeconds 40 -Because 'the binder to give up and cancel the link' {
+        # Nobody dials; after the router's pending time (20 s here) the translator forgets the link.
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'the link to run out of time' {
             -not @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object RouterPortA -eq ([int]$port))
         } | Out-Null
-        (Get-ControllerStatus).PortsInUse | Should -Be 0
+        Wait-GlassCondition -TimeoutSeconds 10 -Because 'the controller to free its ports' { (Get-ControllerStatus).PortsInUse -eq 0 } | Out-Null
+        $refusedBefore = (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).SynsRefused
         $pwsh = Get-GlassPwshCommand
         $answer = Invoke-GlassNetCommand -Net $Net -Namespace hostA -FilePath $pwsh.FilePath -TimeoutSeconds 60 -ArgumentList (@($pwsh.ArgumentList) + @(
                 '-NoProfile', '-NonInteractive', '-Command',
                 "try { [Net.Sockets.TcpClient]::new('$address', $port).Dispose(); 'connected' } catch { `$_.Exception.InnerException.SocketErrorCode }"))
         $answer.Trim() | Should -Be 'ConnectionRefused'
-        (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).SynsRefused | Should -BeGreaterOrEqual 1
+        (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).SynsRefused | Should -BeGreaterThan $refusedBefore
     }
 
     It 'keeps the binding and its channel id when B''s link is down for 5 s' {

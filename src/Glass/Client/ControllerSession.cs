@@ -63,6 +63,25 @@ internal sealed class ControllerSession : IDisposable
         return await ControllerConnection.ReadAnswerAsync(conn, _router, ct, _patience).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Tells the controller that this side gave up on a router port a CONNECT of the live session
+    /// was answered with, so the link ends now and its binder's dial is refused. Best effort: over
+    /// another connection the controller would not know the port as this session's, and the link
+    /// then ends when its pending time runs out.
+    /// </summary>
+    public async Task CancelAsync(ushort routerPort)
+    {
+        if (Volatile.Read(ref _link) is not { IsUsable: true } link)
+            return;
+        try
+        {
+            await link.AskAsync(new ControllerRequest { Verb = ControllerVerb.Cancel, Port = routerPort }.Format(), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (GlassException)
+        {
+        }
+    }
+
     /// <summary>The live session, a new one, or null when requests must go one per connection.</summary>
     private async Task<Link?> GetLinkAsync(CancellationToken ct)
     {

@@ -34,6 +34,8 @@ public sealed class GlassBinding : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly BindingOptions _options;
     private LineConnection _control;
+    // The router ports the controller said it hands out; a CONNECT naming another is refused.
+    private PortRange? _routerPorts;
     private long _connections, _active, _toLocal, _fromLocal, _failures, _reconnects;
     private Task? _run;
 
@@ -74,13 +76,12 @@ public sealed class GlassBinding : IDisposable
         options = options with { Trust = options.Trust ?? RouterTrust.FirstUse(router.ToString()) };
         // Rebinding right after a Stop can race the router's handling of our BYE: give it a moment.
         var patience = Environment.TickCount64 + 3000;
-        LineConnection conn;
-        string id, secret;
+        Bound bound;
         while (true)
         {
             try
             {
-                (conn, id, secret) = await BindAsync(router, options, options.ChannelId, options.Secret, ct).ConfigureAwait(false);
+                bound = await BindAsync(router, options, options.ChannelId, options.Secret, ct).ConfigureAwait(false);
                 break;
             }
             catch (GlassException e) when (e.ErrorId == GlassErrors.ChannelInUse && Environment.TickCount64 < patience)
@@ -88,12 +89,15 @@ public sealed class GlassBinding : IDisposable
                 await Task.Delay(100, ct).ConfigureAwait(false);
             }
         }
-        var binding = new GlassBinding(conn, id, secret, router, localTarget, options);
+        var binding = new GlassBinding(bound.Control, bound.Id, bound.Secret, router, localTarget, options) { _routerPorts = bound.Ports };
         binding._run = binding.RunAsync();
         return binding;
     }
 
-    private static async Task<(LineConnection, string, string)> BindAsync(IPEndPoint router, BindingOptions o, string? id, string? secret, CancellationToken ct)
+    /// <summary>An accepted BIND: the control connection, the channel, and the router ports the controller hands out (if it said).</summary>
+    private readonly record struct Bound(LineConnection Control, string Id, string Secret, PortRange? Ports);
+
+    private static async Task<Bound> BindAsync(IPEndPoint router, BindingOptions o, string? id, string? secret, CancellationToken ct)
     {
         var conn = await ControllerConnection.OpenAsync(router, o.Trust!, ct, o.Patience).ConfigureAwait(false);
         try
@@ -101,9 +105,12 @@ public sealed class GlassBinding : IDisposable
             var request = new ControllerRequest { Verb = ControllerVerb.Bind, ChannelId = id, Secret = secret, ConnectSecret = o.ConnectSecret, Token = o.Token };
             await conn.WriteLineAsync(request.Format(), ct).ConfigureAwait(false);
             var words = await ControllerConnection.ReadAnswerAsync(conn, router, ct, o.Patience).ConfigureAwait(false);
-            if (words.Length != 2 || !Controller.ChannelId.TryNormalize(words[0], out var bound))
+            // OK ID SECRET [ports=FIRST-LAST]; a controller from before the range says only the first two.
+            PortRange? ports = null;
+            if (words.Length is not (2 or 3) || !Controller.ChannelId.TryNormalize(words[0], out var bound)
+                || (words.Length == 3 && !(words[2].StartsWith("ports=", StringComparison.Ordinal) && PortRange.TryParse(words[2][6..], out ports, out _))))
                 throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} answered BIND with '{string.Join(' ', words)}'.");
-            return (conn, bound, words[1]);
+            return new Bound(conn, bound, words[1], ports);
         }
         catch
         {
@@ -136,8 +143,9 @@ public sealed class GlassBinding : IDisposable
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
                 try
                 {
-                    var (conn, _, _) = await BindAsync(Router, _options, ChannelId, Secret, ct).ConfigureAwait(false);
-                    _control = conn;
+                    var again = await BindAsync(Router, _options, ChannelId, Secret, ct).ConfigureAwait(false);
+                    _control = again.Control;
+                    _routerPorts = again.Ports;
                     break;
                 }
                 catch (GlassException e) when (e.ErrorId is GlassErrors.Unauthorized or GlassErrors.RouterFingerprintMismatch or GlassErrors.PlaintextRefused)
@@ -176,14 +184,16 @@ public sealed class GlassBinding : IDisposable
                 var f = line.Split(' ');
                 if (f.Length == 3 && f[0] == "CONNECT" && IPAddress.TryParse(f[1], out var addr) && ushort.TryParse(f[2], out var port))
                 {
-                    // The binder dials only its own router: a control connection that names any other
-                    // address (a forged or confused controller) must not turn it into a port scanner.
-                    if (addr.Equals(Router.Address) && port != 0)
+                    // The binder dials only its own router's relay ports: a control connection that names
+                    // anything else (a forged or confused controller) must not turn it into a port scanner.
+                    if (addr.Equals(Router.Address) && port != 0 && _routerPorts?.Contains(port) != false)
                         _ = ServeAsync(new IPEndPoint(addr, port), ct);
                     else
                     {
                         Interlocked.Increment(ref _failures);
-                        Message?.Invoke($"Refused to dial {addr}:{port}: the controller may only name its own address {Router.Address}.", true);
+                        Message?.Invoke(addr.Equals(Router.Address)
+                            ? $"Refused to dial {addr}:{port}: the controller may only name a port of its relay range {_routerPorts}."
+                            : $"Refused to dial {addr}:{port}: the controller may only name its own address {Router.Address}.", true);
                     }
                 }
                 else if (line != "PONG")

@@ -143,12 +143,13 @@ public sealed class GlassForwarder : IDisposable
         Interlocked.Increment(ref _active);
         var local = client;
         Socket? remote = null;
+        IPEndPoint? endpoint = null;
         var failed = false;
         try
         {
             remote = TcpSockets.Create(Router.AddressFamily);
             var words = await _controller.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = ChannelId, Secret = _secret }, ct).ConfigureAwait(false);
-            var endpoint = ControllerConnection.ParseEndpoint(words, Router);
+            endpoint = ControllerConnection.ParseEndpoint(words, Router);
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 timeout.CancelAfter(ControllerConnection.ReplyTimeout);
@@ -169,6 +170,9 @@ public sealed class GlassForwarder : IDisposable
                     ? new GlassException(GlassErrors.OutOfDescriptors, TcpSockets.OutOfDescriptors($"A local connection to channel {ChannelId} was reset"), e)
                     : new GlassException(e is GlassException g ? g.ErrorId : "connection-failed",
                         $"A local connection to channel {ChannelId} was reset: {e.Message}", e));
+                // Given up before the splice: the link ends now rather than keep the binder's side waiting.
+                if (endpoint is not null && remote?.Connected != true)
+                    await _controller.CancelAsync((ushort)endpoint.Port).ConfigureAwait(false);
             }
         }
         finally

@@ -99,9 +99,13 @@ public sealed class ControllerHost : IDisposable
     private readonly Dictionary<uint, (double Tokens, long At)> _buckets = new();
     private readonly HashSet<LineConnection> _binderConnections = new();
     private readonly HashSet<long> _pairedSessions = new();
-    // Links the translator took (LINK answered OK) and has not yet reported paired or released,
-    // with the binder that was told to dial them.
-    private readonly Dictionary<long, (LinkRelease Link, BinderInfo Binder)> _links = new();
+    // Links the translator took (LINK answered OK) and has not yet reported paired or released.
+    private readonly Dictionary<long, PendingLink> _links = new();
+    // Links whose connector's SYN the translator reported before this controller stored them.
+    private readonly HashSet<long> _arrivedEarly = new();
+    // A watch connection is up, so the translator's ARRIVED events reach this controller: binders
+    // are told to dial when the connector's SYN is in. Without one, they are told at once.
+    private volatile bool _watching;
     private readonly Dictionary<uint, int> _sessionsByAddress = new();
     private readonly Dictionary<uint, int> _connectionsByAddress = new();
     private readonly object _gate = new();
@@ -193,9 +197,13 @@ public sealed class ControllerHost : IDisposable
             RegistryFile = store.Path;
         }
         _listener = s;
-        _watch = _translator.WatchAsync(OnReleased, m => Problem?.Invoke($"Translator control socket: {m}"), _stop.Token, OnWatching);
+        _watch = _translator.WatchAsync(OnReleased, m => Problem?.Invoke($"Translator control socket: {m}"), _stop.Token, OnWatching,
+            OnArrived, () => _watching = false);
         _accept = AcceptLoop();
     }
+
+    /// <summary>A watch connection to the translator is up: binders are told to dial when the connector's SYN is in.</summary>
+    internal bool Watching => _watching;
 
     public ControllerStatus GetStatus()
     {
@@ -211,6 +219,8 @@ public sealed class ControllerHost : IDisposable
     // A new watch connection: the translator may have restarted, or events were lost meanwhile.
     private async Task OnWatching()
     {
+        // From here on no ARRIVED is missed; links made before are settled by Reconcile.
+        _watching = true;
         await CheckTranslator(throwOnMismatch: false).ConfigureAwait(false);
         await Reconcile().ConfigureAwait(false);
     }
@@ -218,12 +228,13 @@ public sealed class ControllerHost : IDisposable
     /// <summary>
     /// Frees the router ports of links whose PAIRED or RELEASED this controller missed (its watch
     /// connection dropped, or the translator restarted and forgot them), by asking the translator
-    /// which sessions it holds. Links made after the question are left alone: the translator had
-    /// every link asked about before it answered.
+    /// which sessions it holds, and tells the binders of links still pending that were not told
+    /// to dial (their ARRIVED may have been missed). Links made after the question are left
+    /// alone: the translator had every link asked about before it answered.
     /// </summary>
     internal async Task<int> Reconcile()
     {
-        KeyValuePair<long, (LinkRelease Link, BinderInfo Binder)>[] links;
+        KeyValuePair<long, PendingLink>[] links;
         long[] paired;
         lock (_gate)
         {
@@ -244,10 +255,15 @@ public sealed class ControllerHost : IDisposable
             return 0;
         }
         var freed = 0;
-        foreach (var (id, (link, _)) in links)
+        foreach (var (id, pending) in links)
         {
+            var link = pending.Link;
             if (held.TryGetValue(id, out var state) && state is SessionState.Pending or SessionState.Handshake)
+            {
+                if (TakeTelling(pending))
+                    _ = TellBinder(pending);
                 continue;
+            }
             // Gone (a missed RELEASED) or paired (a missed PAIRED): either way its ports are free,
             // unless the event came after all while the translator answered.
             lock (_gate)
@@ -282,12 +298,66 @@ public sealed class ControllerHost : IDisposable
         lock (_gate)
         {
             _links.Remove(r.SessionId);
+            _arrivedEarly.Remove(r.SessionId);
             if (r.Reason != LinkRelease.PairedReason && r.SessionId != 0 && _pairedSessions.Remove(r.SessionId))
                 return;
             if (r.Reason == LinkRelease.PairedReason && _pairedSessions.Add(r.SessionId) && _pairedSessions.Count > 1_000_000)
                 _pairedSessions.Clear(); // bounded: a missed RELEASED must not grow this forever
             _ports.Release(r.PeerA, r.RouterPortA);
             _ports.Release(r.PeerB, r.RouterPortB);
+        }
+    }
+
+    // The connector's SYN reached its router port: now its binder dials.
+    private void OnArrived(LinkRelease r)
+    {
+        PendingLink? pending;
+        lock (_gate)
+        {
+            if (!_links.TryGetValue(r.SessionId, out pending))
+            {
+                // Before Connect stored it (a SYN that raced the LINK answer), or not this controller's link.
+                if (_arrivedEarly.Count >= 4096)
+                    _arrivedEarly.Clear(); // bounded: such a link's binder is then told by Reconcile or never needed
+                _arrivedEarly.Add(r.SessionId);
+                return;
+            }
+            if (pending.Told)
+                return;
+            pending.Told = true;
+        }
+        _ = TellBinder(pending);
+    }
+
+    /// <summary>Marks a link told; false when it was already.</summary>
+    private bool TakeTelling(PendingLink pending)
+    {
+        lock (_gate)
+        {
+            if (pending.Told)
+                return false;
+            pending.Told = true;
+            return true;
+        }
+    }
+
+    /// <summary>Tells a link's binder to dial; when it cannot be reached the link ends, which refuses the connector's SYN.</summary>
+    private async Task<bool> TellBinder(PendingLink pending, bool countRefusal = true)
+    {
+        try
+        {
+            await pending.Binder.Push(pending.Binder.Router, pending.Link.RouterPortB).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            if (countRefusal)
+            {
+                _refusedByCode.AddOrUpdate(GlassErrors.BinderUnavailable, 1, static (_, n) => n + 1);
+                Interlocked.Increment(ref _refused);
+            }
+            await UnlinkQuietly(pending.Link.PeerA, pending.Link.RouterPortA).ConfigureAwait(false);
+            return false;
         }
     }
 
@@ -456,6 +526,9 @@ public sealed class ControllerHost : IDisposable
                 case ControllerVerb.Session:
                     await ServeSession(conn, peer, router).ConfigureAwait(false);
                     break;
+                case ControllerVerb.Cancel:
+                    await TrySend(conn, Refusal(GlassErrors.BadRequest, "CANCEL names a router port given in the same session (GLASS/1 SESSION)")).ConfigureAwait(false);
+                    break;
                 default:
                     await conn.WriteLineAsync(await Answer(request, peer, router).ConfigureAwait(false), _stop.Token).ConfigureAwait(false);
                     break;
@@ -502,7 +575,7 @@ public sealed class ControllerHost : IDisposable
     }
 
     /// <summary>The answer line to a CONNECT or LOOKUP: OK with its words, or ERR.</summary>
-    private async Task<string> Answer(ControllerRequest request, uint peer, uint router)
+    private async Task<string> Answer(ControllerRequest request, uint peer, uint router, object? owner = null)
     {
         if (request.Verb == ControllerVerb.Connect && _mismatch is { } mismatch)
             return Refusal(GlassErrors.ConfigMismatch, mismatch);
@@ -511,7 +584,7 @@ public sealed class ControllerHost : IDisposable
             var (channel, problem) = FindChannel(request.ChannelId!, null, checkSecret: false);
             return channel is null ? Refusal(problem!.Value.Code, problem.Value.Text) : "OK";
         }
-        var answer = await Connect(peer, request.ChannelId!, request.Secret).ConfigureAwait(false);
+        var answer = await Connect(peer, request.ChannelId!, request.Secret, owner).ConfigureAwait(false);
         return answer.Error is { } e ? Refusal(e.Code, e.Text) : $"OK {Ipv4.Format(router)} {answer.Port}";
     }
 
@@ -544,7 +617,7 @@ public sealed class ControllerHost : IDisposable
             try
             {
                 while (await conn.ReadLineAsync(_options.SessionIdleTimeout, _stop.Token).ConfigureAwait(false) is { } line)
-                    await answers.Writer.WriteAsync(AnswerInSession(line, peer, router), _stop.Token).ConfigureAwait(false);
+                    await answers.Writer.WriteAsync(AnswerInSession(line, peer, router, conn), _stop.Token).ConfigureAwait(false);
             }
             catch (ProtocolException e) when (e.Code == "timeout")
             {
@@ -563,13 +636,39 @@ public sealed class ControllerHost : IDisposable
         }
     }
 
-    private Task<string> AnswerInSession(string line, uint peer, uint router)
+    private Task<string> AnswerInSession(string line, uint peer, uint router, LineConnection session)
     {
         if (!ControllerRequest.TryParse(line, out var request, out var code, out var error))
             return Task.FromResult(Refusal(code, error));
+        if (request.Verb == ControllerVerb.Cancel)
+            return Cancel(session, request.Port);
         if (request.Verb is not (ControllerVerb.Connect or ControllerVerb.Lookup))
-            return Task.FromResult(Refusal(GlassErrors.BadRequest, "a session carries only CONNECT and LOOKUP"));
-        return Answer(request, peer, router);
+            return Task.FromResult(Refusal(GlassErrors.BadRequest, "a session carries only CONNECT, LOOKUP and CANCEL"));
+        return Answer(request, peer, router, session);
+    }
+
+    /// <summary>
+    /// A connector gave up on a router port this session was given (its dial failed): the link ends
+    /// at once, so its binder's dial is refused instead of waiting for a peer that never comes.
+    /// </summary>
+    private async Task<string> Cancel(LineConnection session, ushort port)
+    {
+        LinkRelease? link = null;
+        lock (_gate)
+        {
+            foreach (var p in _links.Values)
+            {
+                if (ReferenceEquals(p.Owner, session) && p.Link.RouterPortA == port)
+                {
+                    link = p.Link;
+                    break;
+                }
+            }
+        }
+        if (link is not { } l)
+            return Refusal(GlassErrors.NotFound, $"no link of this session waits on router port {port}");
+        await UnlinkQuietly(l.PeerA, l.RouterPortA).ConfigureAwait(false);
+        return "OK";
     }
 
     /// <summary>Writes each answer once it is ready, in the order the requests came.</summary>
@@ -659,9 +758,9 @@ public sealed class ControllerHost : IDisposable
     {
         lock (_gate)
         {
-            foreach (var (link, b) in _links.Values)
+            foreach (var p in _links.Values)
             {
-                if (ReferenceEquals(b, binder) && link.RouterPortB == port)
+                if (ReferenceEquals(p.Binder, binder) && p.Link.RouterPortB == port)
                     return true;
             }
             return false;
@@ -687,7 +786,7 @@ public sealed class ControllerHost : IDisposable
             return null;
         }
         if (!legacy)
-            await conn.WriteLineAsync($"OK {r.Id} {r.Secret}", _stop.Token).ConfigureAwait(false);
+            await conn.WriteLineAsync($"OK {r.Id} {r.Secret} ports={_options.PortRange}", _stop.Token).ConfigureAwait(false);
         return r.Id;
     }
 
@@ -732,7 +831,8 @@ public sealed class ControllerHost : IDisposable
     }
 
     /// <summary>Allocates, links and pushes; returns the connector's router port or the refusal.</summary>
-    private async Task<(ushort Port, (string Code, string Text)? Error)> Connect(uint connector, string requested, string? secret)
+    /// <param name="owner">The connector's session, which may CANCEL the link; null for a request on its own connection.</param>
+    private async Task<(ushort Port, (string Code, string Text)? Error)> Connect(uint connector, string requested, string? secret, object? owner = null)
     {
         var (channel, problem) = FindChannel(requested, secret, checkSecret: true);
         if (channel is null)
@@ -788,15 +888,18 @@ public sealed class ControllerHost : IDisposable
             var code = link.ErrorCode == "full" ? GlassErrors.RouterFull : link.ErrorCode ?? GlassErrors.ProtocolError;
             return (0, (code, $"the translator refused the link: {link.Message}"));
         }
+        var pending = new PendingLink(new LinkRelease(connector, pc, binder.Peer, pb, "", link.SessionId), binder, owner);
+        bool tellNow;
         lock (_gate)
-            _links[link.SessionId] = (new LinkRelease(connector, pc, binder.Peer, pb, "", link.SessionId), binder);
-        try
         {
-            await binder.Push(binder.Router, pb).ConfigureAwait(false);
+            _links[link.SessionId] = pending;
+            // The binder dials once the connector's SYN is in (ARRIVED), so a connector that never
+            // dials costs it nothing; without a watch, or when the SYN came first, it dials now.
+            tellNow = !_watching || _arrivedEarly.Remove(link.SessionId);
+            pending.Told = tellNow;
         }
-        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        if (tellNow && !await TellBinder(pending, countRefusal: false).ConfigureAwait(false))
         {
-            await UnlinkQuietly(connector, pc).ConfigureAwait(false);
             return (0, (GlassErrors.BinderUnavailable, $"the binder of channel {channel.Id} could not be reached"));
         }
         Interlocked.Increment(ref _connects);
@@ -919,4 +1022,15 @@ public sealed class ControllerHost : IDisposable
     }
 
     public void Dispose() => Stop();
+
+    /// <summary>A link the translator took and has not reported paired or released.</summary>
+    private sealed class PendingLink(LinkRelease link, BinderInfo binder, object? owner)
+    {
+        public LinkRelease Link { get; } = link;
+        public BinderInfo Binder { get; } = binder;
+        /// <summary>The connector's session that asked for it (it may cancel it), or null.</summary>
+        public object? Owner { get; } = owner;
+        /// <summary>The binder was told to dial (under the controller's lock).</summary>
+        public bool Told { get; set; }
+    }
 }

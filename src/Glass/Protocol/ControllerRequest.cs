@@ -11,8 +11,10 @@ public enum ControllerVerb
     Lookup,
     /// <summary>Counters, for the router's operator: answered only on loopback.</summary>
     Status,
-    /// <summary>Keeps the connection open for any number of CONNECT and LOOKUP requests, answered in order.</summary>
+    /// <summary>Keeps the connection open for any number of CONNECT, LOOKUP and CANCEL requests, answered in order.</summary>
     Session,
+    /// <summary>In a session: the connector gave up on the router port a CONNECT of this session was answered with.</summary>
+    Cancel,
 }
 
 /// <summary>
@@ -23,6 +25,7 @@ public enum ControllerVerb
 /// GLASS/1 LOOKUP ID [token=T]
 /// GLASS/1 STATUS
 /// GLASS/1 SESSION [token=T]
+/// GLASS/1 CANCEL PORT          (in a session only)
 /// </code>
 /// Values are printable ASCII without spaces or '='; unknown options are refused so typos fail loudly.
 /// </summary>
@@ -40,6 +43,8 @@ public sealed record ControllerRequest
     public string? ConnectSecret { get; init; }
     /// <summary>The router's access token, where the router requires one.</summary>
     public string? Token { get; init; }
+    /// <summary>CANCEL: the router port given up on.</summary>
+    public ushort Port { get; init; }
 
     public string Format()
     {
@@ -58,6 +63,8 @@ public sealed record ControllerRequest
             case ControllerVerb.Session:
                 b.Append("SESSION");
                 break;
+            case ControllerVerb.Cancel:
+                return b.Append("CANCEL ").Append(Port).ToString();
             default:
                 b.Append(Verb == ControllerVerb.Connect ? "CONNECT " : "LOOKUP ").Append(ChannelId);
                 if (Secret is not null)
@@ -101,13 +108,21 @@ public sealed record ControllerRequest
             case "STATUS" when f.Length == 2:
                 request = new ControllerRequest { Verb = ControllerVerb.Status };
                 return true;
+            case "CANCEL" when f.Length == 3 && ushort.TryParse(f[2], System.Globalization.NumberStyles.None, null, out var port) && port != 0:
+                request = new ControllerRequest { Verb = ControllerVerb.Cancel, Port = port };
+                return true;
             case "CONNECT" or "LOOKUP" when f.Length >= 3:
                 verb = f[1] == "CONNECT" ? ControllerVerb.Connect : ControllerVerb.Lookup;
                 channel = f[2];
                 next = 3;
                 break;
             default:
-                error = f[1] is "CONNECT" or "LOOKUP" ? $"{f[1]} needs a channel id" : $"unknown request '{Truncate(f[1])}'";
+                error = f[1] switch
+                {
+                    "CONNECT" or "LOOKUP" => $"{f[1]} needs a channel id",
+                    "CANCEL" => "CANCEL needs one router port (1-65535) and nothing else",
+                    _ => $"unknown request '{Truncate(f[1])}'",
+                };
                 return false;
         }
         string? secret = null, connectSecret = null, token = null;

@@ -14,7 +14,8 @@ namespace Glass.Translator;
 /// UNLINK a.b.c.d PORT             -> OK | ERR not-found TEXT
 /// STATUS                          -> OK {counters as JSON}
 /// SESSIONS                        -> OK [sessions as JSON]
-/// WATCH                           -> OK, then "PAIRED a PORT b PORT ID" and
+/// WATCH                           -> OK, then "ARRIVED a PORT b PORT ID" (A's first SYN),
+///                                    "PAIRED a PORT b PORT ID" and
 ///                                    "RELEASED a PORT b PORT REASON ID" lines
 /// </code>
 /// Beside it, a Unix datagram socket at the same path plus ".dgram" takes the original design's
@@ -56,6 +57,7 @@ public sealed class ControlServer : IDisposable
         }
         _engine.Released += OnReleased;
         _engine.Paired += OnPaired;
+        _engine.Arrived += OnArrived;
         s_inProcess[System.IO.Path.GetFullPath(path)] = this;
     }
 
@@ -265,6 +267,9 @@ public sealed class ControlServer : IDisposable
     private void OnPaired(LinkRelease r) =>
         Broadcast($"PAIRED {Ipv4.Format(r.PeerA)} {r.RouterPortA} {Ipv4.Format(r.PeerB)} {r.RouterPortB} {r.SessionId}");
 
+    private void OnArrived(LinkRelease r) =>
+        Broadcast($"ARRIVED {Ipv4.Format(r.PeerA)} {r.RouterPortA} {Ipv4.Format(r.PeerB)} {r.RouterPortB} {r.SessionId}");
+
     private void OnReleased(LinkRelease r) =>
         Broadcast($"RELEASED {Ipv4.Format(r.PeerA)} {r.RouterPortA} {Ipv4.Format(r.PeerB)} {r.RouterPortB} {r.Reason} {r.SessionId}");
 
@@ -282,6 +287,7 @@ public sealed class ControlServer : IDisposable
         s_inProcess.TryRemove(new KeyValuePair<string, ControlServer>(System.IO.Path.GetFullPath(_path), this));
         _engine.Released -= OnReleased;
         _engine.Paired -= OnPaired;
+        _engine.Arrived -= OnArrived;
         _stop.Cancel();
         _listener.Dispose();
         _datagrams?.Dispose();

@@ -143,4 +143,6 @@ public sealed record SessionInfo(
 public readonly record struct LinkRelease(uint PeerA, ushort RouterPortA, uint PeerB, ushort RouterPortB, string Reason, long SessionId = 0)
 {
     public const string PairedReason = "paired";
+    /// <summary>Not an end: the first SYN reached side A (the connector's) of a link not yet paired.</summary>
+    public const string ArrivedReason = "arrived";
 }

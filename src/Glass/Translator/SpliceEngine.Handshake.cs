@@ -154,7 +154,10 @@ public sealed partial class SpliceEngine
             SendReset(in other);
         _reopened++;
         Release(old, "reopened");
-        return OnLinkSyn(next, next.A.Peer == tcp.SourceAddress && next.A.RouterPort == tcp.DestinationPort, packet, tcp);
+        var toA = next.A.Peer == tcp.SourceAddress && next.A.RouterPort == tcp.DestinationPort;
+        if (toA && !next.A.HasSyn)
+            ReportArrival(next);
+        return OnLinkSyn(next, toA, packet, tcp);
     }
 
     /// <summary>True when a side's ISN is settled: it proved itself, or it holds exactly one SYN.</summary>

@@ -59,6 +59,36 @@ public sealed partial class SpliceEngine
         return Count(DropReason.NotLinked);
     }
 
+    /// <summary>
+    /// A link ends before it paired: each SYN still waiting on a side that has not proven itself
+    /// is refused now, as its retransmission would be, so that peer's connect fails at once. A
+    /// candidate already answered is reset at the sequence number its SYN-ACK taught it.
+    /// </summary>
+    private void RefuseWaitingSyns(Session s)
+    {
+        RefuseWaiting(ref s.A);
+        RefuseWaiting(ref s.B);
+    }
+
+    private void RefuseWaiting(ref Leg leg)
+    {
+        if (leg.Proven || !leg.HasSyn)
+            return;
+        Refuse(in leg, in leg.Syn);
+        for (var i = 0; i < leg.RivalCount; i++)
+            Refuse(in leg, in leg.Rivals![i]);
+    }
+
+    private void Refuse(in Leg leg, in SynCandidate c)
+    {
+        var n = TcpSegmentBuilder.WriteRst(_scratch, c.Router, leg.RouterPort, leg.Peer, c.PeerPort,
+            c.Answered ? c.AnsweredIsn + 1 : 0, c.Isn + 1);
+        if (_sender.Send(_scratch.AsSpan(0, n), leg.Peer))
+            _synsRefused++;
+        else
+            Count(DropReason.SendFailed);
+    }
+
     /// <summary>Forgets marks whose time is up (from the sweep).</summary>
     private void ForgetRefusals(long now)
     {

@@ -48,6 +48,13 @@ public sealed partial class SpliceEngine
     public event Action<LinkRelease>? Paired;
 
     /// <summary>
+    /// Raised under the engine's lock when the first SYN reaches side A of a link (the controller
+    /// names the connector A): the controller tells the binder to dial only then, so a connector
+    /// that never dials costs the binder nothing. Raised once per link. Handlers must not block.
+    /// </summary>
+    public event Action<LinkRelease>? Arrived;
+
+    /// <summary>
     /// Expects peer A to dial router port <paramref name="portA"/> and B to dial <paramref name="portB"/>.
     /// </summary>
     public LinkResult Link(uint peerA, ushort portA, uint peerB, ushort portB)
@@ -75,7 +82,8 @@ public sealed partial class SpliceEngine
 
     /// <summary>
     /// Ends the link at (peer, router port) that has not paired yet (both sides proven), if any; a
-    /// side that proved itself already is reset, so its application does not wait for nothing.
+    /// side that proved itself already is reset and a SYN still waiting is refused, so no
+    /// application waits for nothing.
     /// </summary>
     public bool Unlink(uint peer, ushort routerPort)
     {
@@ -84,6 +92,7 @@ public sealed partial class SpliceEngine
             if (!_byEndpoint.TryGetValue(new EndpointKey(peer, routerPort), out var s))
                 return false;
             ResetProvenSides(s);
+            RefuseWaitingSyns(s);
             Release(s, "unlinked");
             return true;
         }
@@ -129,9 +138,15 @@ public sealed partial class SpliceEngine
                 return Count(DropReason.NoSession);
             if (!_byEndpoint.TryGetValue(new EndpointKey(tcp.SourceAddress, tcp.DestinationPort), out s))
                 return OnUnlinkedSyn(tcp);
-            return OnLinkSyn(s, s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort, packet, tcp);
+            var toA = s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort;
+            if (toA && !s.A.HasSyn)
+                ReportArrival(s);
+            return OnLinkSyn(s, toA, packet, tcp);
         }
     }
+
+    private void ReportArrival(Session s) =>
+        Arrived?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, LinkRelease.ArrivedReason, s.Id));
 
     /// <summary>Ends sessions whose timers ran out; returns how many. Call about once a second.</summary>
     public int Sweep()

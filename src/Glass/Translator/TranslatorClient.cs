@@ -119,7 +119,10 @@ public sealed class TranslatorClient : IDisposable
     /// translator goes away, so a restarted translator is picked up again.
     /// </summary>
     /// <param name="onWatching">Called each time a watch connection is made (the translator may have restarted).</param>
-    public async Task WatchAsync(Action<LinkRelease> onRelease, Action<string>? onProblem, CancellationToken ct, Func<Task>? onWatching = null)
+    /// <param name="onArrived">Called when the first SYN reaches side A of a link (reason <see cref="LinkRelease.ArrivedReason"/>).</param>
+    /// <param name="onLost">Called each time a watch connection is lost: events may be missed until the next <paramref name="onWatching"/>.</param>
+    public async Task WatchAsync(Action<LinkRelease> onRelease, Action<string>? onProblem, CancellationToken ct, Func<Task>? onWatching = null,
+        Action<LinkRelease>? onArrived = null, Action? onLost = null)
     {
         while (!ct.IsCancellationRequested)
         {
@@ -133,16 +136,24 @@ public sealed class TranslatorClient : IDisposable
                     await onWatching().ConfigureAwait(false);
                 while (await conn.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
                 {
-                    // PAIRED a pa b pb id | RELEASED a pa b pb reason id
+                    // ARRIVED a pa b pb id | PAIRED a pa b pb id | RELEASED a pa b pb reason id
                     var f = line.Split(' ');
-                    var paired = f[0] == "PAIRED";
-                    if (f.Length >= 5 && (paired || f[0] == "RELEASED")
-                        && Ipv4.TryParse(f[1], out var a) && ushort.TryParse(f[2], out var pa)
-                        && Ipv4.TryParse(f[3], out var b) && ushort.TryParse(f[4], out var pb))
+                    if (f.Length < 5 || !Ipv4.TryParse(f[1], out var a) || !ushort.TryParse(f[2], out var pa)
+                        || !Ipv4.TryParse(f[3], out var b) || !ushort.TryParse(f[4], out var pb))
+                        continue;
+                    var idField = f[0] == "RELEASED" ? 6 : 5;
+                    var id = f.Length > idField && long.TryParse(f[idField], out var n) ? n : 0;
+                    switch (f[0])
                     {
-                        var reason = paired ? LinkRelease.PairedReason : f.Length > 5 ? f[5] : "";
-                        var idText = paired ? (f.Length > 5 ? f[5] : "") : (f.Length > 6 ? f[6] : "");
-                        onRelease(new LinkRelease(a, pa, b, pb, reason, long.TryParse(idText, out var id) ? id : 0));
+                        case "ARRIVED":
+                            onArrived?.Invoke(new LinkRelease(a, pa, b, pb, LinkRelease.ArrivedReason, id));
+                            break;
+                        case "PAIRED":
+                            onRelease(new LinkRelease(a, pa, b, pb, LinkRelease.PairedReason, id));
+                            break;
+                        case "RELEASED":
+                            onRelease(new LinkRelease(a, pa, b, pb, f.Length > 5 ? f[5] : "", id));
+                            break;
                     }
                 }
             }
@@ -154,6 +165,7 @@ public sealed class TranslatorClient : IDisposable
             {
                 onProblem?.Invoke(e.Message);
             }
+            onLost?.Invoke();
             try
             {
                 await Task.Delay(500, ct).ConfigureAwait(false);

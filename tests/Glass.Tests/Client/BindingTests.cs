@@ -8,7 +8,7 @@ namespace Glass.Tests.Client;
 public class BindingTests
 {
     /// <summary>A controller that answers BIND and then pushes what the test writes.</summary>
-    private static async Task<(GlassBinding Binding, StreamWriter Push, TcpClient Control)> BindToFake(TcpListener fake)
+    private static async Task<(GlassBinding Binding, StreamWriter Push, TcpClient Control)> BindToFake(TcpListener fake, string? ports = null)
     {
         // A fake that speaks plain GLASS/1 (the controller's TLS is tested on its own).
         var starting = GlassBinding.StartAsync((IPEndPoint)fake.LocalEndpoint, new IPEndPoint(IPAddress.Loopback, 9),
@@ -18,7 +18,7 @@ public class BindingTests
         var request = await reader.ReadLineAsync();
         Assert.StartsWith("GLASS/1 BIND", request);
         var push = new StreamWriter(control.GetStream(), Encoding.ASCII) { AutoFlush = true, NewLine = "\n" };
-        await push.WriteLineAsync($"OK {new string('a', 32)} {new string('b', 32)}");
+        await push.WriteLineAsync($"OK {new string('a', 32)} {new string('b', 32)}{(ports is null ? "" : " ports=" + ports)}");
         return (await starting, push, control);
     }
 
@@ -46,5 +46,54 @@ public class BindingTests
         Assert.True(binding.Failures >= 1);
         lock (warnings)
             Assert.Contains(warnings, w => w.Contains("Refused to dial 192.0.2.7:22") && w.Contains("127.0.0.1"));
+    }
+
+    [Fact]
+    public async Task ABinderDialsOnlyPortsOfTheRangeItsControllerAnnounced()
+    {
+        using var fake = new TcpListener(IPAddress.Loopback, 0);
+        fake.Start();
+        using var relay = new TcpListener(IPAddress.Loopback, 0); // stands for a router port
+        relay.Start();
+        var relayPort = ((IPEndPoint)relay.LocalEndpoint).Port;
+        using var outside = new TcpListener(IPAddress.Loopback, 0); // a port of the router's host outside its range
+        outside.Start();
+        var outsidePort = ((IPEndPoint)outside.LocalEndpoint).Port;
+        var (binding, push, control) = await BindToFake(fake, $"{relayPort}-{relayPort}");
+        using var _ = binding;
+        using var __ = control;
+        var warnings = new List<string>();
+        binding.Message += (m, warning) => { if (warning) lock (warnings) warnings.Add(m); };
+
+        await push.WriteLineAsync($"CONNECT 127.0.0.1 {outsidePort}");
+        await push.WriteLineAsync($"CONNECT 127.0.0.1 {relayPort}");
+
+        using var dialled = await relay.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (binding.Failures == 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        Assert.Equal(1, binding.Failures);
+        Assert.False(outside.Pending());
+        lock (warnings)
+            Assert.Contains(warnings, w => w.Contains($"Refused to dial 127.0.0.1:{outsidePort}") && w.Contains($"relay range {relayPort}-{relayPort}"));
+    }
+
+    [Theory]
+    [InlineData("ports=1-x")]
+    [InlineData("extra")]
+    public async Task ABindAnswerWithAMalformedRangeIsAProtocolError(string third)
+    {
+        using var fake = new TcpListener(IPAddress.Loopback, 0);
+        fake.Start();
+        var starting = GlassBinding.StartAsync((IPEndPoint)fake.LocalEndpoint, new IPEndPoint(IPAddress.Loopback, 9),
+            new BindingOptions { Trust = RouterTrust.Unencrypted("fake") });
+        using var control = await fake.AcceptTcpClientAsync();
+        var reader = new StreamReader(control.GetStream(), Encoding.ASCII);
+        await reader.ReadLineAsync();
+        var push = new StreamWriter(control.GetStream(), Encoding.ASCII) { AutoFlush = true, NewLine = "\n" };
+        await push.WriteLineAsync($"OK {new string('a', 32)} {new string('b', 32)} {third}");
+        var e = await Assert.ThrowsAsync<GlassException>(() => starting);
+        Assert.Equal(GlassErrors.ProtocolError, e.ErrorId);
+        Assert.Contains(third, e.Message);
     }
 }

@@ -13,12 +13,14 @@ namespace Glass.Tests.Controller;
 public sealed class ControllerHostTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("glass-controller-").FullName;
-    private readonly SpliceEngine _engine = new(new FakeKernel(), new FakeClock());
+    private readonly FakeKernel _kernel = new();
+    private readonly SpliceEngine _engine;
     private readonly ControlServer _translator;
     private readonly List<IDisposable> _owned = new();
 
     public ControllerHostTests()
     {
+        _engine = new SpliceEngine(_kernel, new FakeClock());
         _translator = new ControlServer(_engine, Path.Combine(_dir, "t.sock"));
         _translator.Start();
     }
@@ -30,6 +32,8 @@ public sealed class ControllerHostTests : IDisposable
         _translator.Dispose();
         Directory.Delete(_dir, recursive: true);
     }
+
+    private ControllerHost? _host;
 
     private IPEndPoint StartController(Func<ControllerOptions, ControllerOptions>? configure = null)
     {
@@ -45,8 +49,26 @@ public sealed class ControllerHostTests : IDisposable
         var host = new ControllerHost(configure?.Invoke(options) ?? options);
         host.Start();
         _owned.Add(host);
+        _host = host;
+        WaitUntil(() => host.Watching, "the controller to watch the translator");
         return host.LocalEndPoint!;
     }
+
+    private static void WaitUntil(Func<bool> condition, string what, int seconds = 10)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"Waited {seconds} s for {what}.");
+            Thread.Sleep(10);
+        }
+    }
+
+    /// <summary>The connector's SYN reaches the router port it was given (from 127.0.0.1, as its requests came).</summary>
+    private void ConnectorDials(ushort routerPort, ushort sourcePort = 40000) =>
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(TestPackets.Tcp(Glass.Packets.Ipv4.Parse("127.0.0.1"), sourcePort,
+            Glass.Packets.Ipv4.Parse("127.0.0.1"), routerPort, 1000, 0, Glass.Packets.TcpFlags.Syn)));
 
     private async Task<GlassBinding> Bind(IPEndPoint router, BindingOptions? options = null)
     {
@@ -181,7 +203,9 @@ public sealed class ControllerHostTests : IDisposable
         // A binder that dials: nothing listens on the loopback router ports (the kernel here is
         // fake), so its dial is refused and it cancels the link instead of leaving it pending.
         var dialer = await Bind(router);
-        Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, router, dialer.ChannelId));
+        var answer = await ConnectFrom(IPAddress.Loopback, router, dialer.ChannelId);
+        Assert.StartsWith("OK ", answer);
+        ConnectorDials(ushort.Parse(answer!.Split(' ')[2]));
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (_engine.GetSessions().Count != 0 && DateTime.UtcNow < deadline)
             await Task.Delay(20);
@@ -191,7 +215,9 @@ public sealed class ControllerHostTests : IDisposable
         // Another binder (same address, even) cannot cancel a link that is not its own.
         var (silentId, silent) = await BindSilent(router);
         var (_, other) = await BindSilent(router);
-        Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, router, silentId));
+        var second = await ConnectFrom(IPAddress.Loopback, router, silentId);
+        Assert.StartsWith("OK ", second);
+        ConnectorDials(ushort.Parse(second!.Split(' ')[2]));
         var push = (await Read(silent))!.Split(' ');
         Assert.Equal("CONNECT", push[0]);
         await other.WriteLineAsync($"CANCEL {push[2]}", default);
@@ -348,6 +374,93 @@ public sealed class ControllerHostTests : IDisposable
     private static async Task<string?> Read(Glass.Protocol.LineConnection c) => await c.ReadLineAsync(TimeSpan.FromSeconds(10), default);
 
     [Fact]
+    public async Task ABinderIsToldToDialOnlyOnceTheConnectorsSynIsIn()
+    {
+        var router = StartController();
+        var (id, silent) = await BindSilent(router);
+        var answer = await ConnectFrom(IPAddress.Loopback, router, id);
+        Assert.StartsWith("OK ", answer);
+        var connectorPort = ushort.Parse(answer!.Split(' ')[2]);
+        // Nothing came before the PONG: a connector that only asks costs the binder nothing.
+        await silent.WriteLineAsync("PING", default);
+        Assert.Equal("PONG", await Read(silent));
+
+        ConnectorDials(connectorPort);
+        var push = (await Read(silent))!.Split(' ');
+        Assert.Equal("CONNECT", push[0]);
+        var session = Assert.Single(_engine.GetSessions());
+        Assert.Equal(session.RouterPortB, ushort.Parse(push[2]));
+        // A second SYN of the same link (a retransmission, a rival) tells it nothing more.
+        ConnectorDials(connectorPort, 40001);
+        await silent.WriteLineAsync("PING", default);
+        Assert.Equal("PONG", await Read(silent));
+    }
+
+    [Fact]
+    public async Task AnArrivalMissedWhileTheWatchWasDownIsToldWhenItIsBack()
+    {
+        var router = StartController();
+        var (id, silent) = await BindSilent(router);
+        var answer = await ConnectFrom(IPAddress.Loopback, router, id);
+        Assert.StartsWith("OK ", answer);
+        // The control socket goes away; meanwhile the connector's SYN arrives, and nobody hears ARRIVED.
+        _translator.Dispose();
+        WaitUntil(() => !_host!.Watching, "the controller to notice its watch is gone");
+        ConnectorDials(ushort.Parse(answer!.Split(' ')[2]));
+        using var back = new ControlServer(_engine, _translator.Path);
+        back.Start();
+
+        // Back, the controller finds the link still pending and untold: the binder dials now.
+        Assert.StartsWith("CONNECT 127.0.0.1 ", await Read(silent));
+    }
+
+    [Fact]
+    public async Task AConnectorsSessionCancelsItsOwnLinkAndNoOtherOne()
+    {
+        var router = StartController();
+        var (id, silent) = await BindSilent(router);
+        using var mine = await Open(router);
+        using var theirs = await Open(router);
+        foreach (var c in new[] { mine, theirs })
+        {
+            await c.WriteLineAsync("GLASS/1 SESSION", default);
+            Assert.Equal("OK", await Read(c));
+        }
+        await mine.WriteLineAsync($"GLASS/1 CONNECT {id}", default);
+        var port = (await Read(mine))!.Split(' ')[2];
+        ConnectorDials(ushort.Parse(port));
+        Assert.StartsWith("CONNECT ", await Read(silent));
+
+        // Another session (same address, even) cannot end it; nor can a request on its own connection.
+        await theirs.WriteLineAsync($"GLASS/1 CANCEL {port}", default);
+        Assert.Equal($"ERR not-found no link of this session waits on router port {port}", await Read(theirs));
+        Assert.StartsWith("ERR bad-request CANCEL names a router port given in the same session", await ConnectFromRaw(router, $"GLASS/1 CANCEL {port}"));
+        Assert.Single(_engine.GetSessions());
+        await mine.WriteLineAsync("GLASS/1 CANCEL 0", default);
+        Assert.StartsWith("ERR bad-request CANCEL needs one router port", await Read(mine));
+
+        var kernel = _kernel;
+        var sent = kernel.Sent.Count;
+        await mine.WriteLineAsync($"GLASS/1 CANCEL {port}", default);
+        Assert.Equal("OK", await Read(mine));
+        Assert.Empty(_engine.GetSessions());
+        // The connector's waiting SYN is refused at once: its connect fails now, not at its next retransmission.
+        var rst = kernel.Parse(sent);
+        Assert.Equal(Glass.Packets.TcpFlags.Rst | Glass.Packets.TcpFlags.Ack, rst.Flags);
+        Assert.Equal(1001u, rst.Acknowledgment);
+        // Cancelled once: the same port is not this session's any more.
+        await mine.WriteLineAsync($"GLASS/1 CANCEL {port}", default);
+        Assert.StartsWith("ERR not-found ", await Read(mine));
+    }
+
+    private static async Task<string?> ConnectFromRaw(IPEndPoint router, string line)
+    {
+        using var c = await Open(router);
+        await c.WriteLineAsync(line, default);
+        return await Read(c);
+    }
+
+    [Fact]
     public async Task ASessionAnswersPipelinedRequestsInOrderAndSurvivesARefusal()
     {
         var router = StartController();
@@ -364,7 +477,7 @@ public sealed class ControllerHostTests : IDisposable
             $"GLASS/1 CONNECT {binding.ChannelId}"), default);
         var first = await Read(c);
         Assert.StartsWith("ERR unknown-channel ", await Read(c));
-        Assert.Equal("ERR bad-request a session carries only CONNECT and LOOKUP", await Read(c));
+        Assert.Equal("ERR bad-request a session carries only CONNECT, LOOKUP and CANCEL", await Read(c));
         Assert.Equal("OK", await Read(c));
         var last = await Read(c);
         Assert.Matches(@"^OK 127\.0\.0\.1 620\d\d$", first);

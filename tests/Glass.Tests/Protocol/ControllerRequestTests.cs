@@ -16,6 +16,7 @@ public sealed class ControllerRequestTests
         new ControllerRequest { Verb = ControllerVerb.Status },
         new ControllerRequest { Verb = ControllerVerb.Session },
         new ControllerRequest { Verb = ControllerVerb.Session, Token = "tok" },
+        new ControllerRequest { Verb = ControllerVerb.Cancel, Port = 61234 },
     };
 
     [Theory]
@@ -44,6 +45,11 @@ public sealed class ControllerRequestTests
     [InlineData("GLASS/1 CONNECT " + Id + " connect-secret=x", "bad-request", "unknown or repeated option")]
     [InlineData("GLASS/1 SESSION secret=x", "bad-request", "unknown or repeated option 'secret' for SESSION")]
     [InlineData("GLASS/1 SESSION " + Id, "bad-request", "needs a value")]
+    [InlineData("GLASS/1 CANCEL", "bad-request", "CANCEL needs one router port")]
+    [InlineData("GLASS/1 CANCEL 0", "bad-request", "CANCEL needs one router port")]
+    [InlineData("GLASS/1 CANCEL 65536", "bad-request", "CANCEL needs one router port")]
+    [InlineData("GLASS/1 CANCEL +5", "bad-request", "CANCEL needs one router port")]
+    [InlineData("GLASS/1 CANCEL 5 token=x", "bad-request", "CANCEL needs one router port")]
     public void MalformedRequestsAreRefusedWithTheirCause(string line, string code, string why)
     {
         Assert.False(ControllerRequest.TryParse(line, out _, out var errorCode, out var error));
@@ -62,7 +68,7 @@ public sealed class ControllerRequestTests
     public void RandomLinesNeverThrow()
     {
         var rng = new Random(5);
-        var words = new[] { "GLASS/1", "BIND", "CONNECT", "LOOKUP", "SESSION", "STATUS", "id=", "secret=", "token=", Id, "=", " ", "x" };
+        var words = new[] { "GLASS/1", "BIND", "CONNECT", "LOOKUP", "SESSION", "STATUS", "CANCEL", "61000", "id=", "secret=", "token=", Id, "=", " ", "x" };
         for (var i = 0; i < 20000; i++)
         {
             var line = string.Join("", Enumerable.Range(0, rng.Next(8)).Select(_ => words[rng.Next(words.Length)] + (rng.Next(2) == 0 ? " " : "")));
