@@ -128,9 +128,10 @@ public static class ControllerConnection
         CancellationToken ct = default, TimeSpan? patience = null, RouterTrust? trust = null)
     {
         var id = Normalize(channelId);
-        using var conn = await OpenAsync(router, trust ?? RouterTrust.FirstUse(router.ToString()), ct, patience).ConfigureAwait(false);
-        await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = id, Secret = secret, Token = token }.Format(), ct).ConfigureAwait(false);
-        return ParseEndpoint(await ReadAnswerAsync(conn, router, ct, patience).ConfigureAwait(false), router);
+        // Over the process's session with this router: one round trip, no new TLS handshake.
+        var session = ControllerSessionPool.Get(router, trust ?? RouterTrust.FirstUse(router.ToString()), token, patience ?? ReplyTimeout);
+        var words = await session.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = id, Secret = secret }, ct).ConfigureAwait(false);
+        return ParseEndpoint(words, router);
     }
 
     /// <summary>

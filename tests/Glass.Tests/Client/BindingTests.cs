@@ -68,11 +68,8 @@ public class BindingTests
         await push.WriteLineAsync($"CONNECT 127.0.0.1 {outsidePort}");
         await push.WriteLineAsync($"CONNECT 127.0.0.1 {relayPort}");
 
+        // The port of the range is dialled (pushed after the other, so the other was judged first); the other never is.
         using var dialled = await relay.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(10));
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (binding.Failures == 0 && DateTime.UtcNow < deadline)
-            await Task.Delay(20);
-        Assert.Equal(1, binding.Failures);
         Assert.False(outside.Pending());
         lock (warnings)
             Assert.Contains(warnings, w => w.Contains($"Refused to dial 127.0.0.1:{outsidePort}") && w.Contains($"relay range {relayPort}-{relayPort}"));
