@@ -41,6 +41,7 @@ public sealed class RouterMetrics : IDisposable
         var icmpToKernel = f.CreateCounter("glass_translator_icmp_left_to_kernel_total", "ICMP errors about no session, handed back to the kernel.");
         var contested = f.CreateCounter("glass_translator_syns_contested_total", "Second SYNs for a side of a link before either proved itself.");
         var refused = f.CreateCounter("glass_translator_syns_refused_total", "SYNs to a link that ended unpaired, answered with a reset.");
+        var keptLocal = f.CreateCounter("glass_translator_sessions_kept_local_total", "Sessions relayed by the translator itself because a peer is on the router's host.");
         return () =>
         {
             if (read() is not { } c)
@@ -62,6 +63,7 @@ public sealed class RouterMetrics : IDisposable
             icmpToKernel.IncTo(c.IcmpLeftToKernel);
             contested.IncTo(c.SynsContested);
             refused.IncTo(c.SynsRefused);
+            keptLocal.IncTo(c.SessionsKeptLocal);
         };
     });
 
@@ -74,6 +76,7 @@ public sealed class RouterMetrics : IDisposable
         var sessions = f.CreateGauge("glass_controller_client_sessions", "Connectors' persistent sessions open now.");
         var connects = f.CreateCounter("glass_controller_connects_total", "Connect requests answered with a router endpoint.");
         var refused = f.CreateCounter("glass_controller_refused_total", "Requests refused, by error id.", "error");
+        var tlsFailures = f.CreateCounter("glass_controller_tls_failures_total", "Connections whose TLS handshake failed (scanners, wrong protocol, a client refusing the router's key).");
         return () =>
         {
             var s = read();
@@ -82,6 +85,7 @@ public sealed class RouterMetrics : IDisposable
             ports.Set(s.PortsInUse);
             sessions.Set(s.Sessions);
             connects.IncTo(s.Connects);
+            tlsFailures.IncTo(s.TlsFailures);
             foreach (var (code, n) in s.RefusedByCode ?? new Dictionary<string, long>())
                 refused.WithLabels(code).IncTo(n);
         };
