@@ -41,6 +41,8 @@ public sealed class RouterMetrics : IDisposable
         var icmpToKernel = f.CreateCounter("glass_translator_icmp_left_to_kernel_total", "ICMP errors about no session, handed back to the kernel.");
         var contested = f.CreateCounter("glass_translator_syns_contested_total", "Second SYNs for a side of a link before either proved itself.");
         var refused = f.CreateCounter("glass_translator_syns_refused_total", "SYNs to a link that ended unpaired, answered with a reset.");
+        var disowned = f.CreateCounter("glass_translator_syns_disowned_total", "SYNs whose SYN-ACK the host at their source address reset (spoofed, or abandoned).");
+        var proofRetries = f.CreateCounter("glass_translator_proof_retries_total", "SYN-ACKs sent again to a connector whose acknowledgment was lost, on the binder's retransmitted SYN.");
         return () =>
         {
             if (read() is not { } c)
@@ -62,6 +64,8 @@ public sealed class RouterMetrics : IDisposable
             icmpToKernel.IncTo(c.IcmpLeftToKernel);
             contested.IncTo(c.SynsContested);
             refused.IncTo(c.SynsRefused);
+            disowned.IncTo(c.SynsDisowned);
+            proofRetries.IncTo(c.ProofRetries);
         };
     });
 

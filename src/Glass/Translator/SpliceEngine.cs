@@ -307,6 +307,8 @@ public sealed partial class SpliceEngine
                 IcmpLeftToKernel = Interlocked.Read(ref _drops[(int)DropReason.LeftToKernel]),
                 IpOptionsStripped = _optionsStripped,
                 SynsContested = _contested,
+                SynsDisowned = _synsDisowned,
+                ProofRetries = _proofRetries,
                 SynsRefused = _synsRefused,
                 SessionsReopened = _reopened,
                 SessionsOffloaded = _offloadedNow,
