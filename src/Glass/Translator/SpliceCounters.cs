@@ -13,7 +13,10 @@ public enum DropReason
     NoSession,
     /// <summary>A SYN to a (peer address, router port) pair that no link names.</summary>
     NotLinked,
-    /// <summary>A SYN held until the other side's SYN arrives (answered later, not an error).</summary>
+    /// <summary>
+    /// A SYN held until it may be answered (later, not an error): the other side's SYN is not in yet,
+    /// or, for side B, side A has not proven its own yet.
+    /// </summary>
     WaitingForPeer,
     /// <summary>
     /// A segment the handshake does not let cross (yet): before any SYN-ACK went out, from a side
