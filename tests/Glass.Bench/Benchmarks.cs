@@ -76,7 +76,7 @@ internal static class Benchmarks
         Row($"anchor: CopyTo + Checksum.Compute, {DatagramLength} B", anchorRate, anchorRate.PerSecond);
         Row($"relay: {PayloadLength} B segments, 1 session, both ways", relayOne, anchorRate.PerSecond);
         Row($"relay: {PayloadLength} B segments, {relayMany.Sessions} sessions, shuffled", relayMulti, anchorRate.PerSecond);
-        Row("handshake: Link + SYN + SYN (2 SYN-ACKs sent)", handshakes, anchorRate.PerSecond);
+        Row("handshake: Link + SYN + SYN + ACK (2 SYN-ACKs sent, 1 relayed)", handshakes, anchorRate.PerSecond);
         Row($"drop: mix of the {drops.Kinds.Length} kinds below", dropMix, anchorRate.PerSecond);
         for (int k = 0; k < dropKinds.Length; k++)
             Row($"  drop: {drops.Kinds[k].Label} -> {drops.Kinds[k].Expected}", dropKinds[k], anchorRate.PerSecond);
@@ -363,7 +363,7 @@ internal static class Benchmarks
                 uint isnA = rng.NextUInt(), isnB = rng.NextUInt();
                 Expect(Engine.Link(peerA, PortA, peerB, PortB).Success, "Link");
                 Expect(Process(scratch, PacketWriter.Write(scratch, peerA, SourceA, Router, PortA, isnA, 0, TcpFlags.Syn, 64240, syn)) == DropReason.WaitingForPeer, "SYN A");
-                Expect(Process(scratch, PacketWriter.Write(scratch, peerB, SourceB, Router, PortB, isnB, 0, TcpFlags.Syn, 65535, syn)) == DropReason.None, "SYN B");
+                Expect(Process(scratch, PacketWriter.Write(scratch, peerB, SourceB, Router, PortB, isnB, 0, TcpFlags.Syn, 65535, syn)) == DropReason.WaitingForPeer, "SYN B");
                 Expect(Process(scratch, PacketWriter.Write(scratch, peerA, SourceA, Router, PortA, isnA + 1, isnB + 1, TcpFlags.Ack, 502)) == DropReason.None, "ACK A");
                 Expect(Process(scratch, PacketWriter.Write(scratch, peerB, SourceB, Router, PortB, isnB + 1, isnA + 1, TcpFlags.Ack, 512)) == DropReason.None, "ACK B");
 
@@ -420,9 +420,10 @@ internal static class Benchmarks
     }
 
     /// <summary>
-    /// Link + the two SYNs (the second one makes the engine build and send both SYN-ACKs), timed; then,
-    /// untimed, the handshake timeout runs out on the whole batch (a Sweep) so that the same endpoints
-    /// and SYNs serve the next round.
+    /// Link, the two SYNs and A's ACK, timed: the second SYN makes the engine build and send A's
+    /// SYN-ACK, A's ACK (which proves A) B's, and the ACK is relayed; then, untimed, the handshake
+    /// timeout runs out on the whole batch (a Sweep) so that the same endpoints and packets serve
+    /// the next round.
     /// </summary>
     private sealed class HandshakeFixture
     {
@@ -431,7 +432,7 @@ internal static class Benchmarks
         private readonly ManualClock _clock = new();
         private readonly SpliceOptions _options;
         private readonly uint[] _peersA, _peersB;
-        private readonly byte[][] _synsA, _synsB;
+        private readonly byte[][] _synsA, _synsB, _acksA, _acksSent;
 
         public long Unexpected { get; private set; }
 
@@ -444,17 +445,23 @@ internal static class Benchmarks
             _peersB = new uint[batch];
             _synsA = new byte[batch][];
             _synsB = new byte[batch][];
+            _acksA = new byte[batch][];
+            _acksSent = new byte[batch][];
             var scratch = new byte[128];
             for (int i = 0; i < batch; i++)
             {
                 _peersA[i] = 0x0A03_0000u + (uint)i;
                 _peersB[i] = 0x0A04_0000u + (uint)i;
-                int n = PacketWriter.Write(scratch, _peersA[i], (ushort)(32768 + i), Router, PortA, rng.NextUInt(), 0,
+                uint isnA = rng.NextUInt(), isnB = rng.NextUInt();
+                int n = PacketWriter.Write(scratch, _peersA[i], (ushort)(32768 + i), Router, PortA, isnA, 0,
                     TcpFlags.Syn, 64240, PacketWriter.LinuxSynOptions(1460, rng.NextUInt(), 7));
                 _synsA[i] = scratch.AsSpan(0, n).ToArray();
-                n = PacketWriter.Write(scratch, _peersB[i], (ushort)(32768 + i), Router, PortB, rng.NextUInt(), 0,
+                n = PacketWriter.Write(scratch, _peersB[i], (ushort)(32768 + i), Router, PortB, isnB, 0,
                     TcpFlags.Syn, 65535, PacketWriter.LinuxSynOptions(1400, rng.NextUInt(), 9));
                 _synsB[i] = scratch.AsSpan(0, n).ToArray();
+                n = PacketWriter.Write(scratch, _peersA[i], (ushort)(32768 + i), Router, PortA, isnA + 1, isnB + 1, TcpFlags.Ack, 502);
+                _acksA[i] = scratch.AsSpan(0, n).ToArray();
+                _acksSent[i] = scratch.AsSpan(0, n).ToArray();
             }
         }
 
@@ -470,12 +477,16 @@ internal static class Benchmarks
                     bad++;
                 if (engine.Process(_synsA[i]) != DropReason.WaitingForPeer)
                     bad++;
-                if (engine.Process(_synsB[i]) != DropReason.None)
+                if (engine.Process(_synsB[i]) != DropReason.WaitingForPeer)
+                    bad++;
+                if (engine.Process(_acksSent[i]) != DropReason.None)
                     bad++;
             }
             long t1 = Stopwatch.GetTimestamp();
-            // Both SYNs are in, so the links are sessions mid-handshake that Unlink no longer
-            // ends (it ends pending links only); their handshake time runs out instead.
+            // The engine rewrote each relayed ACK in place.
+            for (int i = 0; i < _acksA.Length; i++)
+                _acksA[i].CopyTo(_acksSent[i], 0);
+            // The links are sessions mid-handshake (A proven, B answered): their handshake time runs out.
             _clock.Advance((long)_options.TransitoryTimeout.TotalMilliseconds + 1000);
             if (engine.Sweep() != _peersA.Length)
                 bad++;

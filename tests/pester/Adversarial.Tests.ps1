@@ -65,7 +65,7 @@ BeforeAll {
         $c = @{}
         foreach ($kv in $st.Drops.GetEnumerator()) { $c["Drops.$($kv.Key)"] = [long]$kv.Value }
         foreach ($kv in $st.Ignored.GetEnumerator()) { $c["Ignored.$($kv.Key)"] = [long]$kv.Value }
-        foreach ($name in 'SessionsPending', 'SessionsActive', 'SessionsReleased', 'SynsContested', 'OffloadedTotal', 'SessionsOffloaded', 'OffloadsTightened') {
+        foreach ($name in 'SessionsPending', 'SessionsActive', 'SessionsReleased', 'SynsContested', 'SynsDisowned', 'OffloadedTotal', 'SessionsOffloaded', 'OffloadsTightened') {
             $c[$name] = [long]$st.$name
         }
         $c
@@ -170,11 +170,39 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             $after['SynsContested'] | Should -Be $before['SynsContested']
         }
 
-        It 'a spoofed SYN from the connector''s address to its pending port, after the binder''s SYN, takes the link (known gap)' -Skip {
-            # Reproduced with glass-forge: the binder is answered with the forged SYN's ISN at
-            # once (each side holds one SYN), the connector's NAT resets the SYN-ACK meant for the
-            # forger, the session ends with a reset to the binder, and the real connect finds no
-            # link and times out. docs/security.md, "What is not defended".
+        It 'serves the connector after spoofed SYNs from its address to its pending port, after the binder''s SYN and before its own' {
+            # The connector proves itself first: the binder is answered only with the ISN of a
+            # connector's SYN that acknowledged its SYN-ACK, so a forged one never reaches it.
+            $endpoint = Get-GlassE2EEndpoint -Net $Net -Router $Router -ChannelId $Binding.ChannelId
+            $port = [int]($endpoint -split ':')[1]
+            $before = Get-Counter $Router
+            $forged = @('--src', $Net.NatAPublicAddress, '--dst', $Net.RouterAddress, '--dst-port', "$port", '--seq', 'random')
+            function Get-Link { @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object RouterPortA -EQ $port) }
+            # One forged SYN now; the controller has asked the binder to dial, and its SYN comes in
+            # (its side of the link shows its source port); then another forged SYN, after it.
+            Send-Forged $Net ($forged + @('--src-port', '1111')) | Should -Be 1
+            Wait-GlassCondition -TimeoutSeconds 30 -Because 'the binder''s SYN to reach its side of the link' {
+                $link = @(Get-Link)
+                if ($link.Count -eq 0) { throw 'the link is gone: the forged SYN ended it' }
+                $link | Where-Object PeerB -Like '*:*'
+            } | Out-Null
+            Send-Forged $Net ($forged + @('--src-port', '1112')) | Should -Be 1
+            # Each was answered, to the connector's address: NAT A has no such connection and resets
+            # the SYN-ACK, which disowns the SYN. The link is still there, waiting for the connector.
+            Wait-GlassCondition -TimeoutSeconds 30 -Because 'NAT A to reset both forged SYNs'' SYN-ACKs' {
+                (Get-Counter $Router)['SynsDisowned'] -ge $before['SynsDisowned'] + 2
+            } | Out-Null
+            @(Get-Link).Count | Should -Be 1
+
+            $send = Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $Dotnet -ArgumentList @(
+                $Peer, 'send', '--connect', $endpoint, '--bytes', '2M', '--seed', '13', '--timeout', '60')
+            Assert-Intact $send $Serve
+            $after = Get-Counter $Router
+            # The forged SYNs were forgotten before the connector's own came: nothing contested it,
+            # and no handshake was crossed.
+            ($after['SynsDisowned'] - $before['SynsDisowned']) | Should -Be 2
+            $after['SynsContested'] | Should -Be $before['SynsContested']
+            $after['Drops.HandshakeConflict'] | Should -Be $before['Drops.HandshakeConflict']
         }
 
         It 'keeps a live session through a forged ACK and a reset at its number, blind resets and a forged FIN' {

@@ -42,6 +42,8 @@ public sealed class RouterMetrics : IDisposable
         var contested = f.CreateCounter("glass_translator_syns_contested_total", "Second SYNs for a side of a link before either proved itself.");
         var refused = f.CreateCounter("glass_translator_syns_refused_total", "SYNs to a link that ended unpaired, answered with a reset.");
         var keptLocal = f.CreateCounter("glass_translator_sessions_kept_local_total", "Sessions relayed by the translator itself because a peer is on the router's host.");
+        var disowned = f.CreateCounter("glass_translator_syns_disowned_total", "SYNs whose SYN-ACK the host at their source address reset (spoofed, or abandoned).");
+        var proofRetries = f.CreateCounter("glass_translator_proof_retries_total", "SYN-ACKs sent again to a connector whose acknowledgment was lost, on the binder's retransmitted SYN.");
         return () =>
         {
             if (read() is not { } c)
@@ -64,6 +66,8 @@ public sealed class RouterMetrics : IDisposable
             contested.IncTo(c.SynsContested);
             refused.IncTo(c.SynsRefused);
             keptLocal.IncTo(c.SessionsKeptLocal);
+            disowned.IncTo(c.SynsDisowned);
+            proofRetries.IncTo(c.ProofRetries);
         };
     });
 

@@ -96,6 +96,7 @@ internal sealed class Session
     public long LastActivity;
     public long TimeWaitSince;
     public long HandshakeSince; // when the first SYN-ACK went out
+    public bool ArrivalReported; // side A's first SYN was reported (SpliceEngine.Arrived)
     /// <summary>
     /// After a reset that crossed but did not end the session: when it ends unless traffic shows it
     /// alive first (0: no such reset pending). <see cref="ResetDisprovedBy"/> says whose traffic counts.

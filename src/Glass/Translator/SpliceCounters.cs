@@ -13,7 +13,10 @@ public enum DropReason
     NoSession,
     /// <summary>A SYN to a (peer address, router port) pair that no link names.</summary>
     NotLinked,
-    /// <summary>A SYN held until the other side's SYN arrives (answered later, not an error).</summary>
+    /// <summary>
+    /// A SYN held until it may be answered (later, not an error): the other side's SYN is not in yet,
+    /// or, for side B, side A has not proven its own yet.
+    /// </summary>
     WaitingForPeer,
     /// <summary>
     /// A segment the handshake does not let cross (yet): before any SYN-ACK went out, from a side
@@ -82,6 +85,16 @@ public sealed record SpliceCounters
     public long IpOptionsStripped { get; init; }
     /// <summary>Times a side of a link got a second SYN before either proved itself (a retry, or someone spoofing the peer).</summary>
     public long SynsContested { get; init; }
+    /// <summary>
+    /// SYNs whose SYN-ACK the host at their source address answered with a reset, so they were not
+    /// its own (spoofed) or its connect was abandoned: forgotten, the link waiting for the side's own.
+    /// </summary>
+    public long SynsDisowned { get; init; }
+    /// <summary>
+    /// SYN-ACKs sent again to side A (the connector) because B retransmitted its SYN, which waits for
+    /// A's acknowledgment: A's was lost, and A had nothing to send that would prove it.
+    /// </summary>
+    public long ProofRetries { get; init; }
     /// <summary>SYNs to a (peer, router port) pair whose link ended unpaired (cancelled or out of time), answered with a reset.</summary>
     public long SynsRefused { get; init; }
     /// <summary>Sessions whose flow a new SYN reopened (the peer's old connection on that 4-tuple was gone).</summary>

@@ -9,23 +9,34 @@ namespace Glass.Translator;
 /// sent it (it received it: the address is really its own); until then each side holds up to
 /// <see cref="MaxCandidates"/> SYNs ("candidates"), the oldest giving way when more arrive.</para>
 /// <para>The catch: the SYN-ACK to one side carries the other side's ISN, and a peer takes the
-/// first SYN-ACK it gets for good. So a candidate is answered only when the other side's ISN is
-/// settled: that side has proven itself, or it holds exactly one candidate. In the common case
-/// (one SYN each) both SYN-ACKs go out at once, as without any of this. When a side holds several,
-/// the other side's SYN-ACKs wait until one of them proves itself (one round trip more for it).
+/// first SYN-ACK it gets for good. So the connector (side A: the controller links the connector
+/// as A and the binder as B) proves itself first. A's candidates are answered once B's ISN is
+/// settled (B proved itself, or holds exactly one candidate); B's only once A proved itself, with
+/// the proven SYN's ISN. A forged SYN from A's address, before or after A's own and before or
+/// after B's, thus gets a SYN-ACK (to A's address, which resets it or drops it) but never gives
+/// B its ISN: it cannot prove itself without B's ISN, which only A's address received. It costs
+/// B one round trip to A more; when A's proving segment carries data, B is answered and the data
+/// crosses at once. When A's acknowledgment is lost and A has nothing to send (the server speaks
+/// first), B's retransmitted SYN makes the router send A's SYN-ACK again: A, established,
+/// answers it with an ACK, which proves it. One exception keeps a contested side from waiting
+/// for ever: when B holds several candidates and A one, B's are answered with A's ISN at once
+/// and A waits for one of B's to prove itself (A's ISN is then the only one B can be given).
 /// When both sides have proven themselves, each must have been answered with the other's ISN;
 /// if not (a spoofed SYN was the only candidate when the other side was answered, and the real
 /// one came later), both are reset with valid resets, so their applications see a failed
-/// connection at once and may retry, instead of waiting for a peer that never speaks.</para>
-/// <para>What is left: (1) a forger who sends a SYN from A's address to A's router port before A
-/// does, while B's SYN is in, still spoils that one connection (it ends in resets, not a hang);
-/// random router ports make that port hard to guess, but someone who sees the connector's address
-/// can send a SYN to every port of the range. (2) A forger who also forges B's SYN (knowing both
-/// peers' addresses and both router ports) knows both ISNs, can acknowledge both SYN-ACKs blind,
-/// and so takes the link; the peers' own SYNs then find no link, and their connects time out.
-/// The segments of such a stolen splice still go to the real peers' addresses (at the ports the
-/// forger named), so it is a denial of service, not an interception. (3) A flood of more than
-/// <see cref="MaxCandidates"/> spoofed SYNs per round trip evicts the peer's own SYN each time.</para>
+/// connection at once and may retry, instead of waiting for a peer that never speaks. A reset
+/// from a candidate's address at the sequence number its SYN-ACK asked for disowns that SYN: it
+/// is forgotten, and the link ends only if the other side was answered with its ISN.</para>
+/// <para>What is left: (1) a forger who sends a SYN from B's address (the binder's, which
+/// connectors are not told) to B's router port before B does, while A holds one SYN, spoils that
+/// one connection: A is answered with the forged ISN, and it ends in resets, not a hang. (2) A
+/// forger who also forges A's SYN (knowing both peers' addresses and both router ports) knows
+/// both ISNs, can acknowledge both SYN-ACKs blind, and so takes the link; the peers' own SYNs
+/// then find no link, and their connects time out. The segments of such a stolen splice still
+/// go to the real peers' addresses (at the ports the forger named), so it is a denial of
+/// service, not an interception. (3) A flood of more than <see cref="MaxCandidates"/> spoofed
+/// SYNs per round trip evicts the peer's own SYN each time. (4) When both sides hold several
+/// candidates, no ISN is settled and neither is answered until the handshake times out.</para>
 /// </remarks>
 public sealed partial class SpliceEngine
 {
@@ -34,6 +45,8 @@ public sealed partial class SpliceEngine
 
     /// <summary>SYNs held for one side of a link until one proves itself (the first and up to three rivals).</summary>
     internal const int MaxCandidates = 4;
+
+    private long _proofRetries, _synsDisowned;
 
     /// <summary>-1 for the leg's own SYN, else the index of the rival whose source port this is.</summary>
     private static int CandidateIndex(in Leg leg, ushort peerPort)
@@ -81,7 +94,7 @@ public sealed partial class SpliceEngine
         _byFlow[new FlowKey(leg.Peer, c.PeerPort, leg.RouterPort)] = s;
         s.LastActivity = _clock.NowMilliseconds;
 
-        AnswerSettled(s);
+        AnswerReady(s);
         return Candidate(ref s.Side(isA), index).Answered ? DropReason.None : Count(DropReason.WaitingForPeer);
     }
 
@@ -116,7 +129,11 @@ public sealed partial class SpliceEngine
             if (leg.Proven)
                 return Count(DropReason.EndpointBusy); // it acknowledged the SYN-ACK: a stale duplicate
             if (!c.Answered)
+            {
+                if (!isA)
+                    RequestProof(s);
                 return Count(DropReason.WaitingForPeer);
+            }
             return ResendSynAck(s, isA, in c);
         }
         if (leg.Proven)
@@ -133,7 +150,7 @@ public sealed partial class SpliceEngine
         c.EcnSetup = (tcp.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr);
         c.Options = options;
         s.LastActivity = _clock.NowMilliseconds;
-        AnswerSettled(s);
+        AnswerReady(s);
         return Candidate(ref s.Side(isA), index).Answered ? DropReason.None : Count(DropReason.WaitingForPeer);
     }
 
@@ -155,7 +172,7 @@ public sealed partial class SpliceEngine
         _reopened++;
         Release(old, "reopened");
         var toA = next.A.Peer == tcp.SourceAddress && next.A.RouterPort == tcp.DestinationPort;
-        if (toA && !next.A.HasSyn)
+        if (toA)
             ReportArrival(next);
         return OnLinkSyn(next, toA, packet, tcp);
     }
@@ -163,8 +180,15 @@ public sealed partial class SpliceEngine
     /// <summary>True when a side's ISN is settled: it proved itself, or it holds exactly one SYN.</summary>
     private static bool Settled(in Leg leg) => leg.HasSyn && (leg.Proven || leg.RivalCount == 0);
 
-    /// <summary>Answers every candidate not yet answered whose other side's ISN is settled.</summary>
-    private void AnswerSettled(Session s)
+    /// <summary>
+    /// Whether a side's candidates may be answered with the other side's ISN: A's once B's ISN is
+    /// settled; B's once A proved itself, or at once when B holds several and A one (else both would wait).
+    /// </summary>
+    private static bool MayAnswer(Session s, bool toA) =>
+        toA ? Settled(in s.B) : s.A.Proven || (s.B.RivalCount > 0 && Settled(in s.A));
+
+    /// <summary>Answers every candidate not yet answered that <see cref="MayAnswer"/> lets through.</summary>
+    private void AnswerReady(Session s)
     {
         var answered = AnswerSide(s, toA: true) | AnswerSide(s, toA: false);
         if (answered && s.State == SessionState.Pending)
@@ -178,7 +202,7 @@ public sealed partial class SpliceEngine
     {
         ref var leg = ref s.Side(toA);
         ref var other = ref s.Side(!toA);
-        if (!leg.HasSyn || !Settled(in other))
+        if (!leg.HasSyn || !MayAnswer(s, toA))
             return false;
         var answered = false;
         if (!leg.Syn.Answered)
@@ -206,24 +230,48 @@ public sealed partial class SpliceEngine
     }
 
     /// <summary>The same SYN-ACK again, for a retransmitted SYN, on behalf of the SYN it was answered for.</summary>
-    private DropReason ResendSynAck(Session s, bool isA, in SynCandidate to)
+    private DropReason ResendSynAck(Session s, bool isA, in SynCandidate to) =>
+        TryResendSynAck(s, isA, in to)
+            ? DropReason.None
+            : Count(DropReason.EndpointBusy); // the SYN it was answered for gave way to others
+
+    private bool TryResendSynAck(Session s, bool isA, in SynCandidate to)
     {
         ref var leg = ref s.Side(isA);
         ref var other = ref s.Side(!isA);
         if (other.HasSyn && other.Syn.Isn == to.AnsweredIsn)
         {
             SendSynAck(in leg, in to, in other.Syn);
-            return DropReason.None;
+            return true;
         }
         for (var i = 0; i < other.RivalCount; i++)
         {
             if (other.Rivals![i].Isn == to.AnsweredIsn)
             {
                 SendSynAck(in leg, in to, in other.Rivals[i]);
-                return DropReason.None;
+                return true;
             }
         }
-        return Count(DropReason.EndpointBusy); // the SYN it was answered for gave way to others
+        return false;
+    }
+
+    /// <summary>
+    /// B retransmitted its SYN, still unanswered: when A's candidates were answered but none proved
+    /// itself, A's acknowledgment may have been lost, and A may have nothing more to send (the server
+    /// speaks first). Their SYN-ACKs go out again: a peer that is established answers one it already
+    /// took with an ACK (RFC 9293 3.10.7.4; RFC 5961 4.2's challenge ACK), which proves it.
+    /// </summary>
+    private void RequestProof(Session s)
+    {
+        ref var a = ref s.A;
+        if (!a.HasSyn || a.Proven)
+            return;
+        for (var i = -1; i < a.RivalCount; i++)
+        {
+            ref var c = ref Candidate(ref a, i);
+            if (c.Answered && TryResendSynAck(s, isA: true, in c))
+                _proofRetries++;
+        }
     }
 
     /// <summary>
@@ -298,8 +346,8 @@ public sealed partial class SpliceEngine
         ref var other = ref s.Side(!isA);
         if (!other.Proven)
         {
-            // This side's ISN is settled now: the other side's waiting candidates get their SYN-ACKs.
-            AnswerSettled(s);
+            // This side's ISN is settled now (and, for A, proven): the other side's waiting candidates get their SYN-ACKs.
+            AnswerReady(s);
             return true;
         }
         if (leg.Syn.AnsweredIsn != other.Syn.Isn || other.Syn.AnsweredIsn != leg.Syn.Isn)

@@ -245,9 +245,10 @@ public sealed partial class SpliceEngine
 
     /// <summary>
     /// A reset from a side that has not proved itself: its host answering the SYN-ACK sent to it
-    /// (sequence number = that SYN-ACK's acknowledgment, RFC 9293 3.10.7.1) disowns the SYN. With
-    /// rivals, that candidate is forgotten; alone, the link cannot be made: the reset crosses to the
-    /// other side when it was answered for this SYN (it is exact there), and the session ends.
+    /// (sequence number = that SYN-ACK's acknowledgment, RFC 9293 3.10.7.1) disowns the SYN, which
+    /// is forgotten. The link is lost only when the other side was answered with that SYN's ISN:
+    /// the reset crosses to it when it is exact there, and the session ends. Otherwise (a spoofed
+    /// SYN, or one with rivals) the side waits for its other candidates or its next SYN.
     /// </summary>
     private DropReason OnCandidateReset(Session s, bool isA, int index, Span<byte> packet, in TcpPacket tcp, in QueuedPacketInfo info)
     {
@@ -255,12 +256,13 @@ public sealed partial class SpliceEngine
         ref var c = ref Candidate(ref leg, index);
         if (!c.Answered || tcp.Sequence != c.Isn + 1)
             return Count(DropReason.RstOutOfWindow);
-        if (leg.RivalCount > 0)
+        ref var other = ref s.Side(!isA);
+        if (leg.RivalCount > 0 || !AnsweredFor(in other, c.Isn))
         {
             RemoveCandidate(s, ref leg, index);
+            _synsDisowned++;
             return Count(DropReason.HandshakeIncomplete);
         }
-        ref var other = ref s.Side(!isA);
         if (other.HasSyn && other.RivalCount == 0 && other.Syn.Answered && other.Syn.AnsweredIsn == c.Isn)
         {
             var sent = Forward(ref leg, in other, packet, tcp, info);
@@ -274,9 +276,29 @@ public sealed partial class SpliceEngine
         return Count(DropReason.HandshakeIncomplete);
     }
 
+    /// <summary>Whether any candidate of <paramref name="leg"/> was answered with <paramref name="isn"/>.</summary>
+    private static bool AnsweredFor(in Leg leg, uint isn)
+    {
+        if (leg.HasSyn && leg.Syn.Answered && leg.Syn.AnsweredIsn == isn)
+            return true;
+        for (var i = 0; i < leg.RivalCount; i++)
+        {
+            if (leg.Rivals![i].Answered && leg.Rivals[i].AnsweredIsn == isn)
+                return true;
+        }
+        return false;
+    }
+
     private void RemoveCandidate(Session s, ref Leg leg, int index)
     {
         ForgetFlow(s, leg.Peer, Candidate(ref leg, index).PeerPort, leg.RouterPort);
+        if (leg.RivalCount == 0)
+        {
+            // Its only SYN: the side is as before any SYN arrived.
+            leg.HasSyn = false;
+            leg.Syn = default;
+            return;
+        }
         if (index < 0)
         {
             leg.Syn = leg.Rivals![0];

@@ -139,14 +139,20 @@ public sealed partial class SpliceEngine
             if (!_byEndpoint.TryGetValue(new EndpointKey(tcp.SourceAddress, tcp.DestinationPort), out s))
                 return OnUnlinkedSyn(tcp);
             var toA = s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort;
-            if (toA && !s.A.HasSyn)
+            if (toA)
                 ReportArrival(s);
             return OnLinkSyn(s, toA, packet, tcp);
         }
     }
 
-    private void ReportArrival(Session s) =>
+    private void ReportArrival(Session s)
+    {
+        // Once: a disowned SYN leaves side A without one, and its next SYN is no news to the controller.
+        if (s.ArrivalReported)
+            return;
+        s.ArrivalReported = true;
         Arrived?.Invoke(new LinkRelease(s.A.Peer, s.A.RouterPort, s.B.Peer, s.B.RouterPort, LinkRelease.ArrivedReason, s.Id));
+    }
 
     /// <summary>Ends sessions whose timers ran out; returns how many. Call about once a second.</summary>
     public int Sweep()
@@ -322,6 +328,8 @@ public sealed partial class SpliceEngine
                 IcmpLeftToKernel = Interlocked.Read(ref _drops[(int)DropReason.LeftToKernel]),
                 IpOptionsStripped = _optionsStripped,
                 SynsContested = _contested,
+                SynsDisowned = _synsDisowned,
+                ProofRetries = _proofRetries,
                 SynsRefused = _synsRefused,
                 SessionsReopened = _reopened,
                 SessionsOffloaded = _offloadedNow,

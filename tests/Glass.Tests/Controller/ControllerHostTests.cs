@@ -355,7 +355,7 @@ public sealed class ControllerHostTests : IDisposable
             // Both peers' SYNs arrive and both acknowledge their SYN-ACKs: the session is keyed by its
             // flows and reported PAIRED.
             Assert.Equal(DropReason.WaitingForPeer, _engine.Process(TestPackets.Tcp(loopback, (ushort)(40000 + i), loopback, session.RouterPortA, 1, 0, Glass.Packets.TcpFlags.Syn)));
-            Assert.Equal(DropReason.None, _engine.Process(TestPackets.Tcp(loopback, (ushort)(50000 + i), loopback, session.RouterPortB, 1, 0, Glass.Packets.TcpFlags.Syn)));
+            Assert.Equal(DropReason.WaitingForPeer, _engine.Process(TestPackets.Tcp(loopback, (ushort)(50000 + i), loopback, session.RouterPortB, 1, 0, Glass.Packets.TcpFlags.Syn)));
             Assert.Equal(DropReason.None, _engine.Process(TestPackets.Tcp(loopback, (ushort)(40000 + i), loopback, session.RouterPortA, 2, 2, Glass.Packets.TcpFlags.Ack)));
             Assert.Equal(DropReason.None, _engine.Process(TestPackets.Tcp(loopback, (ushort)(50000 + i), loopback, session.RouterPortB, 2, 2, Glass.Packets.TcpFlags.Ack)));
         }

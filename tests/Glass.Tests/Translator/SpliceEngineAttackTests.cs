@@ -42,7 +42,7 @@ public sealed class SpliceEngineAttackTests
     {
         Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
         Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynA()));
-        Assert.Equal(DropReason.None, _engine.Process(SynB()));
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynB()));
         Assert.Equal(DropReason.None, _engine.Process(FromA(IsnA + 1, IsnB + 1)));
         Assert.Equal(DropReason.None, _engine.Process(FromB(IsnB + 1, IsnA + 1)));
         Assert.Equal(SessionState.Established, State);
@@ -203,34 +203,85 @@ public sealed class SpliceEngineAttackTests
     }
 
     [Fact]
-    public void ASpoofedSynAnsweredBeforeThePeersOwnEndsInResetsNotAStolenLink()
+    public void ASpoofedSynBeforeThePeersOwnWhileTheOthersIsInNeverGivesItsIsnAway()
     {
         Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
-        // A stranger's SYN "from A" beats A's own; B's comes next: the two are crossed.
-        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynA(SpoofIsn, Spoofed)));
-        Assert.Equal(DropReason.None, _engine.Process(SynB()));
-        Assert.Equal((Spoofed, IsnB), (_kernel.Parse(0).DestinationPort, _kernel.Parse(0).Sequence));
-        Assert.Equal((PeerB, SpoofIsn), (_kernel.Sent[1].Destination, _kernel.Parse(1).Sequence)); // B is spoilt already
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynB()));
+        // A stranger's SYN "from A" beats A's own: it is answered (to A's address, with B's
+        // ISN), but B is not answered with its ISN, as B waits for A to prove itself.
+        Assert.Equal(DropReason.None, _engine.Process(SynA(SpoofIsn, Spoofed)));
+        Assert.Equal((PeerA, Spoofed, IsnB), (_kernel.Sent[0].Destination, _kernel.Parse(0).DestinationPort, _kernel.Parse(0).Sequence));
+        Assert.Single(_kernel.Sent);
 
-        // A's own SYN still gets B's ISN; the stranger cannot acknowledge its SYN-ACK (B's ISN is unknown to it).
+        // A's own SYN gets B's ISN too; the stranger cannot acknowledge its SYN-ACK (B's ISN is unknown to it).
         Assert.Equal(DropReason.None, _engine.Process(SynA()));
-        Assert.Equal((PeerA, SrcA, IsnB), (_kernel.Sent[2].Destination, _kernel.Parse(2).DestinationPort, _kernel.Parse(2).Sequence));
+        Assert.Equal((PeerA, SrcA, IsnB), (_kernel.Sent[1].Destination, _kernel.Parse(1).DestinationPort, _kernel.Parse(1).Sequence));
         Assert.Equal(DropReason.HandshakeIncomplete, _engine.Process(FromA(SpoofIsn + 1, 0x1234_5678, src: Spoofed)));
         Assert.Equal(1, _engine.GetCounters().SynsContested);
+        Assert.Equal(2, _kernel.Sent.Count);
 
-        // Both peers prove themselves, each for another SYN than the other's: both are reset at
-        // exactly the sequence number they expect, so both applications hear of it at once.
-        Assert.Equal(DropReason.HandshakeIncomplete, _engine.Process(FromB(IsnB + 1, SpoofIsn + 1)));
+        // A proves itself: B is answered with A's own ISN, and A's ACK follows it.
+        Assert.Equal(DropReason.None, _engine.Process(FromA(IsnA + 1, IsnB + 1)));
+        var toB = _kernel.Parse(2);
+        Assert.Equal((PeerB, SrcB, TcpFlags.Syn | TcpFlags.Ack, IsnA, IsnB + 1), (_kernel.Sent[2].Destination, toB.DestinationPort, toB.Flags, toB.Sequence, toB.Acknowledgment));
+        Assert.Equal(DropReason.None, _engine.Process(FromB(IsnB + 1, IsnA + 1)));
+        Assert.Equal(SessionState.Established, State);
+        Assert.Equal(DropReason.NoSession, _engine.Process(FromA(SpoofIsn + 1, IsnB + 1, src: Spoofed)));
+        Assert.Empty(_released);
+    }
+
+    [Fact]
+    public void ASpoofedSynsAnswerResetByThePeersHostIsForgottenAndTheLinkWaitsForThePeer()
+    {
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        _engine.Process(SynB());
+        Assert.Equal(DropReason.None, _engine.Process(SynA(SpoofIsn, Spoofed)));
+        // A's host (or its NAT) has no such connection and resets the SYN-ACK: the SYN was not its own.
+        Assert.Equal(DropReason.RstOutOfWindow, _engine.Process(FromA(SpoofIsn + 2, 0, TcpFlags.Rst, src: Spoofed)));
+        Assert.Equal(DropReason.HandshakeIncomplete, _engine.Process(FromA(SpoofIsn + 1, 0, TcpFlags.Rst, src: Spoofed)));
+        Assert.Equal(1, _engine.GetCounters().SynsDisowned);
+        Assert.Single(_kernel.Sent); // nothing reached B
+        Assert.Empty(_released);
+        Assert.Equal("203.0.113.2", _engine.GetSessions()[0].PeerA); // A's side holds no SYN again
+        Assert.Equal(DropReason.NoSession, _engine.Process(FromA(SpoofIsn + 1, IsnB + 1, src: Spoofed)));
+
+        // A's own SYN comes, is answered, proves itself; B is answered with its ISN.
+        Assert.Equal(DropReason.None, _engine.Process(SynA()));
+        Assert.Equal(0, _engine.GetCounters().SynsContested);
+        Assert.Equal(DropReason.None, _engine.Process(FromA(IsnA + 1, IsnB + 1)));
+        Assert.Equal((PeerB, IsnA), (_kernel.Sent[2].Destination, _kernel.Parse(2).Sequence));
+        Assert.Equal(DropReason.None, _engine.Process(FromB(IsnB + 1, IsnA + 1)));
+        Assert.Equal(SessionState.Established, State);
+    }
+
+    [Fact]
+    public void ASpoofedBindersSynBeforeTheBindersOwnEndsInResetsNotAStolenLink()
+    {
+        // What is left: a stranger who knows B's address and router port forges B's SYN first,
+        // while A holds one SYN. A is answered with the forged ISN, and takes it for good.
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynA()));
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(Tcp(PeerB, Spoofed, Router, PortB, SpoofIsn, 0, TcpFlags.Syn)));
+        Assert.Equal((PeerA, SpoofIsn), (_kernel.Sent[0].Destination, _kernel.Parse(0).Sequence)); // A is spoilt already
+
+        // B's own SYN contests its side: both of B's are answered with A's ISN (A holds one SYN).
+        Assert.Equal(DropReason.None, _engine.Process(SynB()));
+        Assert.Equal(3, _kernel.Sent.Count);
+        Assert.All(_kernel.Sent.Skip(1), p => Assert.Equal(PeerB, p.Destination));
+        Assert.Equal(IsnA, _kernel.Parse(2).Sequence);
+
+        // Both peers prove themselves, A for another SYN than B's: both are reset at exactly the
+        // sequence number they expect, so both applications hear of it at once.
+        Assert.Equal(DropReason.HandshakeIncomplete, _engine.Process(FromA(IsnA + 1, SpoofIsn + 1)));
         var sent = _kernel.Sent.Count;
-        Assert.Equal(DropReason.HandshakeConflict, _engine.Process(FromA(IsnA + 1, IsnB + 1)));
+        Assert.Equal(DropReason.HandshakeConflict, _engine.Process(FromB(IsnB + 1, IsnA + 1)));
         var resets = _kernel.Sent.Skip(sent).Select((p, i) => (p.Destination, Tcp: _kernel.Parse(sent + i))).ToList();
         Assert.Equal(2, resets.Count);
         Assert.All(resets, r => Assert.Equal(TcpFlags.Rst | TcpFlags.Ack, r.Tcp.Flags));
-        Assert.Contains(resets, r => r.Destination == PeerA && r.Tcp.DestinationPort == SrcA && r.Tcp.Sequence == IsnB + 1 && r.Tcp.SourcePort == PortA);
-        Assert.Contains(resets, r => r.Destination == PeerB && r.Tcp.DestinationPort == SrcB && r.Tcp.Sequence == SpoofIsn + 1 && r.Tcp.SourcePort == PortB);
+        Assert.Contains(resets, r => r.Destination == PeerA && r.Tcp.DestinationPort == SrcA && r.Tcp.Sequence == SpoofIsn + 1 && r.Tcp.SourcePort == PortA);
+        Assert.Contains(resets, r => r.Destination == PeerB && r.Tcp.DestinationPort == SrcB && r.Tcp.Sequence == IsnA + 1 && r.Tcp.SourcePort == PortB);
         Assert.Equal("reset", Assert.Single(_released).Reason);
         Assert.Empty(_engine.GetSessions());
-        Assert.Equal(DropReason.NoSession, _engine.Process(FromA(SpoofIsn + 1, IsnB + 1, src: Spoofed)));
     }
 
     [Fact]
@@ -262,9 +313,11 @@ public sealed class SpliceEngineAttackTests
         // Before A acknowledged its SYN-ACK: the stranger's SYN is answered too (with B's ISN, to
         // A's address), and cannot prove itself.
         Assert.Equal(DropReason.None, _engine.Process(SynA(SpoofIsn, Spoofed)));
-        Assert.Equal((PeerA, Spoofed, IsnB), (_kernel.Sent[2].Destination, _kernel.Parse(2).DestinationPort, _kernel.Parse(2).Sequence));
+        Assert.Equal((PeerA, Spoofed, IsnB), (_kernel.Sent[1].Destination, _kernel.Parse(1).DestinationPort, _kernel.Parse(1).Sequence));
         Assert.Equal(DropReason.HandshakeIncomplete, _engine.Process(FromA(SpoofIsn + 1, IsnB + 2, src: Spoofed)));
+        Assert.Equal(2, _kernel.Sent.Count); // B still waits
         Assert.Equal(DropReason.None, _engine.Process(FromA(IsnA + 1, IsnB + 1)));
+        Assert.Equal((PeerB, IsnA), (_kernel.Sent[2].Destination, _kernel.Parse(2).Sequence));
         // Once A proved itself, further SYNs for its side are refused outright.
         Assert.Equal(DropReason.EndpointBusy, _engine.Process(SynA(SpoofIsn + 7, Spoofed + 1)));
         Assert.Equal(DropReason.None, _engine.Process(FromB(IsnB + 1, IsnA + 1)));
@@ -310,7 +363,7 @@ public sealed class SpliceEngineAttackTests
         Assert.Equal(1, _engine.GetCounters().SessionsReopened);
 
         // The new link goes on as any other.
-        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, 50999, Router, 60002, 0x0900_0000, 0, TcpFlags.Syn)));
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(Tcp(PeerB, 50999, Router, 60002, 0x0900_0000, 0, TcpFlags.Syn)));
         Assert.Equal(DropReason.None, _engine.Process(FromA(0x7777_0001, 0x0900_0001)));
         Assert.Equal(link.SessionId, Assert.Single(_engine.GetSessions()).Id);
     }

@@ -69,7 +69,7 @@ public sealed class SpliceEngineOffloadTests
     {
         Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
         _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, 0, TcpFlags.Syn, 64240, LinuxSynOptions(1460, 111, 7)));
-        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 65535, LinuxSynOptions(1400, 222, 9))));
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 65535, LinuxSynOptions(1400, 222, 9))));
     }
 
     private DropReason AckFromA() => _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));

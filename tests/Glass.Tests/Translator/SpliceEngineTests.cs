@@ -32,20 +32,23 @@ public sealed class SpliceEngineTests
     private byte[] SynA(uint isn = IsnA, ushort src = SrcA) => Tcp(PeerA, src, Router, PortA, isn, 0, TcpFlags.Syn, 64240, LinuxSynOptions(1460, 111, 7));
     private byte[] SynB() => Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 65535, LinuxSynOptions(1400, 222, 9));
 
+    private byte[] AckA() => Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack);
+
+    /// <summary>Both SYNs: A (the connector) is answered at once; B waits until A proved itself.</summary>
     private void Handshake()
     {
         Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
         Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynA()));
         Assert.Empty(_kernel.Sent);
-        Assert.Equal(DropReason.None, _engine.Process(SynB()));
-        Assert.Equal(2, _kernel.Sent.Count);
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynB()));
+        Assert.Equal(PeerA, Assert.Single(_kernel.Sent).Destination);
     }
 
     /// <summary>The handshake, then both peers acknowledge their SYN-ACKs (B with a 1000-byte window, scaled by 9).</summary>
     private void Established()
     {
         Handshake();
-        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack)));
+        Assert.Equal(DropReason.None, _engine.Process(AckA()));
         Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack, 1000)));
         Assert.Equal(SessionState.Established, Assert.Single(_engine.GetSessions()).State);
     }
@@ -54,6 +57,10 @@ public sealed class SpliceEngineTests
     public void BothSynsAreAnsweredWithTheOtherSidesIsnAndMirroredOptions()
     {
         Handshake();
+        // A's acknowledgment crosses right after B's SYN-ACK.
+        Assert.Equal(DropReason.None, _engine.Process(AckA()));
+        Assert.Equal(3, _kernel.Sent.Count);
+        Assert.Equal((PeerB, TcpFlags.Ack), (_kernel.Sent[2].Destination, _kernel.Parse(2).Flags));
         var toA = _kernel.Parse(0);
         var toB = _kernel.Parse(1);
 
@@ -65,6 +72,7 @@ public sealed class SpliceEngineTests
         Assert.Equal(65535, toA.Window); // B's SYN window
 
         Assert.Equal((Router, PortB, PeerB, SrcB), (toB.SourceAddress, toB.SourcePort, toB.DestinationAddress, toB.DestinationPort));
+        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, toB.Flags);
         Assert.Equal(IsnA, toB.Sequence);
         Assert.Equal(IsnB + 1, toB.Acknowledgment);
 
@@ -89,7 +97,9 @@ public sealed class SpliceEngineTests
         new Random(1).NextBytes(payload);
         var data = Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack | TcpFlags.Psh, 501, null, payload);
 
+        // A's first segment carries data: it proves A, B gets its SYN-ACK, then the data crosses.
         Assert.Equal(DropReason.None, _engine.Process(data));
+        Assert.Equal((PeerB, TcpFlags.Syn | TcpFlags.Ack, IsnA), (_kernel.Sent[1].Destination, _kernel.Parse(1).Flags, _kernel.Parse(1).Sequence));
 
         var sent = _kernel.Parse(2);
         Assert.Equal(PeerB, _kernel.Sent[2].Destination);
@@ -113,8 +123,15 @@ public sealed class SpliceEngineTests
     {
         Handshake();
         Assert.Equal(DropReason.None, _engine.Process(SynA()));
-        Assert.Equal(3, _kernel.Sent.Count);
-        Assert.Equal(_kernel.Sent[0].Packet, _kernel.Sent[2].Packet);
+        Assert.Equal(2, _kernel.Sent.Count);
+        Assert.Equal(_kernel.Sent[0].Packet, _kernel.Sent[1].Packet);
+
+        // B's, once it was answered (A proved itself; A's ACK crossed after B's SYN-ACK).
+        Assert.Equal(DropReason.None, _engine.Process(AckA()));
+        Assert.Equal(DropReason.None, _engine.Process(SynB()));
+        Assert.Equal(5, _kernel.Sent.Count);
+        Assert.Equal(PeerB, _kernel.Sent[2].Destination);
+        Assert.Equal(_kernel.Sent[2].Packet, _kernel.Sent[4].Packet);
     }
 
     [Fact]
@@ -122,7 +139,7 @@ public sealed class SpliceEngineTests
     {
         Handshake();
         Assert.Equal(DropReason.EndpointBusy, _engine.Process(SynA(isn: 5)));
-        Assert.Equal(2, _kernel.Sent.Count);
+        Assert.Single(_kernel.Sent);
     }
 
     [Fact]
@@ -278,8 +295,14 @@ public sealed class SpliceEngineTests
     {
         Handshake();
         _kernel.Refuse = true;
-        Assert.Equal(DropReason.SendFailed, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack)));
-        Assert.Equal(1, _engine.GetCounters().Drops["SendFailed"]);
+        // A's ACK proves A: neither B's SYN-ACK nor the ACK could be sent.
+        Assert.Equal(DropReason.SendFailed, _engine.Process(AckA()));
+        Assert.Equal(2, _engine.GetCounters().Drops["SendFailed"]);
+        // B's retransmitted SYN gets the SYN-ACK it was answered with.
+        _kernel.Refuse = false;
+        Assert.Equal(DropReason.None, _engine.Process(SynB()));
+        var toB = _kernel.Parse(1);
+        Assert.Equal((PeerB, SrcB, TcpFlags.Syn | TcpFlags.Ack, IsnA), (_kernel.Sent[1].Destination, toB.DestinationPort, toB.Flags, toB.Sequence));
     }
 
     [Fact]
@@ -331,7 +354,10 @@ public sealed class SpliceEngineTests
         Assert.True(_engine.Link(PeerA, 60010, PeerB, 60011).Success);
         _engine.Process(Tcp(PeerA, 4, Router, 60010, IsnA, 0, TcpFlags.Syn | TcpFlags.Ece | TcpFlags.Cwr));
         _engine.Process(Tcp(PeerB, 5, Router, 60011, IsnB, 0, TcpFlags.Syn | TcpFlags.Ece | TcpFlags.Cwr));
-        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Ece, _kernel.Parse(2).Flags);
+        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Ece, _kernel.Parse(1).Flags);
+        // B's, once A proved itself, too.
+        _engine.Process(Tcp(PeerA, 4, Router, 60010, IsnA + 1, IsnB + 1, TcpFlags.Ack));
+        Assert.Equal((PeerB, TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Ece), (_kernel.Sent[2].Destination, _kernel.Parse(2).Flags));
     }
 
     internal static byte[] TooBig(uint from, uint to, byte[] quoted, ushort mtu, byte type = 3, byte code = 4)
@@ -424,13 +450,16 @@ public sealed class SpliceEngineTests
     [Fact]
     public void AResetThatCouldNotBeSentKeepsTheSession()
     {
-        // Before A acknowledged its SYN-ACK: its host refusing it (RST at ISN+1) ends the link.
+        // Before B acknowledged its SYN-ACK (A did, for B's ISN): its host refusing it (RST at
+        // ISN+1) ends the link, and crosses to A, exact there.
         Handshake();
+        Assert.Equal(DropReason.None, _engine.Process(AckA()));
         _kernel.Refuse = true;
-        Assert.Equal(DropReason.SendFailed, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst)));
+        Assert.Equal(DropReason.SendFailed, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, 0, TcpFlags.Rst)));
         Assert.Single(_engine.GetSessions());
         _kernel.Refuse = false;
-        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, 0, TcpFlags.Rst)));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, 0, TcpFlags.Rst)));
+        Assert.Equal((PeerA, TcpFlags.Rst), (_kernel.Sent[^1].Destination, _kernel.Parse(_kernel.Sent.Count - 1).Flags));
         Assert.Empty(_engine.GetSessions());
     }
 
@@ -518,14 +547,14 @@ public sealed class SpliceEngineTests
     public void AnUnpairedHandshakeResetsTheSideThatProvedItself()
     {
         Handshake();
-        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack));
+        _engine.Process(AckA());
         var sent = _kernel.Sent.Count;
         _clock.Advance(SpliceOptions.Rfc5382Transitory);
         Assert.Equal(1, _engine.Sweep());
         Assert.Equal("unpaired", Assert.Single(_released).Reason);
-        // B, established at its end, is told: a reset at exactly its RCV.NXT.
+        // A, established at its end, is told: a reset at exactly its RCV.NXT.
         var rst = _kernel.Parse(sent);
-        Assert.Equal((PeerB, SrcB, TcpFlags.Rst | TcpFlags.Ack, IsnA + 1), (rst.DestinationAddress, rst.DestinationPort, rst.Flags, rst.Sequence));
+        Assert.Equal((PeerA, SrcA, TcpFlags.Rst | TcpFlags.Ack, IsnB + 1), (rst.DestinationAddress, rst.DestinationPort, rst.Flags, rst.Sequence));
         Assert.Equal(sent + 1, _kernel.Sent.Count);
     }
 
@@ -547,15 +576,16 @@ public sealed class SpliceEngineTests
         var paired = new List<LinkRelease>();
         _engine.Paired += paired.Add;
         Handshake();
+        _engine.Process(AckA());
         Assert.Empty(paired); // not before both proved their SYNs were their own
-        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack));
         _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack));
         Assert.Equal((LinkRelease.PairedReason, PortA, PortB), (Assert.Single(paired).Reason, paired[0].RouterPortA, paired[0].RouterPortB));
 
         // The controller may hand the same (peer, router port) pairs to the peers' next connection.
         Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
         Assert.Equal(DropReason.WaitingForPeer, _engine.Process(SynA(isn: 7, src: 40777)));
-        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, 50777, Router, PortB, 9, 0, TcpFlags.Syn)));
+        Assert.Equal(DropReason.WaitingForPeer, _engine.Process(Tcp(PeerB, 50777, Router, PortB, 9, 0, TcpFlags.Syn)));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, 40777, Router, PortA, 8, 10, TcpFlags.Ack)));
         Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, 50777, Router, PortB, 10, 8, TcpFlags.Ack)));
         Assert.Equal(2, _engine.GetSessions().Count);
 
