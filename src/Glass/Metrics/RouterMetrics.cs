@@ -65,7 +65,7 @@ public sealed class RouterMetrics : IDisposable
         };
     });
 
-    /// <summary>Exports a controller's bindings, channels, ports in use, client sessions, connects and refusals by error id.</summary>
+    /// <summary>Exports a controller's bindings, channels, ports in use, client sessions, connects, refusals by error id, request timeouts and TLS failures.</summary>
     public static RouterMetrics ForController(IPAddress address, int port, Func<ControllerStatus> read) => Add(address, port, f =>
     {
         var bindings = f.CreateGauge("glass_controller_bindings", "Binders connected now.");
@@ -74,6 +74,8 @@ public sealed class RouterMetrics : IDisposable
         var sessions = f.CreateGauge("glass_controller_client_sessions", "Connectors' persistent sessions open now.");
         var connects = f.CreateCounter("glass_controller_connects_total", "Connect requests answered with a router endpoint.");
         var refused = f.CreateCounter("glass_controller_refused_total", "Requests refused, by error id.", "error");
+        var timeouts = f.CreateCounter("glass_controller_request_timeouts_total", "Connections closed for sending no whole first request (TLS handshake included) in time.");
+        var tlsFailures = f.CreateCounter("glass_controller_tls_failures_total", "TLS handshakes that failed (not those cut off by the request timeout).");
         return () =>
         {
             var s = read();
@@ -84,6 +86,8 @@ public sealed class RouterMetrics : IDisposable
             connects.IncTo(s.Connects);
             foreach (var (code, n) in s.RefusedByCode ?? new Dictionary<string, long>())
                 refused.WithLabels(code).IncTo(n);
+            timeouts.IncTo(s.RequestTimeouts);
+            tlsFailures.IncTo(s.TlsFailures);
         };
     });
 
