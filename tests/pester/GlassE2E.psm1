@@ -48,14 +48,16 @@ function Start-GlassE2ERouter {
     Starts translator and controller in the router namespace from a YAML config, in one pwsh
     process or (-Separate) in two; returns where they listen. The controller's key is generated
     into the net's temp directory; clients in each namespace trust it on first use.
-    The limits (-LinksPerAddress, -ConnectRatePerAddress, -MaxSessions) go into the config's
-    limits section only when given, so the router keeps its defaults otherwise. -Script runs
+    The limits (-LinksPerAddress, -ConnectRatePerAddress, -ConnectionsPerAddress, -MaxSessions)
+    and -LeaseSeconds go into the config only when given, so the router keeps its defaults
+    otherwise; -AllowPlaintext sets tls.allowPlaintext (plain GLASS/1 and the binary BIND/CONN). -Script runs
     another host script with router.ps1's parameters (-ConfigPath, -Role, -ReadyFile), e.g. the
     benchmark's, which also reports the process's managed memory.
     #>
     param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
         [int] $TimeWaitSeconds = 30, [int] $PendingSeconds = 60, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions,
-        [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $MaxSessions, [int] $MetricsPort, [switch] $FailOpen,
+        [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $ConnectionsPerAddress, [int] $MaxSessions, [int] $MetricsPort, [switch] $FailOpen,
+        [int] $LeaseSeconds, [switch] $AllowPlaintext,
         [string] $Script = 'examples/router.ps1',
         # More top-level YAML (e.g. an access section), appended as given.
         [string[]] $ConfigLines = @())
@@ -79,12 +81,14 @@ controller:
 timeouts:
   timeWait: $TimeWaitSeconds
   pending: $PendingSeconds
+$(if ($LeaseSeconds) { "  lease: $LeaseSeconds" })
 tls:
   certificate: $(Join-Path $Net.TempDirectory "controller-$ControllerPort.pem")
+  allowPlaintext: $(if ($AllowPlaintext) { 'true' } else { 'false' })
 "@ | Set-Content -Path $config
     if ($MetricsPort) { Add-Content -Path $config -Value @('metrics:', "  port: $MetricsPort") }
     if ($ConfigLines) { Add-Content -Path $config -Value $ConfigLines }
-    $limits = [ordered]@{ linksPerAddress = $LinksPerAddress; connectRatePerAddress = $ConnectRatePerAddress; sessions = $MaxSessions }
+    $limits = [ordered]@{ linksPerAddress = $LinksPerAddress; connectRatePerAddress = $ConnectRatePerAddress; connectionsPerAddress = $ConnectionsPerAddress; sessions = $MaxSessions }
     $given = @($limits.Keys | Where-Object { $limits[$_] -gt 0 })
     if ($given) {
         Add-Content -Path $config -Value (@('limits:') + @($given | ForEach-Object { "  ${_}: $($limits[$_])" }))

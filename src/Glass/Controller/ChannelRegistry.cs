@@ -16,6 +16,12 @@ internal sealed class ChannelRegistry
     private readonly Dictionary<string, Channel> _channels = new();
     private readonly IClock _clock;
     private RegistryStore? _store;
+    // Without a store: ids an owner bound since this start, which the prototype's BIND must never
+    // take once their lease lapsed. Bounded: past the bound they are let go and every such BIND of
+    // an id nobody holds is refused (the prototype's binders lose, never an owner).
+    private readonly HashSet<string> _ownedThisRun = new();
+    private bool _ownersForgotten;
+    internal const int MaxOwnedThisRun = 100_000;
     // When the earliest lease can run out: lookups skip the scan until then.
     private long _nextExpiry = long.MaxValue;
     private bool _storeFailing;
@@ -91,6 +97,11 @@ internal sealed class ChannelRegistry
         var channel = new Channel(id, legacy: false, connectSecret is null ? null : Hash(connectSecret)) { Binder = binder };
         _channels[id] = channel;
         Persist(channel, StoredState.Bound);
+        if (_store is null && !_ownersForgotten && _ownedThisRun.Add(id) && _ownedThisRun.Count >= MaxOwnedThisRun)
+        {
+            _ownedThisRun.Clear();
+            _ownersForgotten = true;
+        }
         return BindResult.Ok(id, secret!);
     }
 
@@ -183,7 +194,7 @@ internal sealed class ChannelRegistry
     {
         try
         {
-            return _store?.IsOwned(id) ?? false;
+            return _store is null ? _ownersForgotten || _ownedThisRun.Contains(id) : _store.IsOwned(id);
         }
         catch (Microsoft.Data.Sqlite.SqliteException e)
         {

@@ -16,7 +16,7 @@ public sealed record ControllerOptions
     public int Port { get; init; } = 7000;
     public string ControlSocket { get; init; } = TranslatorOptions.DefaultControlSocket;
     public PortRange PortRange { get; init; } = PortRange.Default;
-    /// <summary>How long a new connection may take to send its first request.</summary>
+    /// <summary>How long a new connection may take to send its first request, whole (a TLS handshake included).</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>A binder silent for this long (no PING) is taken for dead.</summary>
     public TimeSpan BinderTimeout { get; init; } = TimeSpan.FromSeconds(15);
@@ -76,8 +76,9 @@ public sealed record ControllerOptions
 }
 
 /// <summary>Controller counters, read as a snapshot.</summary>
+/// <param name="RequestTimeouts">Connections closed because no whole first request (TLS handshake included) arrived within the request timeout.</param>
 public sealed record ControllerStatus(int Bindings, int Channels, int PortsInUse, long Connects, long Refused, long BadRequests, int Sessions = 0,
-    IReadOnlyDictionary<string, long>? RefusedByCode = null, string? Fingerprint = null, long TlsFailures = 0);
+    IReadOnlyDictionary<string, long>? RefusedByCode = null, string? Fingerprint = null, long TlsFailures = 0, long RequestTimeouts = 0);
 
 /// <summary>
 /// The rendezvous service (docs/protocol.md): binders register channel ids and keep their control
@@ -114,7 +115,7 @@ public sealed class ControllerHost : IDisposable
     private Task? _accept, _watch;
     // What the translator and this controller disagree on, while they do; connects are refused meanwhile.
     private volatile string? _mismatch;
-    private long _connects, _refused, _badRequests, _tlsFailures;
+    private long _connects, _refused, _badRequests, _tlsFailures, _requestTimeouts;
     private readonly RouterIdentity _identity;
     private readonly bool _ownsIdentity;
     private readonly SslServerAuthenticationOptions _tls;
@@ -212,7 +213,8 @@ public sealed class ControllerHost : IDisposable
             _channels.Expire();
             return new ControllerStatus(_channels.Bound, _channels.Count, _ports.InUse,
                 Interlocked.Read(ref _connects), Interlocked.Read(ref _refused), Interlocked.Read(ref _badRequests),
-                _sessionsByAddress.Values.Sum(), new Dictionary<string, long>(_refusedByCode), _identity.Fingerprint, Interlocked.Read(ref _tlsFailures));
+                _sessionsByAddress.Values.Sum(), new Dictionary<string, long>(_refusedByCode), _identity.Fingerprint, Interlocked.Read(ref _tlsFailures),
+                Interlocked.Read(ref _requestTimeouts));
         }
     }
 
@@ -406,10 +408,12 @@ public sealed class ControllerHost : IDisposable
 
     private async Task ServeCounted(Socket client, uint peer)
     {
+        // One deadline for the whole first request, so a trickle cannot hold the slot longer.
+        var deadline = Environment.TickCount64 + (long)_options.RequestTimeout.TotalMilliseconds;
         try
         {
-            if (await OpenAsync(client).ConfigureAwait(false) is { } conn)
-                await Serve(conn).ConfigureAwait(false);
+            if (await OpenAsync(client, deadline).ConfigureAwait(false) is { } conn)
+                await Serve(conn, deadline).ConfigureAwait(false);
         }
         finally
         {
@@ -432,10 +436,10 @@ public sealed class ControllerHost : IDisposable
     /// first byte is 0x16, the handshake record type; GLASS/1 and BIND/CONN begin with a letter),
     /// else plain. Null when the client sent nothing in time or its handshake failed (closed).
     /// </summary>
-    private async Task<LineConnection?> OpenAsync(Socket client)
+    private async Task<LineConnection?> OpenAsync(Socket client, long until)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        deadline.CancelAfter(_options.RequestTimeout);
+        deadline.CancelAfter(Left(until));
         var first = new byte[1];
         SslStream? tls = null;
         try
@@ -453,7 +457,9 @@ public sealed class ControllerHost : IDisposable
         }
         catch (Exception e) when (e is AuthenticationException or IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
-            if (tls is not null && e is not OperationCanceledException)
+            if (e is OperationCanceledException && !_stop.IsCancellationRequested)
+                Interlocked.Increment(ref _requestTimeouts);
+            else if (tls is not null && e is not OperationCanceledException)
                 Interlocked.Increment(ref _tlsFailures);
             tls?.Dispose();
             client.Dispose();
@@ -464,6 +470,9 @@ public sealed class ControllerHost : IDisposable
     // RFC 8446 section 5.1: ContentType handshake(22).
     private const byte TlsHandshakeRecord = 0x16;
 
+    /// <summary>What is left until <paramref name="until"/> (an <see cref="Environment.TickCount64"/>), never negative.</summary>
+    private static TimeSpan Left(long until) => TimeSpan.FromMilliseconds(Math.Max(0, until - Environment.TickCount64));
+
     private string PlaintextRefusal() => Refusal(GlassErrors.PlaintextRefused,
         "this router speaks the controller protocol only inside TLS (update the client, or drop -Plaintext); plain GLASS/1 is served only where the router's config sets tls.allowPlaintext: true");
 
@@ -473,21 +482,21 @@ public sealed class ControllerHost : IDisposable
         conn.Dispose();
     }
 
-    private async Task Serve(LineConnection conn)
+    private async Task Serve(LineConnection conn, long deadline)
     {
         try
         {
-            var head = await conn.PeekAsync(4, _options.RequestTimeout, _stop.Token).ConfigureAwait(false);
+            var head = await conn.PeekAsync(4, Left(deadline), _stop.Token).ConfigureAwait(false);
             if (head.Length == 4 && (head.Span.SequenceEqual("BIND"u8) || head.Span.SequenceEqual("CONN"u8)))
             {
                 // No secrets and no pinning: only where the operator allowed the unauthenticated kinds.
                 if (_options.AllowPlaintext)
-                    await ServeLegacy(conn, head.Span[0] == (byte)'B').ConfigureAwait(false);
+                    await ServeLegacy(conn, head.Span[0] == (byte)'B', deadline).ConfigureAwait(false);
                 else
                     await RefuseLegacy(conn, head.Span[0] == (byte)'B').ConfigureAwait(false);
                 return;
             }
-            var line = await conn.ReadLineAsync(_options.RequestTimeout, _stop.Token).ConfigureAwait(false);
+            var line = await conn.ReadLineAsync(Left(deadline), _stop.Token).ConfigureAwait(false);
             if (line is null)
                 return;
             if (!ControllerRequest.TryParse(line, out var request, out var code, out var error))
@@ -536,8 +545,13 @@ public sealed class ControllerHost : IDisposable
         }
         catch (ProtocolException e)
         {
-            Interlocked.Increment(ref _badRequests);
-            await TrySend(conn, $"ERR {GlassErrors.BadRequest} {e.Message}").ConfigureAwait(false);
+            // Half a request when the time ran out (what was left of it: named whole), an over-long
+            // line, or one cut short by the close.
+            var timeout = e.Code == "timeout";
+            if (timeout)
+                Interlocked.Increment(ref _requestTimeouts);
+            await TrySend(conn, Refusal(GlassErrors.BadRequest,
+                timeout ? $"No complete request arrived within {_options.RequestTimeout.TotalSeconds:0.#} s." : e.Message)).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
@@ -694,9 +708,6 @@ public sealed class ControllerHost : IDisposable
         return $"ERR {code} {text}";
     }
 
-    private async Task Refuse(LineConnection conn, string code, string text) =>
-        await TrySend(conn, Refusal(code, text)).ConfigureAwait(false);
-
     private async Task TrySend(LineConnection conn, string line)
     {
         try
@@ -781,8 +792,10 @@ public sealed class ControllerHost : IDisposable
         }
         if (!r.Success)
         {
+            // The prototype's BIND learns of a refusal only from the close; it is counted all the same.
+            var refusal = Refusal(r.ErrorCode!, r.Message!);
             if (!legacy)
-                await Refuse(conn, r.ErrorCode!, r.Message!).ConfigureAwait(false);
+                await TrySend(conn, refusal).ConfigureAwait(false);
             return null;
         }
         if (!legacy)
@@ -911,18 +924,24 @@ public sealed class ControllerHost : IDisposable
     /// with 8 bytes (IPv4 address, port, two zero bytes; all zero on refusal); a binder's
     /// connection stays open and receives one such 8-byte record per connection request.
     /// </summary>
-    private async Task ServeLegacy(LineConnection conn, bool bind)
+    private async Task ServeLegacy(LineConnection conn, bool bind, long deadline)
     {
-        var message = await conn.PeekAsync(20, _options.RequestTimeout, _stop.Token).ConfigureAwait(false);
+        var message = await conn.PeekAsync(20, Left(deadline), _stop.Token).ConfigureAwait(false);
         if (message.Length < 20)
+        {
+            _ = Refusal(GlassErrors.BadRequest, "the connection closed in the middle of a BIND or CONN");
             return;
+        }
         var id = Convert.ToHexStringLower(message.Span[4..20]);
         conn.Consume(20);
         var required = bind ? _options.BindToken : _options.ConnectToken;
         if (bind)
         {
             if (required is not null)
+            {
+                _ = Refusal(GlassErrors.Unauthorized, "a router with a bind token refuses the prototype's BIND");
                 return;
+            }
             var binder = new BinderInfo((router, port) => conn.WriteAsync(Record(router, port), _stop.Token).AsTask(),
                 AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
             if (await Register(conn, binder, id, null, null, legacy: true).ConfigureAwait(false) is null)

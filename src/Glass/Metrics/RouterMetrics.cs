@@ -71,7 +71,7 @@ public sealed class RouterMetrics : IDisposable
         };
     });
 
-    /// <summary>Exports a controller's bindings, channels, ports in use, client sessions, connects and refusals by error id.</summary>
+    /// <summary>Exports a controller's bindings, channels, ports in use, client sessions, connects, refusals by error id, request timeouts and TLS failures.</summary>
     public static RouterMetrics ForController(IPAddress address, int port, Func<ControllerStatus> read) => Add(address, port, f =>
     {
         var bindings = f.CreateGauge("glass_controller_bindings", "Binders connected now.");
@@ -80,7 +80,8 @@ public sealed class RouterMetrics : IDisposable
         var sessions = f.CreateGauge("glass_controller_client_sessions", "Connectors' persistent sessions open now.");
         var connects = f.CreateCounter("glass_controller_connects_total", "Connect requests answered with a router endpoint.");
         var refused = f.CreateCounter("glass_controller_refused_total", "Requests refused, by error id.", "error");
-        var tlsFailures = f.CreateCounter("glass_controller_tls_failures_total", "Connections whose TLS handshake failed (scanners, wrong protocol, a client refusing the router's key).");
+        var timeouts = f.CreateCounter("glass_controller_request_timeouts_total", "Connections closed for sending no whole first request (TLS handshake included) in time.");
+        var tlsFailures = f.CreateCounter("glass_controller_tls_failures_total", "TLS handshakes that failed (not those cut off by the request timeout).");
         return () =>
         {
             var s = read();
@@ -89,9 +90,10 @@ public sealed class RouterMetrics : IDisposable
             ports.Set(s.PortsInUse);
             sessions.Set(s.Sessions);
             connects.IncTo(s.Connects);
-            tlsFailures.IncTo(s.TlsFailures);
             foreach (var (code, n) in s.RefusedByCode ?? new Dictionary<string, long>())
                 refused.WithLabels(code).IncTo(n);
+            timeouts.IncTo(s.RequestTimeouts);
+            tlsFailures.IncTo(s.TlsFailures);
         };
     });
 

@@ -119,6 +119,34 @@ public sealed class ChannelRegistryTests
     }
 
     [Fact]
+    public void WithoutAStoreTheIdOfAnOwnerWhoseLeaseLapsedIsNeverALegacyBinders()
+    {
+        // A controller with registry: memory and tls.allowPlaintext (tests/pester/ControllerAttack.Tests.ps1
+        // takes the lapsed lease with a file).
+        var owner = Binder();
+        var r = _registry.Bind(null, null, null, owner);
+        _registry.Detach(r.Id!, owner);
+        _clock.Advance(TimeSpan.FromMinutes(6));
+        Assert.Null(_registry.Find(r.Id!));
+        Assert.Equal(GlassErrors.Unauthorized, _registry.BindLegacy(r.Id!, Binder(9)).ErrorCode);
+        // Its owner binds it again; an id no owner bound is the prototype's to take.
+        Assert.True(_registry.Bind(r.Id, r.Secret, null, Binder()).Success);
+        Assert.True(_registry.BindLegacy("0102030405060708090a0b0c0d0e0f10", Binder(9)).Success);
+    }
+
+    [Fact]
+    public void PastItsBoundTheMemoryOfOwnersFailsClosedForTheLegacyBind()
+    {
+        for (var i = 0; i < ChannelRegistry.MaxOwnedThisRun; i++)
+        {
+            var b = Binder();
+            _registry.Release(_registry.Bind(null, null, null, b).Id!, b);
+        }
+        Assert.Equal(0, _registry.Count);
+        Assert.Equal(GlassErrors.Unauthorized, _registry.BindLegacy("0102030405060708090a0b0c0d0e0f10", Binder(9)).ErrorCode);
+    }
+
+    [Fact]
     public void ALegacyBinderTakesAnUnknownIdButNeverAnOwnersAndTheOwnerBeatsIt()
     {
         var legacyId = "0102030405060708090a0b0c0d0e0f10";
@@ -132,7 +160,9 @@ public sealed class ChannelRegistryTests
         var r = _registry.Bind(null, null, null, owner);
         Assert.Equal(GlassErrors.Unauthorized, _registry.BindLegacy(r.Id!, Binder(5)).ErrorCode);
         _registry.Release(r.Id!, owner);
-        // Forgotten for connectors, but this run remembers nothing to refuse with: the store does.
+        // Forgotten for connectors, but not for the prototype's BIND.
+        Assert.Null(_registry.Find(r.Id!));
+        Assert.Equal(GlassErrors.Unauthorized, _registry.BindLegacy(r.Id!, Binder(5)).ErrorCode);
 
         // An owner whose id a legacy binder squats takes it over.
         var secret = ChannelId.NewSecret();
