@@ -103,4 +103,13 @@ public sealed record SpliceCounters
     public long TightenFailures { get; init; }
     /// <summary>Times an entry's fixed timeout could not be re-armed (retried at the next interval); see the translator's last refresh error.</summary>
     public long RefreshFailures { get; init; }
+    /// <summary>
+    /// Resets toward an offloaded session whose entry had seen a FIN, which conntrack would have
+    /// taken unchecked: the translator held the entry ESTABLISHED while conntrack judged them.
+    /// </summary>
+    public long HalfClosedResetsChecked { get; init; }
+    /// <summary>Of those, the ones conntrack did not take as exact: the entry got its state back and the session went on.</summary>
+    public long HalfClosedResetsRefused { get; init; }
+    /// <summary>Times ctnetlink failed to read or set an entry's state for such a reset (it went on unchecked); see the translator's last reset-check error.</summary>
+    public long ResetCheckFailures { get; init; }
 }

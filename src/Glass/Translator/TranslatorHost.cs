@@ -376,7 +376,13 @@ public sealed class TranslatorHost : IDisposable
         var offset = 0;
         while (NfQueueMessages.TryReadMessage(datagram.Slice(offset), out _, out var message, out var consumed))
         {
-            if (NfQueueMessages.TryReadPacket(message, out QueuedPacket p))
+            var read = NfQueueMessages.TryReadPacket(message, out QueuedPacket p);
+            if (read && p.Hook == NfQueueMessages.NF_INET_PRE_ROUTING)
+            {
+                // Queued before conntrack: handed back at once, so the batch's drop leaves it out.
+                HandBack(datagram.Slice(offset + p.PayloadOffset, p.PayloadLength), p.Id);
+            }
+            else if (read)
             {
                 var info = new QueuedPacketInfo { ChecksumPartial = p.ChecksumPartial, Gso = p.Gso, Truncated = p.Truncated, Local = p.InDevice == _loopback };
                 var result = DropReason.None;
@@ -405,6 +411,46 @@ public sealed class TranslatorHost : IDisposable
             offset += consumed;
         }
         return any;
+    }
+
+    /// <summary>
+    /// A reset or FIN queued before conntrack (raw PREROUTING, offload only): always handed back to
+    /// the kernel, around the engine's check of a reset against a half-closed offloaded session.
+    /// </summary>
+    private void HandBack(Span<byte> packet, uint id)
+    {
+        HeldEntry held = default;
+        try
+        {
+            held = Engine!.BeforeConntrack(packet);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref _internalErrors);
+            LastInternalError = e;
+        }
+        try
+        {
+            // Conntrack and the rest of the hooks have taken the packet when this returns (nf_reinject).
+            _queue!.Verdict(id, NfQueueMessages.NF_ACCEPT);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref _internalErrors);
+            LastInternalError = e;
+        }
+        finally
+        {
+            try
+            {
+                Engine!.AfterConntrack(held);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Interlocked.Increment(ref _internalErrors);
+                LastInternalError = e;
+            }
+        }
     }
 
     /// <summary>Stops the loop and undoes everything Start did. Safe to call from several threads (signals, exit).</summary>
