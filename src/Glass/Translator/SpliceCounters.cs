@@ -110,6 +110,9 @@ public sealed record SpliceCounters
     public long HalfClosedResetsChecked { get; init; }
     /// <summary>Of those, the ones conntrack did not take as exact: the entry got its state back and the session went on.</summary>
     public long HalfClosedResetsRefused { get; init; }
-    /// <summary>Times ctnetlink failed to read or set an entry's state for such a reset (it went on unchecked); see the translator's last reset-check error.</summary>
+    /// <summary>
+    /// Times ctnetlink failed to read or set an entry's state for such a reset: before it, the reset
+    /// went on unchecked; after it, the entry stayed ESTABLISHED.
+    /// </summary>
     public long ResetCheckFailures { get; init; }
 }
