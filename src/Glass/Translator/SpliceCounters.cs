@@ -36,7 +36,8 @@ public enum DropReason
     Truncated,
     /// <summary>
     /// Not a drop: the packet is none of the splice's business (an ICMP error about the router's
-    /// own connections), and the host hands it back to the kernel with an accept verdict.
+    /// own connections), or a FIN or reset queued before conntrack for a session the kernel
+    /// carries, and the host hands it back to the kernel with an accept verdict.
     /// </summary>
     LeftToKernel,
 }

@@ -376,23 +376,32 @@ public sealed class TranslatorHost : IDisposable
         var offset = 0;
         while (NfQueueMessages.TryReadMessage(datagram.Slice(offset), out _, out var message, out var consumed))
         {
-            var read = NfQueueMessages.TryReadPacket(message, out QueuedPacket p);
-            if (read && p.Hook == NfQueueMessages.NF_INET_PRE_ROUTING)
-            {
-                // Queued before conntrack: handed back at once, so the batch's drop leaves it out.
-                HandBack(datagram.Slice(offset + p.PayloadOffset, p.PayloadLength), p.Id);
-            }
-            else if (read)
+            if (NfQueueMessages.TryReadPacket(message, out QueuedPacket p))
             {
                 var info = new QueuedPacketInfo { ChecksumPartial = p.ChecksumPartial, Gso = p.Gso, Truncated = p.Truncated, Local = p.InDevice == _loopback };
                 var result = DropReason.None;
                 try
                 {
-                    result = Engine!.Process(datagram.Slice(offset + p.PayloadOffset, p.PayloadLength), info);
-                    // Not the splice's (an ICMP error about the router's own connections): the kernel
-                    // takes it back, by a verdict of its own that takes it out of the queue.
+                    var packet = datagram.Slice(offset + p.PayloadOffset, p.PayloadLength);
+                    // raw PREROUTING queues resets and FINs before conntrack sees them (offload only).
+                    HeldEntry held = default;
+                    result = p.Hook == NfQueueMessages.NF_INET_PRE_ROUTING
+                        ? Engine!.BeforeConntrack(packet, info, out held)
+                        : Engine!.Process(packet, info);
+                    // Not the splice's (an ICMP error about the router's own connections), or a
+                    // segment the kernel carries: the kernel takes it back, by a verdict of its own
+                    // that takes it out of the queue, and has applied it when the verdict returns.
                     if (result == DropReason.LeftToKernel)
-                        _queue!.Verdict(p.Id, NfQueueMessages.NF_ACCEPT);
+                    {
+                        try
+                        {
+                            _queue!.Verdict(p.Id, NfQueueMessages.NF_ACCEPT);
+                        }
+                        finally
+                        {
+                            Engine.AfterConntrack(held);
+                        }
+                    }
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -411,46 +420,6 @@ public sealed class TranslatorHost : IDisposable
             offset += consumed;
         }
         return any;
-    }
-
-    /// <summary>
-    /// A reset or FIN queued before conntrack (raw PREROUTING, offload only): always handed back to
-    /// the kernel, around the engine's check of a reset against a half-closed offloaded session.
-    /// </summary>
-    private void HandBack(Span<byte> packet, uint id)
-    {
-        HeldEntry held = default;
-        try
-        {
-            held = Engine!.BeforeConntrack(packet);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            Interlocked.Increment(ref _internalErrors);
-            LastInternalError = e;
-        }
-        try
-        {
-            // Conntrack and the rest of the hooks have taken the packet when this returns (nf_reinject).
-            _queue!.Verdict(id, NfQueueMessages.NF_ACCEPT);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            Interlocked.Increment(ref _internalErrors);
-            LastInternalError = e;
-        }
-        finally
-        {
-            try
-            {
-                Engine!.AfterConntrack(held);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                Interlocked.Increment(ref _internalErrors);
-                LastInternalError = e;
-            }
-        }
     }
 
     /// <summary>Stops the loop and undoes everything Start did. Safe to call from several threads (signals, exit).</summary>

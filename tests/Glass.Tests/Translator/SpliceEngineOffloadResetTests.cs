@@ -5,9 +5,10 @@ using static Glass.Tests.Translator.TestPackets;
 namespace Glass.Tests.Translator;
 
 /// <summary>
-/// Resets queued before conntrack against offloaded sessions: an entry that has seen a FIN, which
-/// conntrack would close on any reset, is held ESTABLISHED while conntrack judges it, and gets its
-/// state back unless conntrack took the reset as exact.
+/// Resets and FINs queued before conntrack: those of offloaded sessions go back to the kernel, and
+/// for a reset an entry that has seen a FIN, which conntrack would close on any reset, is held
+/// ESTABLISHED while conntrack judges it, and gets its state back unless conntrack took the reset
+/// as exact. Those of sessions relayed here are relayed where they are.
 /// </summary>
 public sealed class SpliceEngineOffloadResetTests
 {
@@ -44,6 +45,13 @@ public sealed class SpliceEngineOffloadResetTests
     // A stranger's reset as B, at a number nobody tracks here any more (the kernel carries the flow).
     private static byte[] ResetFromB(uint seq = 0x7777_0000) => Tcp(PeerB, SrcB, Router, PortB, seq, 0, TcpFlags.Rst, 0);
 
+    // What the host does with a packet queued before conntrack: the result, and the entry held.
+    private (DropReason Result, HeldEntry Held) Before(byte[] packet)
+    {
+        var result = _engine.BeforeConntrack(packet, default, out var held);
+        return (result, held);
+    }
+
     [Theory]
     [InlineData(KernelTcpState.FinWait)]
     [InlineData(KernelTcpState.CloseWait)]
@@ -52,7 +60,8 @@ public sealed class SpliceEngineOffloadResetTests
     public void AResetConntrackDoesNotTakeAsExactLeavesAHalfClosedSessionAndItsEntryAsTheyWere(KernelTcpState closing)
     {
         Offloaded(closing);
-        var held = _engine.BeforeConntrack(ResetFromB());
+        var (result, held) = Before(ResetFromB());
+        Assert.Equal(DropReason.LeftToKernel, result);
         // Conntrack sees the reset with the entry ESTABLISHED, where it checks the sequence number.
         Assert.Equal(KernelTcpState.Established, _offloader.States[OriginalA]);
         Assert.Equal((OriginalA, closing), (held.Original, held.Previous));
@@ -73,7 +82,8 @@ public sealed class SpliceEngineOffloadResetTests
     {
         // A peer that really aborted after a FIN: its reset is at the number conntrack expects.
         Offloaded(KernelTcpState.CloseWait);
-        var held = _engine.BeforeConntrack(ResetFromB());
+        var (result, held) = Before(ResetFromB());
+        Assert.Equal(DropReason.LeftToKernel, result);
         _offloader.States[OriginalA] = KernelTcpState.Close; // what conntrack made of it
         _engine.AfterConntrack(held);
         Assert.Equal("reset", Assert.Single(_released).Reason);
@@ -91,7 +101,7 @@ public sealed class SpliceEngineOffloadResetTests
     public void AResetFromEitherSideIsCheckedOnTheEntryOfTheSession()
     {
         Offloaded(KernelTcpState.FinWait);
-        var held = _engine.BeforeConntrack(Tcp(PeerA, SrcA, Router, PortA, 0x1234_5678, 0, TcpFlags.Rst, 0));
+        var (_, held) = Before(Tcp(PeerA, SrcA, Router, PortA, 0x1234_5678, 0, TcpFlags.Rst, 0));
         Assert.Equal((OriginalA, KernelTcpState.FinWait), (held.Original, held.Previous));
         _engine.AfterConntrack(held);
         Assert.Equal(KernelTcpState.FinWait, _offloader.States[OriginalA]);
@@ -100,13 +110,12 @@ public sealed class SpliceEngineOffloadResetTests
     [Fact]
     public void AnEstablishedEntryJudgesResetsByItselfAndAClosedOneIsOver()
     {
+        Offloaded(KernelTcpState.Established);
         foreach (var state in new[] { KernelTcpState.Established, KernelTcpState.Close })
         {
             _offloader.States[OriginalA] = state;
-            if (_engine.GetSessions().Count == 0)
-                Offloaded(state);
-            var held = _engine.BeforeConntrack(ResetFromB());
-            Assert.Equal(default, held);
+            var (result, held) = Before(ResetFromB());
+            Assert.Equal((DropReason.LeftToKernel, default(HeldEntry)), (result, held));
             _engine.AfterConntrack(held);
         }
         Assert.Empty(_offloader.StatesSet);
@@ -115,27 +124,46 @@ public sealed class SpliceEngineOffloadResetTests
     }
 
     [Fact]
-    public void FinsAndSegmentsOfOtherFlowsPassUntouched()
+    public void AFinOfAnOffloadedSessionGoesBackToTheKernelUntouched()
     {
-        Offloaded(KernelTcpState.CloseWait);
-        var fin = Tcp(PeerB, SrcB, Router, PortB, 0x7777_0000, IsnA + 1, TcpFlags.Fin | TcpFlags.Ack);
-        Assert.Equal(default, _engine.BeforeConntrack(fin));
-        // A reset of a flow no session holds, and bytes that are no TCP segment at all.
-        Assert.Equal(default, _engine.BeforeConntrack(Tcp(PeerB, 1234, Router, PortB, 1, 0, TcpFlags.Rst, 0)));
-        Assert.Equal(default, _engine.BeforeConntrack(new byte[] { 0x45, 0, 0 }));
+        Offloaded(KernelTcpState.Established);
+        var fin = Tcp(PeerB, SrcB, Router, PortB, 0x7777_0000, IsnA + 1, TcpFlags.Fin | TcpFlags.Ack, payload: new byte[100]);
+        Assert.Equal((DropReason.LeftToKernel, default(HeldEntry)), Before(fin));
+        // Headers are enough: a GSO packet the queue cut short is the kernel's all the same.
+        Assert.Equal((DropReason.LeftToKernel, default(HeldEntry)), Before(fin[..40]));
+        Assert.Empty(_offloader.StatesSet);
+        Assert.Empty(_kernel.Sent.Skip(4)); // nothing relayed after the handshake's two ACKs
+    }
+
+    [Fact]
+    public void ResetsAndFinsOfSessionsRelayedHereAreRelayedWhereTheyAre()
+    {
+        // Handed back, they would come through the queue again behind later segments: a FIN
+        // behind the ACK that offloads its session would be relayed past the new entry.
+        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
+        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, 0, TcpFlags.Syn, 64240, LinuxSynOptions(1460, 111, 7)));
+        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 65535, LinuxSynOptions(1400, 222, 9)));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Ack)));
+        var sent = _kernel.Sent.Count;
+        var fin = Tcp(PeerA, SrcA, Router, PortA, IsnA + 1, IsnB + 1, TcpFlags.Fin | TcpFlags.Ack);
+        Assert.Equal((DropReason.None, default(HeldEntry)), Before(fin));
+        Assert.Equal(sent + 1, _kernel.Sent.Count);
+        Assert.Equal(TcpFlags.Fin | TcpFlags.Ack, _kernel.Parse(sent).Flags);
+        // Its session is closing, so B's ACK of its SYN-ACK, which proves B, no longer hands it
+        // to the kernel: the session is relayed here to its end.
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 1, TcpFlags.Ack)));
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB + 1, IsnA + 2, TcpFlags.Ack)));
+        Assert.Empty(_offloader.Offloaded);
+        Assert.Equal(SessionState.Closing, Assert.Single(_engine.GetSessions()).State);
         Assert.Empty(_offloader.StatesSet);
     }
 
     [Fact]
-    public void AResetOfASessionRelayedHereIsLeftToTheQueueAfterConntrack()
+    public void ResetsOfNoSessionAndBytesThatAreNoSegmentAreDroppedAsAtInput()
     {
-        // Not offloaded (yet): conntrack has no entry for it, and the translator judges the reset
-        // when it comes back through the INPUT queue.
-        Assert.True(_engine.Link(PeerA, PortA, PeerB, PortB).Success);
-        _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA, 0, TcpFlags.Syn, 64240, LinuxSynOptions(1460, 111, 7)));
-        _engine.Process(Tcp(PeerB, SrcB, Router, PortB, IsnB, 0, TcpFlags.Syn, 65535, LinuxSynOptions(1400, 222, 9)));
-        _offloader.States[OriginalA] = KernelTcpState.CloseWait;
-        Assert.Equal(default, _engine.BeforeConntrack(ResetFromB()));
+        Offloaded(KernelTcpState.CloseWait);
+        Assert.Equal(DropReason.NoSession, Before(Tcp(PeerB, 1234, Router, PortB, 1, 0, TcpFlags.Rst, 0)).Result);
+        Assert.Equal(DropReason.Malformed, Before(new byte[] { 0x45, 0, 0 }).Result);
         Assert.Empty(_offloader.StatesSet);
     }
 
@@ -144,15 +172,15 @@ public sealed class SpliceEngineOffloadResetTests
     {
         Offloaded(KernelTcpState.CloseWait);
         _offloader.States.Clear(); // destroyed, its event on the way
-        Assert.Equal(default, _engine.BeforeConntrack(ResetFromB()));
+        Assert.Equal((DropReason.LeftToKernel, default(HeldEntry)), Before(ResetFromB()));
         Assert.Equal(0, _engine.GetCounters().ResetCheckFailures);
 
         _offloader.States[OriginalA] = KernelTcpState.CloseWait;
         _offloader.RefuseSetState = 12; // ENOMEM
-        Assert.Equal(default, _engine.BeforeConntrack(ResetFromB()));
+        Assert.Equal((DropReason.LeftToKernel, default(HeldEntry)), Before(ResetFromB()));
         _offloader.RefuseSetState = 0;
         _offloader.RefuseReadState = 105; // ENOBUFS
-        Assert.Equal(default, _engine.BeforeConntrack(ResetFromB()));
+        Assert.Equal((DropReason.LeftToKernel, default(HeldEntry)), Before(ResetFromB()));
         Assert.Equal((2L, 0L, 105), (_engine.GetCounters().ResetCheckFailures, _engine.GetCounters().HalfClosedResetsChecked, _engine.LastResetCheckErrno));
         Assert.Equal(KernelTcpState.CloseWait, _offloader.States[OriginalA]);
         Assert.Single(_engine.GetSessions());
@@ -162,7 +190,8 @@ public sealed class SpliceEngineOffloadResetTests
     public void ASessionThatEndedWhileConntrackJudgedIsLeftAlone()
     {
         Offloaded(KernelTcpState.LastAck);
-        var held = _engine.BeforeConntrack(ResetFromB());
+        var (result, held) = Before(ResetFromB());
+        Assert.Equal(DropReason.LeftToKernel, result);
         _engine.OnKernelState(OriginalA, KernelFlowState.Reset); // the CLOSE event came first
         Assert.Single(_released);
         _engine.AfterConntrack(held);
@@ -177,7 +206,8 @@ public sealed class SpliceEngineOffloadResetTests
         // Nothing but the reset should move an entry held ESTABLISHED (FINs wait in the same
         // queue), but should anything have, its state is the kernel's, not an older one.
         Offloaded(KernelTcpState.CloseWait);
-        var held = _engine.BeforeConntrack(ResetFromB());
+        var (result, held) = Before(ResetFromB());
+        Assert.Equal(DropReason.LeftToKernel, result);
         _offloader.States[OriginalA] = KernelTcpState.FinWait;
         _engine.AfterConntrack(held);
         Assert.Equal(KernelTcpState.FinWait, _offloader.States[OriginalA]);
