@@ -46,12 +46,10 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
     }
 
     It 'installs its rules while it runs' {
-        # raw OUTPUT (the range's own segments, and local peers' over lo), raw PREROUTING (resets
-        # and FINs queued before conntrack, offload only), nat PREROUTING and POSTROUTING,
+        # raw OUTPUT (the range's own segments, and local peers' over lo), nat PREROUTING and POSTROUTING,
         # filter INPUT (TCP and ICMP), OUTPUT (redirects), FORWARD (guard).
-        Get-QueueRule | Should -HaveCount 10
+        Get-QueueRule | Should -HaveCount 8
         @(Get-QueueRule) -match '^-A OUTPUT -o lo -p tcp .*--dport 60000:60099 .*-j CT --notrack' | Should -HaveCount 1
-        @(Get-QueueRule) -match '^-A PREROUTING -p tcp .*--dport 60000:60099 .*--tcp-flags (RST RST|FIN,RST FIN) .*NFQUEUE' | Should -HaveCount 2
         @(Get-QueueRule) -match 'NFQUEUE --queue-num 6' | Should -Not -BeNullOrEmpty -Because 'the relay range goes to the queue'
         Test-Path $Router.ControlSocket | Should -BeTrue
     }
@@ -94,7 +92,7 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
 
     It 'starts again on the same queue and socket, and splices again' {
         $script:Router2 = Start-GlassE2ERouter -Net $Net -Separate -ControllerPort 7001
-        Get-QueueRule | Should -HaveCount 10
+        Get-QueueRule | Should -HaveCount 8
         $serve = Start-GlassE2EServer -Net $Net -Bytes 1MB -Seed 3 -Port 9001
         $binding = Start-GlassE2EBinding -Net $Net -Router $Router2 -LocalPort 9001
         Start-GlassE2EChannel -Net $Net -Router $Router2 -ChannelId $binding.ChannelId -LocalPort 5556 | Out-Null
