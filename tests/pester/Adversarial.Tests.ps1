@@ -65,8 +65,7 @@ BeforeAll {
         $c = @{}
         foreach ($kv in $st.Drops.GetEnumerator()) { $c["Drops.$($kv.Key)"] = [long]$kv.Value }
         foreach ($kv in $st.Ignored.GetEnumerator()) { $c["Ignored.$($kv.Key)"] = [long]$kv.Value }
-        foreach ($name in 'SessionsPending', 'SessionsActive', 'SessionsReleased', 'SynsContested', 'SynsDisowned', 'OffloadedTotal', 'SessionsOffloaded', 'OffloadsTightened',
-            'HalfClosedResetsChecked', 'HalfClosedResetsRefused', 'ResetCheckFailures') {
+        foreach ($name in 'SessionsPending', 'SessionsActive', 'SessionsReleased', 'SynsContested', 'SynsDisowned', 'OffloadedTotal', 'SessionsOffloaded', 'OffloadsTightened') {
             $c[$name] = [long]$st.$name
         }
         $c
@@ -278,8 +277,8 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             $script:Net = New-GlassTestNet -Attacker
             $script:Router = Start-GlassE2ERouter -Net $Net -Separate -Offload kernel
             $script:Hold = Join-Path $Net.TempDirectory 'serve.hold'
-            # The server answers only after the connector's EOF: while it is held, a transfer's
-            # entry stays ESTABLISHED until the connector's FIN crosses, and half-closed after.
+            # The server answers only after the connector's EOF, so the entry stays ESTABLISHED
+            # while the attack runs (see the known gap below for a half-closed one).
             $ready = Join-Path $Net.TempDirectory 'serve-9000.ready'
             $script:Serve = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath $Dotnet -ArgumentList @($Peer, 'serve', '--listen', '127.0.0.1:9000',
                 '--bytes', '1M', '--seed', '2', '--count', '0', '--ready-file', $ready, '--timeout', '180', '--hold-file', $Hold, '--send-after-eof', 'true')
@@ -356,82 +355,14 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             } | Out-Null
         }
 
-        It 'keeps a half-closed offloaded transfer through resets at any sequence number' {
-            # Once a FIN crossed, conntrack takes any reset with the right addresses and ports to
-            # CLOSE (tcp_can_early_drop). The translator sees each reset first and holds the entry
-            # ESTABLISHED while conntrack judges it, so only one at the exact number would count.
-            Set-Content -LiteralPath $Hold -Value 'hold'
-            $before = Get-Counter $Router
-            $sniff = Start-Sniff -Net $Net -Router $Router
-            # 1 MiB and the connector's FIN cross while the server reads nothing; it answers after that EOF.
-            $send = Start-Transfer -Net $Net -Bytes 1M -Seed 17
-            $flow = Get-LiveFlow -Net $Net -Router $Router -Send $send -Offloaded
-            $tuple = "sport=$($flow.ConnectorPort) dport=$($flow.ConnectorRouterPort) "
-            Wait-GlassCondition -TimeoutSeconds 30 -Because 'the entry to have seen the connector''s FIN' {
-                @(Get-GlassE2EOffloadEntry -Net $Net | Where-Object { $_ -match $tuple -and $_ -match ' (FIN_WAIT|CLOSE_WAIT) ' }).Count -eq 1
-            } | Out-Null
-            $n = Read-Numbers -Net $Net -Sniff $sniff -Flow $flow
-            $connector = @('--src', $Net.NatAPublicAddress, '--src-port', "$($flow.ConnectorPort)", '--dst', $Net.RouterAddress, '--dst-port', "$($flow.ConnectorRouterPort)")
-            $binder = @('--src', $Net.NatBPublicAddress, '--src-port', "$($flow.BinderPort)", '--dst', $Net.RouterAddress, '--dst-port', "$($flow.BinderRouterPort)")
-            # No guess at all, both ways; then guesses inside the windows, not at the exact numbers.
-            $resets = Send-Forged $Net ($binder + @('--flags', 'R', '--seq', 'random', '--count', '3', '--rate', '20', '--seed', '17'))
-            $resets += Send-Forged $Net ($connector + @('--flags', 'R', '--seq', 'random', '--count', '3', '--rate', '20', '--seed', '18'))
-            $resets += Send-Forged $Net ($binder + @('--flags', 'R', '--seq', (Add-Seq $n.BinderNext 1000), '--count', '2', '--rate', '20'))
-            $resets += Send-Forged $Net ($connector + @('--flags', 'R', '--seq', (Add-Seq $n.ConnectorAcked 100), '--count', '2', '--rate', '20'))
-
-            # Every reset has reached the translator (or one has ended the session).
-            $after = Wait-GlassCondition -TimeoutSeconds 30 -Because 'the translator to have had every reset checked' {
-                $c = Get-Counter $Router
-                $gone = -not (Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id)
-                if ($gone -or $c['HalfClosedResetsChecked'] - $before['HalfClosedResetsChecked'] -ge $resets) { $c }
-            }
-            # The session goes on in the kernel, its entry back in its half-closed state.
-            (Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id).Offloaded | Should -BeTrue
-            @(Get-GlassE2EOffloadEntry -Net $Net | Where-Object { $_ -match $tuple -and $_ -match ' (FIN_WAIT|CLOSE_WAIT) ' }) | Should -HaveCount 1
-            # Each was held up to conntrack's sequence check, and none passed it.
-            ($after['HalfClosedResetsChecked'] - $before['HalfClosedResetsChecked']) | Should -Be $resets
-            ($after['HalfClosedResetsRefused'] - $before['HalfClosedResetsRefused']) | Should -Be $resets
-            $after['ResetCheckFailures'] | Should -Be $before['ResetCheckFailures']
-            Remove-Item -LiteralPath $Hold
-
-            Assert-Intact $send $Serve
-            $s = Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id
-            $s | Should -Not -BeNullOrEmpty
-            $s.Offloaded | Should -BeTrue
+        It 'keeps a half-closed offloaded session through a blind reset (known gap)' -Skip {
+            # conntrack skips its sequence check for a reset once the entry is half-closed
+            # (tcp_can_early_drop: FIN_WAIT, CLOSE_WAIT, LAST_ACK, ...) and moves it to CLOSE; the
+            # translator takes that as the end of the session and removes the entry, so a reset
+            # with the right addresses and ports, at any sequence number, ends a session one side
+            # of which has sent its FIN (seen with glass-forge: the transfer stalled until its
+            # timeout). docs/security.md, "What is not defended".
             (Get-Counter $Router)['OffloadedTotal'] | Should -Be ($before['OffloadedTotal'] + 1)
-        }
-
-        It 'still ends a half-closed offloaded session at once when one side really resets it' {
-            # A server of its own that holds the connector's bytes unread, half-closed as above,
-            # then dies: its kernel resets, the binding passes the reset on, at the exact number.
-            $hold = Join-Path $Net.TempDirectory 'abort.hold'
-            Set-Content -LiteralPath $hold -Value 'hold'
-            $ready = Join-Path $Net.TempDirectory 'serve-9003.ready'
-            $server = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath $Dotnet -ArgumentList @($Peer, 'serve', '--listen', '127.0.0.1:9003',
-                '--bytes', '1M', '--seed', '3', '--count', '1', '--ready-file', $ready, '--timeout', '120', '--hold-file', $hold, '--send-after-eof', 'true')
-            Wait-GlassCondition -TimeoutSeconds 60 -Because 'glass-testpeer serve to listen' { Test-Path -LiteralPath $ready } | Out-Null
-            $binding = Start-GlassE2EBinding -Net $Net -Router $Router -LocalPort 9003
-            Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $binding.ChannelId -LocalPort 5558 | Out-Null
-            $before = Get-Counter $Router
-            $send = Start-Transfer -Net $Net -Bytes 1M -Seed 19 -LocalPort 5558
-            $flow = Get-LiveFlow -Net $Net -Router $Router -Send $send -Offloaded
-            $tuple = "sport=$($flow.ConnectorPort) dport=$($flow.ConnectorRouterPort) "
-            Wait-GlassCondition -TimeoutSeconds 30 -Because 'the entry to have seen the connector''s FIN' {
-                @(Get-GlassE2EOffloadEntry -Net $Net | Where-Object { $_ -match $tuple -and $_ -match ' (FIN_WAIT|CLOSE_WAIT) ' }).Count -eq 1
-            } | Out-Null
-
-            Stop-GlassNetProcess -Process $server -Signal KILL
-            # Gone from the translator and from conntrack within seconds, not after a silence.
-            Wait-GlassCondition -TimeoutSeconds 30 -Because 'the session and its entry to end on the reset' {
-                -not (Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id) -and
-                @(Get-GlassE2EOffloadEntry -Net $Net | Where-Object { $_ -match $tuple }).Count -eq 0
-            } | Out-Null
-            Wait-GlassNetProcess -Process $send -TimeoutSeconds 60 | Should -Not -Be 0
-            $send.ReadStderr() | Should -Match 'reset|closed'
-            # It was a half-closed session's reset, checked, and taken.
-            $after = Get-Counter $Router
-            ($after['HalfClosedResetsChecked'] - $before['HalfClosedResetsChecked']) | Should -BeGreaterOrEqual 1
-            $after['ResetCheckFailures'] | Should -Be $before['ResetCheckFailures']
         }
     }
 }

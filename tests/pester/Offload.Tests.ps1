@@ -1,5 +1,5 @@
 # Offload: after the handshake the router's kernel carries each splice as a conntrack NAT entry.
-# Bytes cross intact, the translator relays only handshakes yet still knows each session
+# Bytes cross intact, the queue sees only handshakes, the translator still knows each session
 # and its bytes, ends follow FIN and RST, a restart keeps live sessions, and a stop leaves nothing.
 
 BeforeDiscovery {
@@ -49,7 +49,7 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
         Remove-GlassTestNet -Net $script:Net
     }
 
-    It 'carries 256 MiB each way intact while the translator relays only the handshake' {
+    It 'carries 256 MiB each way intact while the queue sees only the handshake' {
         Set-Content -LiteralPath $Hold -Value 'hold'
         $send = Start-Send -Bytes 256M -Seed 1
         $flowing = Wait-Offloaded $send

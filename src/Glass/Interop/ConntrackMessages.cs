@@ -211,30 +211,6 @@ internal static class ConntrackMessages
         return w.Finish();
     }
 
-    /// <summary>
-    /// IPCTNL_MSG_CT_NEW updating (never creating) the entry whose original direction is
-    /// <paramref name="original"/>: its TCP state set to <paramref name="state"/> (TCP_CONNTRACK_*),
-    /// nothing else.
-    /// </summary>
-    /// <remarks>
-    /// Once an entry has seen a FIN (FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT), tcp_packet takes
-    /// any reset to CLOSE without a look at its sequence number (tcp_can_early_drop); ESTABLISHED,
-    /// it closes only on a reset at exactly the highest acknowledgment the receiver sent. The
-    /// translator holds such an entry ESTABLISHED while conntrack judges a reset, then puts the
-    /// state back (SpliceEngine.OffloadResets).
-    /// </remarks>
-    public static int WriteSetState(Span<byte> b, uint seq, in FlowTuple original, byte state)
-    {
-        var w = new NetlinkWriter(b, MessageType(IPCTNL_MSG_CT_NEW), NLM_F_REQUEST | NLM_F_ACK, seq, Libc.AF_INET);
-        WriteTuple(ref w, CTA_TUPLE_ORIG, original);
-        var info = w.Begin(CTA_PROTOINFO);
-        var tcp = w.Begin(CTA_PROTOINFO_TCP);
-        w.PutU8(CTA_PROTOINFO_TCP_STATE, state);
-        w.End(tcp);
-        w.End(info);
-        return w.Finish();
-    }
-
     /// <summary>IPCTNL_MSG_CT_DELETE of the entry whose original direction is <paramref name="original"/>.</summary>
     public static int WriteDelete(Span<byte> b, uint seq, in FlowTuple original)
     {

@@ -10,8 +10,8 @@ namespace Glass.Interop;
 /// restart and never touches anyone else's.
 /// </summary>
 /// <remarks>
-/// Three sockets, so no thread reads another's answers: commands (create, tighten, refresh, delete,
-/// a state read or set; used under the engine's lock), dumps (the event thread), and events (multicast, the event thread).
+/// Three sockets, so no thread reads another's answers: commands (create, tighten, refresh, delete; used under the
+/// engine's lock), dumps (the event thread), and events (multicast, the event thread).
 /// </remarks>
 internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
 {
@@ -24,9 +24,6 @@ internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
     private readonly byte[] _request = new byte[MaxRequestLength];
     private readonly byte[] _dumpRequest = new byte[MaxRequestLength];
     private readonly uint _timeoutSeconds;
-    // ReadState's answer, and its handler made once (resets are rare, but the packet thread reads it).
-    private readonly NetlinkMessageHandler _readStateHandler;
-    private KernelTcpState? _stateRead;
 
     private ConntrackOffloader(NetfilterSocket commands, NetfilterSocket dumps, NetfilterSocket events, uint mark, uint timeoutSeconds)
     {
@@ -35,7 +32,6 @@ internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
         _events = events;
         Mark = mark;
         _timeoutSeconds = timeoutSeconds;
-        _readStateHandler = OnStateRead;
     }
 
     public static uint MarkFor(ushort queue) => MarkTag | queue;
@@ -97,28 +93,6 @@ internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
     {
         var n = WriteRefresh(_request, _commands.NextSequence(), original, _timeoutSeconds);
         return _commands.Execute(_request.AsSpan(0, n));
-    }
-
-    public int ReadState(in FlowTuple original, out KernelTcpState state)
-    {
-        var n = WriteGet(_request, _commands.NextSequence(), original);
-        _stateRead = null;
-        var errno = _commands.Execute(_request.AsSpan(0, n), _readStateHandler);
-        state = _stateRead ?? KernelTcpState.None;
-        // An entry that is not ours is none of our business: as good as gone.
-        return errno != 0 ? errno : _stateRead is null ? Libc.ENOENT : 0;
-    }
-
-    public int SetState(in FlowTuple original, KernelTcpState state)
-    {
-        var n = WriteSetState(_request, _commands.NextSequence(), original, (byte)state);
-        return _commands.Execute(_request.AsSpan(0, n));
-    }
-
-    private void OnStateRead(ReadOnlySpan<byte> message)
-    {
-        if (TryReadEntry(message, out _, out var e) && e.Mark == Mark && e.Protocol == IPPROTO_TCP)
-            _stateRead = (KernelTcpState)e.TcpState;
     }
 
     public void Remove(in FlowTuple original)

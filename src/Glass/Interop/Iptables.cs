@@ -54,12 +54,6 @@ public sealed class NfQueueRule
     /// <list type="bullet">
     /// <item>raw OUTPUT: the router's own segments from the range (crafted SYN-ACKs, relays before
     /// the hand-off) stay untracked, or their entries would clash with the translator's;</item>
-    /// <item>raw PREROUTING: resets and FINs to the range on this host are queued before conntrack
-    /// sees them. The translator hands those of offloaded sessions back at once (an accept
-    /// verdict, after which conntrack and NAT take them as ever), but first holds the entry of a
-    /// half-closed one ESTABLISHED for a reset, so conntrack checks its sequence number (it takes
-    /// any reset once a FIN crossed); it relays the others as if the INPUT rule had queued them.
-    /// FINs come through the same queue so none can move an entry while a reset is judged;</item>
     /// <item>nat PREROUTING/POSTROUTING: empty of effect, but without them the kernel's NAT hooks
     /// are not registered and entries are created that never rewrite;</item>
     /// <item>filter OUTPUT: no ICMP redirects, which would name one peer's address to the other
@@ -93,8 +87,6 @@ public sealed class NfQueueRule
             {
                 ("raw", ["OUTPUT", "-p", "tcp", "--sport", ports, .. comment, "-j", "CT", "--notrack"]),
                 local,
-                ("raw", ["PREROUTING", "-p", "tcp", "--dport", ports, "--tcp-flags", "RST", "RST", "-m", "addrtype", "--dst-type", "LOCAL", .. comment, .. queue]),
-                ("raw", ["PREROUTING", "-p", "tcp", "--dport", ports, "--tcp-flags", "FIN,RST", "FIN", "-m", "addrtype", "--dst-type", "LOCAL", .. comment, .. queue]),
                 ("nat", ["PREROUTING", "-p", "tcp", "--dport", ports, .. comment, "-j", "ACCEPT"]),
                 ("nat", ["POSTROUTING", "-p", "tcp", "--sport", ports, .. comment, "-j", "ACCEPT"]),
                 ("filter", ["INPUT", "-p", "tcp", "--dport", ports, .. comment, .. queue]),

@@ -81,9 +81,6 @@ internal static class NfQueueMessages
     // linux/netfilter.h
     public const uint NF_DROP = 0;
     public const uint NF_ACCEPT = 1;
-    // enum nf_inet_hooks
-    public const byte NF_INET_PRE_ROUTING = 0;
-    public const byte NF_INET_LOCAL_IN = 1;
 
     public static ushort MessageType(ushort nfqMessage) => (ushort)((NFNL_SUBSYS_QUEUE << 8) | nfqMessage);
 
@@ -234,7 +231,7 @@ internal static class NfQueueMessages
             return false;
         if (MemoryMarshal.Read<ushort>(message.Slice(4)) != MessageType(NFQNL_MSG_PACKET))
             return false;
-        var p = new QueuedPacket { Queue = BinaryPrimitives.ReadUInt16BigEndian(message.Slice(NLMSG_HDRLEN + 2)), Hook = QueuedPacket.NoHook };
+        var p = new QueuedPacket { Queue = BinaryPrimitives.ReadUInt16BigEndian(message.Slice(NLMSG_HDRLEN + 2)) };
         bool haveId = false, havePayload = false;
         var attrs = message.Slice(NLMSG_HDRLEN + NFGENMSG_LEN);
         while (attrs.Length >= NLA_HDRLEN)
@@ -251,8 +248,6 @@ internal static class NfQueueMessages
                     if (value.Length < 4)
                         return false;
                     p.Id = BinaryPrimitives.ReadUInt32BigEndian(value);
-                    if (value.Length >= 7)
-                        p.Hook = value[6];
                     haveId = true;
                     break;
                 case NFQA_PAYLOAD:
@@ -300,10 +295,6 @@ internal struct QueuedPacket
     public uint CapturedLength;
     /// <summary>NFQA_IFINDEX_INDEV: the ifindex of the device it came in on, 0 when absent.</summary>
     public uint InDevice;
-    /// <summary>The hook whose rule queued it (NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, ...); <see cref="NoHook"/> when absent.</summary>
-    public byte Hook;
-
-    public const byte NoHook = 0xFF;
 
     public readonly bool ChecksumPartial => (SkbInfo & NfQueueMessages.NFQA_SKB_CSUMNOTREADY) != 0;
     public readonly bool Gso => (SkbInfo & NfQueueMessages.NFQA_SKB_GSO) != 0;

@@ -63,26 +63,6 @@ public interface IFlowOffloader
     /// it; 0 on success, else the errno the kernel answered. Entries are created so already.
     /// </summary>
     int Refresh(in FlowTuple original);
-
-    /// <summary>The entry's TCP state as conntrack tracks it; 0 on success, ENOENT when it is gone, else an errno.</summary>
-    int ReadState(in FlowTuple original, out KernelTcpState state);
-
-    /// <summary>Sets the entry's TCP state; 0 on success, else the errno the kernel answered.</summary>
-    int SetState(in FlowTuple original, KernelTcpState state);
-}
-
-/// <summary>Conntrack's TCP states (enum tcp_conntrack, linux/netfilter/nf_conntrack_tcp.h), with its values.</summary>
-public enum KernelTcpState : byte
-{
-    None = 0,
-    SynSent = 1,
-    SynRecv = 2,
-    Established = 3,
-    FinWait = 4,
-    CloseWait = 5,
-    LastAck = 6,
-    TimeWait = 7,
-    Close = 8,
 }
 
 /// <summary>A conntrack entry's counters: packets and IP bytes from A (original) and from B (reply).</summary>

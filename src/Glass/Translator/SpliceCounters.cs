@@ -39,8 +39,7 @@ public enum DropReason
     Truncated,
     /// <summary>
     /// Not a drop: the packet is none of the splice's business (an ICMP error about the router's
-    /// own connections), or a FIN or reset queued before conntrack for a session the kernel
-    /// carries, and the host hands it back to the kernel with an accept verdict.
+    /// own connections), and the host hands it back to the kernel with an accept verdict.
     /// </summary>
     LeftToKernel,
 }
@@ -117,16 +116,4 @@ public sealed record SpliceCounters
     public long TightenFailures { get; init; }
     /// <summary>Times an entry's fixed timeout could not be re-armed (retried at the next interval); see the translator's last refresh error.</summary>
     public long RefreshFailures { get; init; }
-    /// <summary>
-    /// Resets toward an offloaded session whose entry had seen a FIN, which conntrack would have
-    /// taken unchecked: the translator held the entry ESTABLISHED while conntrack judged them.
-    /// </summary>
-    public long HalfClosedResetsChecked { get; init; }
-    /// <summary>Of those, the ones conntrack did not take as exact: the entry got its state back and the session went on.</summary>
-    public long HalfClosedResetsRefused { get; init; }
-    /// <summary>
-    /// Times ctnetlink failed to read or set an entry's state for such a reset: before it, the reset
-    /// went on unchecked; after it, the entry stayed ESTABLISHED.
-    /// </summary>
-    public long ResetCheckFailures { get; init; }
 }

@@ -341,9 +341,6 @@ public sealed partial class SpliceEngine
                 OffloadsTightened = _tightened,
                 TightenFailures = _tightenFailures,
                 RefreshFailures = _refreshFailures,
-                HalfClosedResetsChecked = _halfClosedResetsChecked,
-                HalfClosedResetsRefused = _halfClosedResetsRefused,
-                ResetCheckFailures = _resetCheckFailures,
             };
         }
     }

@@ -382,26 +382,11 @@ public sealed class TranslatorHost : IDisposable
                 var result = DropReason.None;
                 try
                 {
-                    var packet = datagram.Slice(offset + p.PayloadOffset, p.PayloadLength);
-                    // raw PREROUTING queues resets and FINs before conntrack sees them (offload only).
-                    HeldEntry held = default;
-                    result = p.Hook == NfQueueMessages.NF_INET_PRE_ROUTING
-                        ? Engine!.BeforeConntrack(packet, info, out held)
-                        : Engine!.Process(packet, info);
-                    // Not the splice's (an ICMP error about the router's own connections), or a
-                    // segment the kernel carries: the kernel takes it back, by a verdict of its own
-                    // that takes it out of the queue, and has applied it when the verdict returns.
+                    result = Engine!.Process(datagram.Slice(offset + p.PayloadOffset, p.PayloadLength), info);
+                    // Not the splice's (an ICMP error about the router's own connections): the kernel
+                    // takes it back, by a verdict of its own that takes it out of the queue.
                     if (result == DropReason.LeftToKernel)
-                    {
-                        try
-                        {
-                            _queue!.Verdict(p.Id, NfQueueMessages.NF_ACCEPT);
-                        }
-                        finally
-                        {
-                            Engine.AfterConntrack(held);
-                        }
-                    }
+                        _queue!.Verdict(p.Id, NfQueueMessages.NF_ACCEPT);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {

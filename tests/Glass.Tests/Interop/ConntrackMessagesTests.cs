@@ -124,31 +124,6 @@ public sealed class ConntrackMessagesTests
         Assert.Equal(Flow.Original, original);
     }
 
-    [Fact]
-    public void AStateRequestSetsOnlyTheTcpStateOfTheEntryItNames()
-    {
-        var b = new byte[MaxRequestLength];
-        var n = WriteSetState(b, seq: 13, Flow.Original, TCP_CONNTRACK_ESTABLISHED);
-        var msg = b.AsSpan(0, n);
-        Assert.Equal((uint)n, MemoryMarshal.Read<uint>(msg));
-        Assert.Equal((ushort)(1 << 8 | 0), MemoryMarshal.Read<ushort>(msg.Slice(4))); // CTNETLINK, CT_NEW
-        Assert.Equal(NLM_F_REQUEST | NLM_F_ACK, MemoryMarshal.Read<ushort>(msg.Slice(6))); // an update only
-        Assert.Equal(13u, MemoryMarshal.Read<uint>(msg.Slice(8)));
-        var top = Attributes(msg.Slice(20));
-        Assert.Equal(new ushort[] { CTA_TUPLE_ORIG, CTA_PROTOINFO }, top.Keys.Order().ToArray());
-        var tcp = Attributes(Attributes(top[CTA_PROTOINFO])[CTA_PROTOINFO_TCP]);
-        Assert.Equal(new ushort[] { CTA_PROTOINFO_TCP_STATE }, tcp.Keys.ToArray());
-        Assert.Equal(new byte[] { 3 }, tcp[CTA_PROTOINFO_TCP_STATE]); // TCP_CONNTRACK_ESTABLISHED
-        Assert.True(TryReadEntryTupleOnly(msg, out var original));
-        Assert.Equal(Flow.Original, original);
-        // The engine's names are conntrack's values.
-        Assert.Equal(TCP_CONNTRACK_CLOSE_WAIT, (byte)KernelTcpState.CloseWait);
-        Assert.Equal(TCP_CONNTRACK_CLOSE, (byte)KernelTcpState.Close);
-        Assert.Equal(TCP_CONNTRACK_FIN_WAIT, (byte)KernelTcpState.FinWait);
-        Assert.Equal(TCP_CONNTRACK_LAST_ACK, (byte)KernelTcpState.LastAck);
-        Assert.Equal(TCP_CONNTRACK_TIME_WAIT, (byte)KernelTcpState.TimeWait);
-    }
-
     private static bool TryReadEntryTupleOnly(ReadOnlySpan<byte> msg, out FlowTuple original)
     {
         original = default;

@@ -39,28 +39,6 @@ public class CrashRecoveryTests
     }
 
     [Fact]
-    public void WithOffloadResetsAndFinsToTheRangeAreQueuedBeforeConntrack()
-    {
-        // raw PREROUTING runs before conntrack (and the translator hands every such packet back),
-        // so the translator sees a reset before conntrack takes it; only segments to this host.
-        var offload = new NfQueueRule(6, 61000, 61999, true, 0x474c0006);
-        var early = offload.Rules.Where(r => r.Table == "raw" && r.Rule[0] == "PREROUTING").ToList();
-        Assert.Equal(2, early.Count);
-        Assert.Contains(early, r => r.Rule.AsSpan().IndexOf(["--tcp-flags", "RST", "RST"]) >= 0);
-        Assert.Contains(early, r => r.Rule.AsSpan().IndexOf(["--tcp-flags", "FIN,RST", "FIN"]) >= 0);
-        Assert.All(early, r =>
-        {
-            Assert.Equal(["PREROUTING", "-p", "tcp", "--dport", "61000:61999"], r.Rule[..5]);
-            Assert.True(r.Rule.AsSpan().IndexOf(["-m", "addrtype", "--dst-type", "LOCAL"]) >= 0);
-            Assert.Contains("glass-translator-6", r.Rule);
-            Assert.Equal(["-j", "NFQUEUE", "--queue-num", "6"], r.Rule[^4..]);
-        });
-        // Without offload the range is untracked: nothing to hold.
-        var relayed = new NfQueueRule(6, 61000, 61999, false, 0x474c0006);
-        Assert.DoesNotContain(relayed.Rules, r => r.Rule.Contains("--tcp-flags"));
-    }
-
-    [Fact]
     public void ASettingsFileSavedWhileRunningNamesTheTranslatorThatDied()
     {
         var path = Path.Combine(Path.GetTempPath(), $"glass-kept-{Guid.NewGuid():N}");

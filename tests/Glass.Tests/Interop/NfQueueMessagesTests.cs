@@ -45,10 +45,7 @@ public sealed class NfQueueMessagesTests
         Assert.Equal(2, BinaryPrimitives.ReadUInt16BigEndian(b.AsSpan(26))); // AF_INET
     }
 
-    private static byte[] PacketMessage(uint id, byte[] payload, bool withHeader = true, params (ushort Type, byte[] Value)[] extra) =>
-        PacketMessage(id, payload, NF_INET_LOCAL_IN, withHeader, extra);
-
-    private static byte[] PacketMessage(uint id, byte[] payload, byte hook, bool withHeader = true, params (ushort Type, byte[] Value)[] extra)
+    private static byte[] PacketMessage(uint id, byte[] payload, bool withHeader = true, params (ushort Type, byte[] Value)[] extra)
     {
         var list = new List<byte>();
         void Attr(ushort type, byte[] value)
@@ -62,7 +59,6 @@ public sealed class NfQueueMessagesTests
         var hdr = new byte[7];
         BinaryPrimitives.WriteUInt32BigEndian(hdr, id);
         hdr[4] = 0x08; // ETH_P_IP
-        hdr[6] = hook;
         if (withHeader)
             Attr(NFQA_PACKET_HDR, hdr);
         if (!extra.Any(e => e.Type == NFQA_IFINDEX_INDEV))
@@ -91,18 +87,6 @@ public sealed class NfQueueMessagesTests
         Assert.True(TryReadPacket(msg, out var id, out var queue, out var offset, out var length));
         Assert.Equal((77u, (ushort)6), (id, queue));
         Assert.Equal(payload, msg.Slice(offset, length).ToArray());
-    }
-
-    [Fact]
-    public void AQueuedPacketSaysWhichHookQueuedIt()
-    {
-        var payload = new byte[40];
-        Assert.True(TryReadMessage(PacketMessage(5, payload, NF_INET_PRE_ROUTING), out _, out var msg, out _));
-        Assert.True(TryReadPacket(msg, out QueuedPacket before));
-        Assert.Equal(NF_INET_PRE_ROUTING, before.Hook);
-        Assert.True(TryReadMessage(PacketMessage(6, payload), out _, out msg, out _));
-        Assert.True(TryReadPacket(msg, out QueuedPacket input));
-        Assert.Equal(NF_INET_LOCAL_IN, input.Hook);
     }
 
     private static byte[] Be32(uint v)

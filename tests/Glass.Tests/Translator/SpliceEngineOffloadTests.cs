@@ -38,29 +38,6 @@ internal sealed class FakeOffloader : IFlowOffloader
         Refreshed.Add(original);
         return RefuseRefresh;
     }
-
-    /// <summary>The entries' TCP states as the kernel would report them; an entry not listed is gone.</summary>
-    public Dictionary<FlowTuple, KernelTcpState> States { get; } = new();
-    public List<(FlowTuple Original, KernelTcpState State)> StatesSet { get; } = new();
-    public int RefuseReadState { get; set; }
-    public int RefuseSetState { get; set; }
-
-    public int ReadState(in FlowTuple original, out KernelTcpState state)
-    {
-        state = KernelTcpState.None;
-        if (RefuseReadState != 0)
-            return RefuseReadState;
-        return States.TryGetValue(original, out state) ? 0 : 2; // ENOENT
-    }
-
-    public int SetState(in FlowTuple original, KernelTcpState state)
-    {
-        StatesSet.Add((original, state));
-        if (RefuseSetState != 0)
-            return RefuseSetState;
-        States[original] = state;
-        return 0;
-    }
 }
 
 public sealed class SpliceEngineOffloadTests
