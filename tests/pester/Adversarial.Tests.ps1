@@ -38,26 +38,6 @@ BeforeAll {
             $Forge, 'sniff', '--host', $Net.NatAPublicAddress, '--ports', "$($Router.FirstPort)-$($Router.LastPort)", '--quiet-ms', '1000', '--both-ways', 'true', '--timeout', '60')
     }
 
-    function Start-Transfer {
-        # A new connection through the forwarded port behind NAT A: a new link, a new session.
-        param($Net, [string] $Bytes, [int] $Seed, [int] $LocalPort = 5555)
-        Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $Dotnet -ArgumentList @(
-            $Peer, 'send', '--connect', "127.0.0.1:$LocalPort", '--bytes', $Bytes, '--seed', "$Seed", '--timeout', '120')
-    }
-
-    function Assert-Intact {
-        # Both directions hash the same at both ends.
-        param($Send, $Serve)
-        Wait-GlassNetProcess -Process $Send -TimeoutSeconds 150 | Should -Be 0 -Because $Send.ReadStderr()
-        $sent = ConvertFrom-GlassE2EPeerOutput $Send.ReadStdout() | Select-Object -First 1
-        $served = Wait-GlassCondition -TimeoutSeconds 30 -Because 'the server to report the connection' {
-            ConvertFrom-GlassE2EPeerOutput $Serve.ReadStdout() | Where-Object receivedSha256 -eq $sent.sentSha256
-        }
-        $served.received | Should -Be $sent.sent
-        $sent.receivedSha256 | Should -Be $served.sentSha256
-        $sent.received | Should -Be $served.sent
-    }
-
     function Get-Counter {
         # The translator's drops and ignored segments by reason, and its session figures, in one flat table.
         param($Router)
@@ -162,7 +142,7 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
 
             $send = Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $Dotnet -ArgumentList @(
                 $Peer, 'send', '--connect', $endpoint, '--bytes', '2M', '--seed', '3', '--timeout', '60')
-            Assert-Intact $send $Serve
+            Assert-GlassE2EIntact $send $Serve
             $after = Get-Counter $Router
             # None found a link: the range's other ports have none for that address, the pending
             # port none for those addresses. Nothing else sent SYNs to unlinked ports meanwhile.
@@ -196,7 +176,7 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
 
             $send = Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $Dotnet -ArgumentList @(
                 $Peer, 'send', '--connect', $endpoint, '--bytes', '2M', '--seed', '13', '--timeout', '60')
-            Assert-Intact $send $Serve
+            Assert-GlassE2EIntact $send $Serve
             $after = Get-Counter $Router
             # The forged SYNs were forgotten before the connector's own came: nothing contested it,
             # and no handshake was crossed.
@@ -209,7 +189,7 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             Set-Content -LiteralPath $Hold -Value 'hold'
             $before = Get-Counter $Router
             # More than the socket buffers on the way hold, so the connector's sender stalls.
-            $send = Start-Transfer -Net $Net -Bytes 160M -Seed 5
+            $send = Start-GlassE2ETransfer -Net $Net -Bytes 160M -Seed 5
             $flow = Get-LiveFlow -Net $Net -Router $Router -Send $send
             $numbers = Read-Numbers -Net $Net -Sniff (Start-Sniff -Net $Net -Router $Router) -Flow $flow
             $attack = Send-SessionAttack -Net $Net -Flow $flow -N $numbers
@@ -222,7 +202,7 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             }
             @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id) | Should -HaveCount 1
             Remove-Item -LiteralPath $Hold
-            Assert-Intact $send $Serve
+            Assert-GlassE2EIntact $send $Serve
 
             # Each reset was dropped (outside the receiver's window) or relayed without ending
             # anything (inside it, not exact); the ACK acknowledged data never sent; the FIN lay
@@ -252,9 +232,9 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             $serve2 = Start-GlassE2EServer -Net $Net -Bytes 4MB -Seed 4 -Count 1 -Port 9002
             $binding2 = Start-GlassE2EBinding -Net $Net -Router $Router -LocalPort 9002
             Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $binding2.ChannelId -LocalPort 5557 | Out-Null
-            $send = Start-Transfer -Net $Net -Bytes 4M -Seed 9 -LocalPort 5557
+            $send = Start-GlassE2ETransfer -Net $Net -Bytes 4M -Seed 9 -LocalPort 5557
             $stillFlooding = -not $flood.HasExited
-            Assert-Intact $send $serve2
+            Assert-GlassE2EIntact $send $serve2
             Wait-GlassNetProcess -Process $flood -TimeoutSeconds 120 | Should -Be 0 -Because $flood.ReadStderr()
             $sent = ($flood.ReadStdout() | ConvertFrom-Json).sent
             $sent | Should -Be 30000
@@ -325,7 +305,7 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
         It 'keeps an offloaded transfer through a forged ACK and a reset at its number, blind resets and a forged FIN' {
             Set-Content -LiteralPath $Hold -Value 'hold'
             $before = Get-Counter $Router
-            $send = Start-Transfer -Net $Net -Bytes 256M -Seed 15
+            $send = Start-GlassE2ETransfer -Net $Net -Bytes 256M -Seed 15
             $flow = Get-LiveFlow -Net $Net -Router $Router -Send $send -Offloaded
             # The entry has seen both directions and tracks the windows strictly.
             Wait-GlassCondition -TimeoutSeconds 30 -Because 'the entry to turn to strict window tracking' {
@@ -343,7 +323,7 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             } | Out-Null
             Remove-Item -LiteralPath $Hold
 
-            Assert-Intact $send $Serve
+            Assert-GlassE2EIntact $send $Serve
             $s = Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id
             # The same session carried it to the end in the kernel: no reset, no expiry, no second offload.
             $s | Should -Not -BeNullOrEmpty

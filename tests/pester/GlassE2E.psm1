@@ -204,5 +204,26 @@ function Get-GlassE2ERouterRule {
     @($rules -split "`n" | Where-Object { $_ -match 'glass-translator-' })
 }
 
+function Start-GlassE2ETransfer {
+    <# glass-testpeer send through a forwarded port behind NAT A: a new connection, a new link, a new session. #>
+    param($Net, [string] $Bytes, [int] $Seed, [int] $LocalPort = 5555)
+    Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath (Get-GlassE2EDotnet) -ArgumentList @(
+        (Get-GlassE2ETestPeer), 'send', '--connect', "127.0.0.1:$LocalPort", '--bytes', $Bytes, '--seed', "$Seed", '--timeout', '120')
+}
+
+function Assert-GlassE2EIntact {
+    <# A transfer from Start-GlassE2ETransfer to a Start-GlassE2EServer: both directions hash the same at both ends. #>
+    param($Send, $Serve)
+    Wait-GlassNetProcess -Process $Send -TimeoutSeconds 150 | Should -Be 0 -Because $Send.ReadStderr()
+    $sent = ConvertFrom-GlassE2EPeerOutput $Send.ReadStdout() | Select-Object -First 1
+    $served = Wait-GlassCondition -TimeoutSeconds 30 -Because 'the server to report the connection' {
+        ConvertFrom-GlassE2EPeerOutput $Serve.ReadStdout() | Where-Object receivedSha256 -eq $sent.sentSha256
+    }
+    $served.received | Should -Be $sent.sent
+    $sent.receivedSha256 | Should -Be $served.sentSha256
+    $sent.received | Should -Be $served.sent
+}
+
 Export-ModuleMember -Function Get-GlassE2EEndpoint, Start-GlassE2ETranslator, Get-GlassE2EControllerStatus, Get-GlassE2EOffloadEntry, Get-GlassE2ERouterRule, Get-GlassE2EModule, Get-GlassE2ETestPeer, Get-GlassE2EDotnet, ConvertFrom-GlassE2EPeerOutput,
-    Start-GlassE2ERouter, Start-GlassE2EServer, Start-GlassE2EBinding, Start-GlassE2EChannel, Start-GlassE2EPwsh, Start-GlassE2EEchoServer
+    Start-GlassE2ERouter, Start-GlassE2EServer, Start-GlassE2EBinding, Start-GlassE2EChannel, Start-GlassE2EPwsh, Start-GlassE2EEchoServer,
+    Start-GlassE2ETransfer, Assert-GlassE2EIntact

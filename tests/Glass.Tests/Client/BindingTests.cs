@@ -10,6 +10,13 @@ public class BindingTests
     /// <summary>A controller that answers BIND and then pushes what the test writes.</summary>
     private static async Task<(GlassBinding Binding, StreamWriter Push, TcpClient Control)> BindToFake(TcpListener fake, string? ports = null)
     {
+        var (starting, push, control) = await AnswerBind(fake, ports is null ? "" : " ports=" + ports);
+        return (await starting, push, control);
+    }
+
+    /// <summary>A binding starting against the fake, whose BIND is answered OK, an id, a secret and <paramref name="more"/>.</summary>
+    private static async Task<(Task<GlassBinding> Starting, StreamWriter Push, TcpClient Control)> AnswerBind(TcpListener fake, string more)
+    {
         // A fake that speaks plain GLASS/1 (the controller's TLS is tested on its own).
         var starting = GlassBinding.StartAsync((IPEndPoint)fake.LocalEndpoint, new IPEndPoint(IPAddress.Loopback, 9),
             new BindingOptions { Trust = RouterTrust.Unencrypted("fake") });
@@ -18,8 +25,8 @@ public class BindingTests
         var request = await reader.ReadLineAsync();
         Assert.StartsWith("GLASS/1 BIND", request);
         var push = new StreamWriter(control.GetStream(), Encoding.ASCII) { AutoFlush = true, NewLine = "\n" };
-        await push.WriteLineAsync($"OK {new string('a', 32)} {new string('b', 32)}{(ports is null ? "" : " ports=" + ports)}");
-        return (await starting, push, control);
+        await push.WriteLineAsync($"OK {new string('a', 32)} {new string('b', 32)}{more}");
+        return (starting, push, control);
     }
 
     [Fact]
@@ -82,13 +89,8 @@ public class BindingTests
     {
         using var fake = new TcpListener(IPAddress.Loopback, 0);
         fake.Start();
-        var starting = GlassBinding.StartAsync((IPEndPoint)fake.LocalEndpoint, new IPEndPoint(IPAddress.Loopback, 9),
-            new BindingOptions { Trust = RouterTrust.Unencrypted("fake") });
-        using var control = await fake.AcceptTcpClientAsync();
-        var reader = new StreamReader(control.GetStream(), Encoding.ASCII);
-        await reader.ReadLineAsync();
-        var push = new StreamWriter(control.GetStream(), Encoding.ASCII) { AutoFlush = true, NewLine = "\n" };
-        await push.WriteLineAsync($"OK {new string('a', 32)} {new string('b', 32)} {third}");
+        var (starting, _, control) = await AnswerBind(fake, " " + third);
+        using var _ = control;
         var e = await Assert.ThrowsAsync<GlassException>(() => starting);
         Assert.Equal(GlassErrors.ProtocolError, e.ErrorId);
         Assert.Contains(third, e.Message);
