@@ -94,7 +94,16 @@ internal sealed class RegistryStore : IDisposable
         {
             // Created owner-only before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
             if (!File.Exists(path))
-                new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }).Dispose();
+            {
+                try
+                {
+                    new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }).Dispose();
+                }
+                catch (IOException) when (File.Exists(path))
+                {
+                    // Another writer created it first, owner-only as well: open that one.
+                }
+            }
             else if ((File.GetUnixFileMode(path) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
                 File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
