@@ -324,11 +324,9 @@ public sealed class ControllerHost : IDisposable
                 _arrivedEarly.Add(r.SessionId);
                 return;
             }
-            if (pending.Told)
-                return;
-            pending.Told = true;
         }
-        _ = TellBinder(pending);
+        if (TakeTelling(pending))
+            _ = TellBinder(pending);
     }
 
     /// <summary>Marks a link told; false when it was already.</summary>
@@ -667,21 +665,9 @@ public sealed class ControllerHost : IDisposable
     /// </summary>
     private async Task<string> Cancel(LineConnection session, ushort port)
     {
-        LinkRelease? link = null;
-        lock (_gate)
-        {
-            foreach (var p in _links.Values)
-            {
-                if (ReferenceEquals(p.Owner, session) && p.Link.RouterPortA == port)
-                {
-                    link = p.Link;
-                    break;
-                }
-            }
-        }
-        if (link is not { } l)
+        if (FindPending(p => ReferenceEquals(p.Owner, session) && p.Link.RouterPortA == port) is not { } pending)
             return Refusal(GlassErrors.NotFound, $"no link of this session waits on router port {port}");
-        await UnlinkQuietly(l.PeerA, l.RouterPortA).ConfigureAwait(false);
+        await UnlinkQuietly(pending.Link.PeerA, pending.Link.RouterPortA).ConfigureAwait(false);
         return "OK";
     }
 
@@ -765,16 +751,20 @@ public sealed class ControllerHost : IDisposable
     }
 
     /// <summary>Whether <paramref name="binder"/> was told to dial router port <paramref name="port"/> for a link not yet paired.</summary>
-    private bool FindLink(BinderInfo binder, ushort port)
+    private bool FindLink(BinderInfo binder, ushort port) =>
+        FindPending(p => ReferenceEquals(p.Binder, binder) && p.Link.RouterPortB == port) is not null;
+
+    /// <summary>The first link not yet paired that <paramref name="match"/> accepts, or null.</summary>
+    private PendingLink? FindPending(Func<PendingLink, bool> match)
     {
         lock (_gate)
         {
             foreach (var p in _links.Values)
             {
-                if (ReferenceEquals(p.Binder, binder) && p.Link.RouterPortB == port)
-                    return true;
+                if (match(p))
+                    return p;
             }
-            return false;
+            return null;
         }
     }
 

@@ -65,6 +65,8 @@ public sealed partial class SpliceEngine
     /// <summary>A SYN that found its link by (peer address, router port): a new candidate for that side.</summary>
     private DropReason OnLinkSyn(Session s, bool isA, Span<byte> packet, in TcpPacket tcp)
     {
+        if (isA)
+            ReportArrival(s);
         if (!TcpSynOptions.TryParse(packet.Slice(tcp.OptionsOffset, tcp.OptionsLength), out var options))
             return Count(DropReason.Malformed);
         ref var leg = ref s.Side(isA);
@@ -171,10 +173,7 @@ public sealed partial class SpliceEngine
             SendReset(in other);
         _reopened++;
         Release(old, "reopened");
-        var toA = next.A.Peer == tcp.SourceAddress && next.A.RouterPort == tcp.DestinationPort;
-        if (toA)
-            ReportArrival(next);
-        return OnLinkSyn(next, toA, packet, tcp);
+        return OnLinkSyn(next, next.A.Peer == tcp.SourceAddress && next.A.RouterPort == tcp.DestinationPort, packet, tcp);
     }
 
     /// <summary>True when a side's ISN is settled: it proved itself, or it holds exactly one SYN.</summary>

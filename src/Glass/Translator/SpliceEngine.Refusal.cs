@@ -46,12 +46,7 @@ public sealed partial class SpliceEngine
             if (_clock.NowMilliseconds < until)
             {
                 // RFC 9293 3.10.7.1: no ACK in the SYN, so the reset has sequence 0 and acknowledges the SYN.
-                var n = TcpSegmentBuilder.WriteRst(_scratch, tcp.DestinationAddress, tcp.DestinationPort,
-                    tcp.SourceAddress, tcp.SourcePort, 0, tcp.Sequence + 1);
-                if (_sender.Send(_scratch.AsSpan(0, n), tcp.SourceAddress))
-                    _synsRefused++;
-                else
-                    Count(DropReason.SendFailed);
+                RefuseSyn(tcp.DestinationAddress, tcp.DestinationPort, tcp.SourceAddress, tcp.SourcePort, 0, tcp.Sequence + 1);
             }
             else
                 _refuseUntil.Remove(key);
@@ -79,11 +74,14 @@ public sealed partial class SpliceEngine
             Refuse(in leg, in leg.Rivals![i]);
     }
 
-    private void Refuse(in Leg leg, in SynCandidate c)
+    private void Refuse(in Leg leg, in SynCandidate c) =>
+        RefuseSyn(c.Router, leg.RouterPort, leg.Peer, c.PeerPort, c.Answered ? c.AnsweredIsn + 1 : 0, c.Isn + 1);
+
+    /// <summary>Sends the reset that refuses a SYN (an RST+ACK acknowledging it), counted in <c>SynsRefused</c>.</summary>
+    private void RefuseSyn(uint router, ushort routerPort, uint peer, ushort peerPort, uint sequence, uint acknowledgment)
     {
-        var n = TcpSegmentBuilder.WriteRst(_scratch, c.Router, leg.RouterPort, leg.Peer, c.PeerPort,
-            c.Answered ? c.AnsweredIsn + 1 : 0, c.Isn + 1);
-        if (_sender.Send(_scratch.AsSpan(0, n), leg.Peer))
+        var n = TcpSegmentBuilder.WriteRst(_scratch, router, routerPort, peer, peerPort, sequence, acknowledgment);
+        if (_sender.Send(_scratch.AsSpan(0, n), peer))
             _synsRefused++;
         else
             Count(DropReason.SendFailed);

@@ -138,10 +138,7 @@ public sealed partial class SpliceEngine
                 return Count(DropReason.NoSession);
             if (!_byEndpoint.TryGetValue(new EndpointKey(tcp.SourceAddress, tcp.DestinationPort), out s))
                 return OnUnlinkedSyn(tcp);
-            var toA = s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort;
-            if (toA)
-                ReportArrival(s);
-            return OnLinkSyn(s, toA, packet, tcp);
+            return OnLinkSyn(s, s.A.Peer == tcp.SourceAddress && s.A.RouterPort == tcp.DestinationPort, packet, tcp);
         }
     }
 
