@@ -65,7 +65,18 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         & $sysctl "net.ipv4.conf.$tun.forwarding" | Should -Be '1'
     }
 
-    It 'leaves no rule and no socket when stopped, and a connection in flight fails cleanly' {
+    It 'leaves no rule and no socket when stopped, and connections in flight or idle fail cleanly' {
+        # Idle connections too: with nothing to send, their peers would never meet the router's reset by themselves.
+        Start-GlassE2EEchoServer -Net $Net -Port 9003 | Out-Null
+        $echo = Start-GlassE2EBinding -Net $Net -Router $Router -LocalPort 9003
+        Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $echo.ChannelId -LocalPort 5558 | Out-Null
+        $holdReady = Join-Path $Net.TempDirectory 'idle.ready'
+        $hold = Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $Dotnet -ArgumentList @(
+            $Peer, 'hold', '--connect', '127.0.0.1:5558', '--connections', '3', '--ready-file', $holdReady, '--timeout', '300')
+        Wait-GlassCondition -TimeoutSeconds 60 -Because 'three idle echo connections through the router' {
+            if ($hold.HasExited) { throw "glass-testpeer hold exited: $($hold.ReadStderr())" }
+            Test-Path -LiteralPath $holdReady
+        } | Out-Null
         $serve = Start-GlassE2EServer -Net $Net -Bytes 1GB -Seed 5 -Port 9002
         $binding = Start-GlassE2EBinding -Net $Net -Router $Router -LocalPort 9002
         Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $binding.ChannelId -LocalPort 5557 | Out-Null
@@ -88,6 +99,15 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         Wait-GlassNetProcess -Process $send -TimeoutSeconds 60 | Should -Be 1
         $send.ReadStderr() | Should -Match 'reset|closed'
         Wait-GlassNetProcess -Process $serve -TimeoutSeconds 60 | Should -Be 1
+        # No end is left connected to the router, idle or not, and the idle applications see their connections fail.
+        $relayed = "( dst $($Net.RouterAddress) and dport >= :$($Router.FirstPort) and dport <= :$($Router.LastPort) )"
+        foreach ($ns in 'hostA', 'hostB') {
+            Wait-GlassCondition -TimeoutSeconds 30 -Because "every connection from $ns to the router's relay range to be reset" {
+                -not (Invoke-GlassNetCommand -Net $Net -Namespace $ns -FilePath ss -ArgumentList @('-tnH', 'state', 'established', $relayed)).Trim()
+            } | Out-Null
+        }
+        Stop-GlassNetProcess -Process $hold -Signal TERM -TimeoutSeconds 30
+        (ConvertFrom-GlassE2EPeerOutput $hold.ReadStdout()).failed | Should -Be 3
     }
 
     It 'starts again on the same queue and socket, and splices again' {

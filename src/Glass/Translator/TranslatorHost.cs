@@ -428,15 +428,23 @@ public sealed class TranslatorHost : IDisposable
     {
         // Kept sessions need their rules (conntrack and NAT hooks) and settings until a new translator adopts them.
         var keep = _options.KeepSessions && Offload == OffloadMode.Kernel;
+        var rulesRemoved = false;
         if (_ruleInstalled && !keep)
         {
             // Rules first: a packet of a flushed session then meets the router's TCP stack and is
             // answered with a reset, rather than queued to nobody.
             _rule.Remove();
             _ruleInstalled = false;
+            rulesRemoved = true;
         }
         if (_offloader is not null && !keep)
             _offloader.Flush();
+        if (rulesRemoved && Engine is not null)
+        {
+            // A peer with nothing to send would never meet that reset: make each one speak.
+            Engine.TellPeersStopped();
+            _raw?.Flush();
+        }
         if (!keep)
         {
             _sysctl.Restore();

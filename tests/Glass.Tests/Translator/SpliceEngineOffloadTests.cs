@@ -107,6 +107,30 @@ public sealed class SpliceEngineOffloadTests
     }
 
     [Fact]
+    public void AStoppingTranslatorMakesEachPeerSpeakSoThatItMeetsTheRoutersReset()
+    {
+        Offloaded();
+        // A second link whose connector's SYN still waits for the binder's.
+        Assert.True(_engine.Link(PeerA, PortA + 2, PeerB, PortB + 2).Success);
+        _engine.Process(Tcp(PeerA, SrcA + 1, Router, PortA + 2, IsnA, 0, TcpFlags.Syn, 64240, LinuxSynOptions(1460, 111, 7)));
+        var before = _kernel.Sent.Count;
+
+        Assert.Equal(2, _engine.TellPeersStopped());
+
+        var sent = Enumerable.Range(before, _kernel.Sent.Count - before).Select(_kernel.Parse).ToList();
+        // A bare SYN-ACK from each side's router port: a synchronized TCP answers it with a challenge ACK.
+        var probes = sent.Where(p => p.Flags == (TcpFlags.Syn | TcpFlags.Ack)).OrderBy(p => p.SourcePort).ToList();
+        Assert.Equal(
+            [(Router, PortA, PeerA, SrcA), (Router, PortB, PeerB, SrcB)],
+            probes.Select(p => (p.SourceAddress, p.SourcePort, p.DestinationAddress, p.DestinationPort)));
+        Assert.All(probes, p => Assert.Equal(0, p.OptionsLength));
+        // The waiting connector is refused, acknowledging its SYN.
+        var refusal = Assert.Single(sent, p => (p.Flags & TcpFlags.Rst) != 0);
+        Assert.Equal((PeerA, (ushort)(SrcA + 1), IsnA + 1), (refusal.DestinationAddress, refusal.DestinationPort, refusal.Acknowledgment));
+        Assert.Equal(3, sent.Count);
+    }
+
+    [Fact]
     public void ARefusedHandOffLeavesTheSessionRelayedHereAndSaysWhy()
     {
         _offloader.Refuse = 28; // ENOSPC: the conntrack table is full
