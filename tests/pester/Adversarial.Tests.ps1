@@ -258,7 +258,7 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             $script:Router = Start-GlassE2ERouter -Net $Net -Separate -Offload kernel
             $script:Hold = Join-Path $Net.TempDirectory 'serve.hold'
             # The server answers only after the connector's EOF, so the entry stays ESTABLISHED
-            # while the attack runs (see the known gap below for a half-closed one).
+            # while the attack runs (a half-closed one has a test of its own below).
             $ready = Join-Path $Net.TempDirectory 'serve-9000.ready'
             $script:Serve = Start-GlassNetProcess -Net $Net -Namespace hostB -FilePath $Dotnet -ArgumentList @($Peer, 'serve', '--listen', '127.0.0.1:9000',
                 '--bytes', '1M', '--seed', '2', '--count', '0', '--ready-file', $ready, '--timeout', '180', '--hold-file', $Hold, '--send-after-eof', 'true')
@@ -335,13 +335,42 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             } | Out-Null
         }
 
-        It 'keeps a half-closed offloaded session through a blind reset (known gap)' -Skip {
-            # conntrack skips its sequence check for a reset once the entry is half-closed
-            # (tcp_can_early_drop: FIN_WAIT, CLOSE_WAIT, LAST_ACK, ...) and moves it to CLOSE; the
-            # translator takes that as the end of the session and removes the entry, so a reset
-            # with the right addresses and ports, at any sequence number, ends a session one side
-            # of which has sent its FIN (seen with glass-forge: the transfer stalled until its
-            # timeout). docs/security.md, "What is not defended".
+        It 'keeps a half-closed offloaded transfer through resets at any sequence number' {
+            # Once a FIN crossed, conntrack takes a reset with the flow's addresses and ports to CLOSE
+            # without judging its sequence number (tcp_can_early_drop). The translator keeps the
+            # session, whose CLOSE entry still carries the flow, until it falls silent.
+            Set-Content -LiteralPath $Hold -Value 'hold'
+            $before = Get-Counter $Router
+            $sniff = Start-Sniff -Net $Net -Router $Router
+            # 1 MiB and the connector's FIN cross while the server reads nothing; it answers after that EOF.
+            $send = Start-GlassE2ETransfer -Net $Net -Bytes 1M -Seed 17
+            $flow = Get-LiveFlow -Net $Net -Router $Router -Send $send -Offloaded
+            $tuple = "sport=$($flow.ConnectorPort) dport=$($flow.ConnectorRouterPort) "
+            Wait-GlassCondition -TimeoutSeconds 30 -Because 'the entry to have seen the connector''s FIN' {
+                @(Get-GlassE2EOffloadEntry -Net $Net | Where-Object { $_ -match $tuple -and $_ -match ' (FIN_WAIT|CLOSE_WAIT) ' }).Count -eq 1
+            } | Out-Null
+            $n = Read-Numbers -Net $Net -Sniff $sniff -Flow $flow
+            $connector = @('--src', $Net.NatAPublicAddress, '--src-port', "$($flow.ConnectorPort)", '--dst', $Net.RouterAddress, '--dst-port', "$($flow.ConnectorRouterPort)")
+            $binder = @('--src', $Net.NatBPublicAddress, '--src-port', "$($flow.BinderPort)", '--dst', $Net.RouterAddress, '--dst-port', "$($flow.BinderRouterPort)")
+            # No guess at all, both ways; then guesses inside the windows, not at the exact numbers.
+            Send-Forged $Net ($binder + @('--flags', 'R', '--seq', 'random', '--count', '3', '--rate', '20', '--seed', '17')) | Should -Be 3
+            Send-Forged $Net ($connector + @('--flags', 'R', '--seq', 'random', '--count', '3', '--rate', '20', '--seed', '18')) | Should -Be 3
+            Send-Forged $Net ($binder + @('--flags', 'R', '--seq', (Add-Seq $n.BinderNext 1000), '--count', '2', '--rate', '20')) | Should -Be 2
+            Send-Forged $Net ($connector + @('--flags', 'R', '--seq', (Add-Seq $n.ConnectorAcked 100), '--count', '2', '--rate', '20')) | Should -Be 2
+
+            # The kernel took one: the translator counted it and kept the session.
+            Wait-GlassCondition -TimeoutSeconds 30 -Because 'the translator to hear of the reset the kernel took' {
+                (Get-Counter $Router)['Ignored.HalfClosedReset'] -gt $before['Ignored.HalfClosedReset']
+            } | Out-Null
+            @(Get-GlassE2EOffloadEntry -Net $Net | Where-Object { $_ -match $tuple }) | Should -HaveCount 1
+            (Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id).Offloaded | Should -BeTrue
+            Remove-Item -LiteralPath $Hold
+
+            # The server reads the connector's bytes and sends its own back through the same entry.
+            Assert-GlassE2EIntact $send $Serve
+            $s = Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id
+            $s | Should -Not -BeNullOrEmpty
+            $s.Offloaded | Should -BeTrue
             (Get-Counter $Router)['OffloadedTotal'] | Should -Be ($before['OffloadedTotal'] + 1)
         }
     }

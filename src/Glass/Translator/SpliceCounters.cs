@@ -62,6 +62,11 @@ public enum IgnoredReason
     FinOutOfWindow,
     /// <summary>A peer sent data after a FIN that had counted for it: that FIN was not its own, and is forgotten.</summary>
     FinRevoked,
+    /// <summary>
+    /// The kernel took a reset of a half-closed offloaded session without judging its sequence
+    /// number: the session is kept until it has been silent for the transitory timeout.
+    /// </summary>
+    HalfClosedReset,
 }
 
 /// <summary>Translator counters; written under the engine's lock, read as snapshots.</summary>

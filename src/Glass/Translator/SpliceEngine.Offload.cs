@@ -107,8 +107,22 @@ public sealed partial class SpliceEngine
             s.LastActivity = now;
             switch (state)
             {
+                case KernelFlowState.Reset when s.State == SessionState.Closing:
+                    // Once a FIN crossed, conntrack takes any reset with the flow's addresses and
+                    // ports (tcp_can_early_drop skips its sequence check), so this one may be a
+                    // stranger's. The entry, now CLOSE, still carries the flow: keep it, and end
+                    // the session once it has been silent for the transitory time (RFC 5382). A
+                    // real reset has reached both peers already; only the session lingers.
+                    if (s.ResetDeadline == 0)
+                    {
+                        s.ResetDeadline = now + Ms(_options.TransitoryTimeout);
+                        s.ResetDisprovedBy = 0;
+                        Count(IgnoredReason.HalfClosedReset);
+                    }
+                    break;
                 case KernelFlowState.Reset:
-                    // The reset has crossed already (the event follows the packet): end it here and there.
+                    // An established entry takes only a reset at the exact number, which has crossed
+                    // already (the event follows the packet): end it here and there.
                     Release(s, "reset");
                     break;
                 case KernelFlowState.TimeWait when s.State != SessionState.TimeWait:
@@ -138,6 +152,10 @@ public sealed partial class SpliceEngine
                 s.LastActivity = now;
                 if (s.State == SessionState.TimeWait)
                     s.TimeWaitSince = now;
+                // After a reset the kernel took unchecked, its entry reports no further state: the
+                // session ends only once its traffic has stopped for the transitory time.
+                if (s.ResetDeadline != 0)
+                    s.ResetDeadline = now + Ms(_options.TransitoryTimeout);
                 if (now - s.EntryRefreshedAt >= Ms(EntryRefreshInterval))
                     RefreshEntry(s, original, now);
             }

@@ -284,6 +284,31 @@ public sealed class SpliceEngineOffloadTests
     }
 
     [Fact]
+    public void AResetTheKernelTookUncheckedFromAHalfClosedSessionEndsItOnlyAfterItsTrafficStops()
+    {
+        // Once a FIN crossed, conntrack moves the entry to CLOSE on a reset at any sequence number.
+        Offloaded();
+        _engine.OnKernelState(OriginalA, KernelFlowState.Closing);
+        _engine.OnKernelState(OriginalA, KernelFlowState.Reset);
+        Assert.Empty(_released);
+        Assert.Empty(_offloader.Removed); // the CLOSE entry still carries the flow
+        Assert.Equal(1, _engine.GetCounters().Ignored[nameof(IgnoredReason.HalfClosedReset)]);
+
+        // The other side's data keeps crossing: each change of the counters postpones the end.
+        _clock.Advance(TimeSpan.FromMinutes(3));
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(10, 10 * 52, 200, 200 * 1052));
+        _clock.Advance(TimeSpan.FromMinutes(3));
+        Assert.Equal(0, _engine.Sweep());
+        Assert.True(Assert.Single(_engine.GetSessions()).Offloaded);
+
+        // Silent for the transitory time (RFC 5382: 4 minutes): ended, and its entry removed.
+        _clock.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("reset", Assert.Single(_released).Reason);
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
+    }
+
+    [Fact]
     public void AnEntryTheKernelDestroyedIsNotRemovedAgain()
     {
         Offloaded();
