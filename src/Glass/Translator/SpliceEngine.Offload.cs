@@ -111,11 +111,11 @@ public sealed partial class SpliceEngine
                     // Once a FIN crossed, conntrack takes any reset with the flow's addresses and
                     // ports (tcp_can_early_drop skips its sequence check), so this one may be a
                     // stranger's. The entry, now CLOSE, still carries the flow: keep it, and end
-                    // the session once it has been silent for the transitory time (RFC 5382). A
-                    // real reset has reached both peers already; only the session lingers.
+                    // the session once the flow has been silent for conntrack's own CLOSE timeout,
+                    // as the kernel would. A real reset has reached both peers already.
                     if (s.ResetDeadline == 0)
                     {
-                        s.ResetDeadline = now + Ms(_options.TransitoryTimeout);
+                        s.ResetDeadline = now + ResetConfirmMilliseconds;
                         s.ResetDisprovedBy = 0;
                         Count(IgnoredReason.HalfClosedReset);
                     }
@@ -153,9 +153,9 @@ public sealed partial class SpliceEngine
                 if (s.State == SessionState.TimeWait)
                     s.TimeWaitSince = now;
                 // After a reset the kernel took unchecked, its entry reports no further state: the
-                // session ends only once its traffic has stopped for the transitory time.
+                // session ends once its traffic has stopped that long.
                 if (s.ResetDeadline != 0)
-                    s.ResetDeadline = now + Ms(_options.TransitoryTimeout);
+                    s.ResetDeadline = now + ResetConfirmMilliseconds;
                 if (now - s.EntryRefreshedAt >= Ms(EntryRefreshInterval))
                     RefreshEntry(s, original, now);
             }
