@@ -112,6 +112,42 @@ public sealed class LoopbackRouterTests(HostedModule module)
     }
 
     [Fact]
+    public void AForwarderKeepsOneEndpointReadyForItsNextConnectionAndGivesItBackUnused()
+    {
+        var b = Bind();
+        try
+        {
+            var f = Assert.IsType<GlassChannelJob>(Assert.Single(
+                Run("Connect-GlassChannel", new() { ["LocalPort"] = 0, ["Router"] = Router.Address }, new[] { b }).Succeeded().Objects));
+            int Pending() => Router.Engine.GetSessions().Count(s => s.State == Glass.Translator.SessionState.Pending);
+            var before = Pending();
+
+            using var app = new System.Net.Sockets.TcpClient();
+            app.Connect(f.LocalEndPoint);
+            // The connection's own link, and one asked for ahead of the next connection.
+            WaitUntil(() => Pending() == before + 2, "the connection's link and a spare one");
+            // Unused for its lifetime, the spare's link is given back; the connection's stays.
+            WaitUntil(() => Pending() == before + 1, "the spare link to be cancelled", seconds: 20);
+            Remove(f);
+        }
+        finally
+        {
+            Remove(b);
+        }
+    }
+
+    private static void WaitUntil(Func<bool> condition, string what, int seconds = 10)
+    {
+        var deadline = Environment.TickCount64 + seconds * 1000L;
+        while (!condition())
+        {
+            if (Environment.TickCount64 > deadline)
+                Assert.Fail($"Timed out after {seconds} s waiting for {what}.");
+            Thread.Sleep(20);
+        }
+    }
+
+    [Fact]
     public void ConnectGlassChannelWithoutALocalPortOutputsARouterEndpointAndTheTranslatorListsItsSession()
     {
         var b = Bind();

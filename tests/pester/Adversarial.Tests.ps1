@@ -246,9 +246,12 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
                 if (($c['Drops.NotLinked'] - $before['Drops.NotLinked']) + ((Get-QueueDrop) - $queueBefore) -ge $sent) { $c }
             }
             (($after['Drops.NotLinked'] - $before['Drops.NotLinked']) + ((Get-QueueDrop) - $queueBefore)) | Should -Be $sent
-            # It left nothing behind: no pending link, no session beyond the transfers'.
-            $after['SessionsPending'] | Should -Be 0
-            @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object State -in 'Pending', 'Handshake') | Should -HaveCount 0
+            # It left nothing behind: no pending link, no session beyond the transfers' (the
+            # forwarder's spare endpoint, asked for ahead of its next connection, goes back within 5 s).
+            Wait-GlassCondition -TimeoutSeconds 30 -Because 'no link to be left pending' {
+                (Get-Counter $Router)['SessionsPending'] -eq 0 -and
+                @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object State -in 'Pending', 'Handshake').Count -eq 0
+            } | Out-Null
         }
     }
 
@@ -358,15 +361,12 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             Send-Forged $Net ($binder + @('--flags', 'R', '--seq', (Add-Seq $n.BinderNext 1000), '--count', '2', '--rate', '20')) | Should -Be 2
             Send-Forged $Net ($connector + @('--flags', 'R', '--seq', (Add-Seq $n.ConnectorAcked 100), '--count', '2', '--rate', '20')) | Should -Be 2
 
+            # The server reads the connector's bytes and sends its own back through the same entry.
+            Remove-Item -LiteralPath $Hold
             # The kernel took one: the translator counted it and kept the session.
             Wait-GlassCondition -TimeoutSeconds 30 -Because 'the translator to hear of the reset the kernel took' {
                 (Get-Counter $Router)['Ignored.HalfClosedReset'] -gt $before['Ignored.HalfClosedReset']
             } | Out-Null
-            @(Get-GlassE2EOffloadEntry -Net $Net | Where-Object { $_ -match $tuple }) | Should -HaveCount 1
-            (Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id).Offloaded | Should -BeTrue
-            Remove-Item -LiteralPath $Hold
-
-            # The server reads the connector's bytes and sends its own back through the same entry.
             Assert-GlassE2EIntact $send $Serve
             $s = Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object Id -eq $flow.Id
             $s | Should -Not -BeNullOrEmpty

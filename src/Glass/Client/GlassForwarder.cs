@@ -19,6 +19,24 @@ public sealed class GlassForwarder : IDisposable
     private readonly string? _secret;
     private readonly ControllerSession _controller;
 
+    // One endpoint asked for ahead of the next local connection, so that connection does not wait
+    // for the controller. The binder hears of a link only once the connector's SYN arrives, so
+    // an unused one costs it nothing; it is given back (CANCEL) when it grows old or at stop.
+    private sealed record Spare(Task<IPEndPoint> Endpoint, long RequestedAt);
+    private Spare? _spare;
+
+    /// <summary>
+    /// How long a spare endpoint is used: well inside any router's pending time (60 s by default),
+    /// after which the router refuses a dial to it.
+    /// </summary>
+    internal static readonly TimeSpan SpareLifetime = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a dial to a spare endpoint may take before a fresh one is asked for: a splice
+    /// takes milliseconds, and a SYN to a link the router no longer holds is never answered.
+    /// </summary>
+    internal static readonly TimeSpan SpareDialPatience = TimeSpan.FromSeconds(2);
+
     private GlassForwarder(Socket listener, ControllerSession controller, IPEndPoint router, string channelId, string? secret)
     {
         _listener = listener;
@@ -148,12 +166,27 @@ public sealed class GlassForwarder : IDisposable
         try
         {
             remote = TcpSockets.Create(Router.AddressFamily);
-            var words = await _controller.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = ChannelId, Secret = _secret }, ct).ConfigureAwait(false);
-            endpoint = ControllerConnection.ParseEndpoint(words, Router);
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            var spare = Interlocked.Exchange(ref _spare, null);
+            if (spare is not null && Environment.TickCount64 - spare.RequestedAt >= (long)SpareLifetime.TotalMilliseconds)
             {
-                timeout.CancelAfter(ControllerConnection.ReplyTimeout);
-                await remote.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
+                _ = GiveBackAsync(spare);
+                spare = null;
+            }
+            endpoint = spare is null ? await RequestEndpointAsync(ct).ConfigureAwait(false) : await UseSpareAsync(spare, ct).ConfigureAwait(false);
+            // The next connection's endpoint, asked for while this one dials.
+            PrepareSpare(ct);
+            if (spare is null || !await TryDialAsync(remote, endpoint, SpareDialPatience, ct).ConfigureAwait(false))
+            {
+                if (spare is not null)
+                {
+                    // The spare's link is gone (a translator that restarted forgets its links, and a
+                    // router whose pending time is shorter refuses the dial), or slow: once more, fresh.
+                    _ = _controller.CancelAsync((ushort)endpoint.Port);
+                    remote.Dispose();
+                    remote = TcpSockets.Create(Router.AddressFamily);
+                    endpoint = await RequestEndpointAsync(ct).ConfigureAwait(false);
+                }
+                await DialAsync(remote, endpoint, ControllerConnection.ReplyTimeout, ct).ConfigureAwait(false);
             }
             var (sent, received) = await StreamPump.RunAsync(local, remote, ct).ConfigureAwait(false);
             Interlocked.Add(ref _sent, sent);
@@ -187,10 +220,94 @@ public sealed class GlassForwarder : IDisposable
         }
     }
 
+    private async Task<IPEndPoint> RequestEndpointAsync(CancellationToken ct)
+    {
+        var words = await _controller.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = ChannelId, Secret = _secret }, ct).ConfigureAwait(false);
+        return ControllerConnection.ParseEndpoint(words, Router);
+    }
+
+    private async Task<IPEndPoint> UseSpareAsync(Spare spare, CancellationToken ct)
+    {
+        try
+        {
+            return await spare.Endpoint.WaitAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is GlassException or SocketException or IOException)
+        {
+            // Asked for earlier: what the controller says now is what counts.
+            return await RequestEndpointAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task DialAsync(Socket remote, IPEndPoint endpoint, TimeSpan patience, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(patience);
+        await remote.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>False when the dial was refused or took longer than <paramref name="patience"/>.</summary>
+    private static async Task<bool> TryDialAsync(Socket remote, IPEndPoint endpoint, TimeSpan patience, CancellationToken ct)
+    {
+        try
+        {
+            await DialAsync(remote, endpoint, patience, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is SocketException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+        {
+            return false;
+        }
+    }
+
+    private void PrepareSpare(CancellationToken ct)
+    {
+        if (ct.IsCancellationRequested || Volatile.Read(ref _spare) is not null)
+            return;
+        var next = new Spare(RequestEndpointAsync(ct), Environment.TickCount64);
+        if (Interlocked.CompareExchange(ref _spare, next, null) is not null)
+            _ = GiveBackAsync(next); // another connection prepared one first
+        else
+            _ = ExpireAsync(next);
+    }
+
+    /// <summary>Gives a spare nobody took back after its lifetime, so its router ports are free again.</summary>
+    private async Task ExpireAsync(Spare spare)
+    {
+        try
+        {
+            await spare.Endpoint.ConfigureAwait(false);
+            await Task.Delay(SpareLifetime, _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // A refused request (the next connection asks again), or a stop (which gives it back).
+            return;
+        }
+        if (Interlocked.CompareExchange(ref _spare, null, spare) == spare)
+            await GiveBackAsync(spare).ConfigureAwait(false);
+    }
+
+    /// <summary>Ends a spare's link at the router rather than let it wait out its pending time.</summary>
+    private async Task GiveBackAsync(Spare spare)
+    {
+        try
+        {
+            var endpoint = await spare.Endpoint.ConfigureAwait(false);
+            await _controller.CancelAsync((ushort)endpoint.Port).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Never answered, or the session is gone: the router ends the link after its pending time.
+        }
+    }
+
     public void Stop()
     {
         _stop.Cancel();
         _listener.Dispose();
+        if (Interlocked.Exchange(ref _spare, null) is { Endpoint.IsCompletedSuccessfully: true } spare)
+            GiveBackAsync(spare).Wait(TimeSpan.FromSeconds(2));
         _controller.Dispose();
         try
         {
