@@ -90,7 +90,7 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
 
     It 'forgets the session after the FINs, in the translator and in conntrack, and frees its ports' {
         Wait-AllGone
-        (Get-GlassE2EControllerStatus -Net $Net).PortsInUse | Should -Be 0
+        Wait-GlassCondition -TimeoutSeconds 10 -Because 'the controller to free every port' { (Get-GlassE2EControllerStatus -Net $Net).PortsInUse -eq 0 } | Out-Null
     }
 
     It 'ends a session at once when one side resets it' {
@@ -101,7 +101,7 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
         # A reset the kernel takes as exact closes the entry at once; one it doubts (a challenge
         # ACK may follow) keeps it for conntrack's close timeout (10 s) before it goes.
         Wait-AllGone
-        (Get-GlassE2EControllerStatus -Net $Net).PortsInUse | Should -Be 0
+        Wait-GlassCondition -TimeoutSeconds 10 -Because 'the controller to free every port' { (Get-GlassE2EControllerStatus -Net $Net).PortsInUse -eq 0 } | Out-Null
         (Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket).SessionsByState.TimeWait | Should -Be 0
     }
 

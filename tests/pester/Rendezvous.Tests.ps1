@@ -41,8 +41,10 @@ Describe "The controller behind real NATs$(if ($SkipReason) { " (skipped: $SkipR
         Wait-GlassCondition -TimeoutSeconds 30 -Because 'every session to end' {
             @(Get-GlassSession -ControlSocket $Router.ControlSocket).Count -eq 0
         } | Out-Null
-        $status = Get-ControllerStatus
-        $status.PortsInUse | Should -Be 0
+        $status = Wait-GlassCondition -TimeoutSeconds 10 -Because 'the controller to free every port' {
+            $s = Get-ControllerStatus
+            if ($s.PortsInUse -eq 0) { $s }
+        }
         $status.Connects | Should -BeGreaterOrEqual 100
     }
 
