@@ -40,7 +40,8 @@ $counters = [ordered]@{ created = 0; removed = 0; errors = 0; lastError = $null;
 function Write-Whole([string] $Path, [string] $Text) {
     # Whole, then renamed: a reader in another process never sees half a file.
     Set-Content -LiteralPath "$Path.tmp" -Value $Text -NoNewline
-    Move-Item -Force -LiteralPath "$Path.tmp" -Destination $Path
+    # rename(2): Move-Item -Force deletes the old file first, and a reader may look in between.
+    [System.IO.File]::Move("$Path.tmp", $Path, $true)
 }
 
 function Add-Error([string] $Text) {

@@ -51,7 +51,8 @@ $counters = [ordered]@{
 
 function Write-Whole([string] $Path, [string] $Text) {
     Set-Content -LiteralPath "$Path.tmp" -Value $Text -NoNewline
-    Move-Item -Force -LiteralPath "$Path.tmp" -Destination $Path
+    # rename(2): Move-Item -Force deletes the old file first, and a reader may look in between.
+    [System.IO.File]::Move("$Path.tmp", $Path, $true)
 }
 
 function Read-Channels {

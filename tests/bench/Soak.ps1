@@ -51,6 +51,9 @@ foreach ($m in $Modes) { if ($m -notin 'kernel', 'none') { throw "Unknown -Offlo
 $EchoPort = 9000
 # Descriptors the idle router may hold beyond its count before the first client.
 $IdleDescriptorSlack = 10
+# How long the router may take to be idle after the clients left: a half-closed session whose
+# other end vanished unseen waits out the transitory idle time (4 min, RFC 5382).
+$IdleSeconds = 300
 $RouterTimeWait = 30
 $MetricsPort = 9100
 $Queue = 6
@@ -161,7 +164,7 @@ function Get-Metrics($Net) {
             $name = $Matches[1]; $labels = $Matches[2]; $value = [double]::Parse($Matches[3], $Inv)
             $m[$name] = $(if ($m.ContainsKey($name)) { $m[$name] } else { 0.0 }) + $value
             # Each reason too, as "name|reason".
-            if ($labels -match 'reason="([^"]+)"') { $m["$name|$($Matches[1])"] = $value }
+            if ($labels -match '(?:reason|state)="([^"]+)"') { $m["$name|$($Matches[1])"] = $value }
         }
     }
     $m
@@ -324,7 +327,7 @@ function Get-MarkdownTable($Ctx) {
         $null = $sb.AppendLine("| $($r.label) | $unit | $(Format-Value $r.first $r.unit) | $(Format-Value $r.last $r.unit) | $(Format-Value $r.change $r.unit) | $(if ($null -ne $r.allowed) { '+' + (Format-Value $r.allowed $r.unit) } else { '' }) | $(Format-Value $r.caughtPerMinute $r.unit) | $(Format-Value $r.slopePerMinute $r.unit) | $($r.verdict) |")
     }
     $null = $sb.AppendLine()
-    $o = $Ctx.Final.ops; $b = $Ctx.Final.bindings
+    $o, $b = if ($Ctx.Contains('Final')) { $Ctx.Final.ops, $Ctx.Final.bindings } else { $null, $null }
     if ($o) {
         $parts = foreach ($k in $o.ops.Keys) { "$k $($o.ops[$k].ok)/$($o.ops[$k].ok + $o.ops[$k].failed)" }
         $null = $sb.AppendLine("Operations (succeeded/run): $($parts -join ', '); $($o.connections) connections, $($o.resets) ended by reset, $($o.refusedAsExpected) connects refused as expected; hashed transfers $($o.hashedTransfers - $o.hashedFailed)/$($o.hashedTransfers) ($([Math]::Round($o.hashedBytes / 1MB)) MiB echoed and checked).")
@@ -413,10 +416,11 @@ function Wait-Idle($Ctx, [System.Diagnostics.Stopwatch] $SinceStop) {
         elseif ($p.ExitCode -ne 0) { $problems.Add("the $($role.ToLower()) exited with $($p.ExitCode): $(($p.ReadStderr() -split "`n" | Select-Object -Last 5) -join ' ')") }
     }
     # Sessions end by FIN or reset, then linger in time-wait (30 s here); offloaded ones end
-    # with their conntrack entry. The controller forgets bindings that said goodbye at once.
+    # with their conntrack entry; a half-closed one whose other end vanished unseen ends after
+    # the transitory idle time (4 minutes). The controller forgets bindings that said goodbye at once.
     $script:last = $null
     try {
-        Wait-GlassCondition -TimeoutSeconds 240 -IntervalMilliseconds 2000 -Because 'the router to come back to idle' {
+        Wait-GlassCondition -TimeoutSeconds $IdleSeconds -IntervalMilliseconds 2000 -Because 'the router to come back to idle' {
             $m = Get-Metrics $Ctx.Net
             $ct = Get-Conntrack $Ctx.Net
             $script:last = [ordered]@{
@@ -429,7 +433,13 @@ function Wait-Idle($Ctx, [System.Diagnostics.Stopwatch] $SinceStop) {
     }
     catch {
         $kept = ($script:last.GetEnumerator() | Where-Object { $_.Value -ne 0 } | ForEach-Object { "$($_.Key)=$($_.Value)" }) -join ', '
-        $problems.Add("240 s after the churn the router still holds: $kept")
+        # What state they are in, at the translator and in conntrack, says why they stayed.
+        $m = Get-Metrics $Ctx.Net
+        $states = ($m.Keys | Where-Object { $_ -like 'glass_translator_sessions|*' -and $m[$_] } | ForEach-Object { "$($_.Split('|')[1]) $($m[$_])" }) -join ', '
+        $mark = 0x474C0000 -bor $Queue
+        $entries = Invoke-GlassNetCommand -Net $Ctx.Net -Namespace router -FilePath sh -TimeoutSeconds 30 -ArgumentList @('-c',
+            "conntrack -L -p tcp --mark $mark 2>/dev/null | awk '{print `$4}' | sort | uniq -c | tr -s ' ' | tr '\n' ';'")
+        $problems.Add("$IdleSeconds s after the churn the router still holds: $kept (translator: $states; its conntrack entries by state: $($entries.Trim()))")
     }
     $Ctx.Idle = $script:last
     $Ctx.IdleSeconds = [Math]::Round($SinceStop.Elapsed.TotalSeconds)

@@ -188,7 +188,11 @@ public sealed partial class SpliceEngine
             SessionState.Handshake when now - s.HandshakeSince >= Ms(_options.TransitoryTimeout) => "unpaired",
             // TIME_WAIT is a silence: an acceptable segment (a retransmitted FIN or ACK) restarts it.
             SessionState.TimeWait when now - s.TimeWaitSince >= Ms(_options.TimeWait) => "closed",
-            SessionState.Established or SessionState.Closing when now - s.LastActivity >= Ms(_options.IdleTimeout) => "idle",
+            SessionState.Established when now - s.LastActivity >= Ms(_options.IdleTimeout) => "idle",
+            // Half-closed is a transitory state (RFC 5382: at least 4 minutes idle): a peer whose
+            // reset never crossed (refused by the kernel as outside the windows) must not hold
+            // the other's session for the 2 hours an established one gets.
+            SessionState.Closing when now - s.LastActivity >= Ms(_options.TransitoryTimeout) => "idle",
             _ => null,
         };
     }

@@ -313,6 +313,23 @@ public sealed class SpliceEngineOffloadTests
     }
 
     [Fact]
+    public void AHalfClosedSessionEndsAfterTheTransitoryIdleTimeAnEstablishedOneDoesNot()
+    {
+        // The other peer's reset may never cross (the kernel refuses one outside the windows):
+        // half-closed is transitory (RFC 5382: 4 minutes), not the 2 hours of an established flow.
+        Offloaded();
+        _clock.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(0, _engine.Sweep());
+        _engine.OnKernelState(OriginalA, KernelFlowState.Closing);
+        _clock.Advance(TimeSpan.FromMinutes(4) - TimeSpan.FromSeconds(1));
+        Assert.Equal(0, _engine.Sweep());
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("idle", Assert.Single(_released).Reason);
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
+    }
+
+    [Fact]
     public void AnEntryTheKernelDestroyedIsNotRemovedAgain()
     {
         Offloaded();
