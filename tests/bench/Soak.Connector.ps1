@@ -230,6 +230,9 @@ try {
             $ops[$op].ok++
         }
         catch {
+            # The binder removes its bindings at the stop, unannounced: an operation it overtook
+            # there is not a failure of the router's, and is not counted.
+            if (Test-Path -LiteralPath $stopFile) { $Error.Clear(); continue }
             $ops[$op].failed++
             $counters.errors++
             $counters.lastError = "$([datetime]::UtcNow.ToString('HH:mm:ss')) ${op}: $($_.Exception.Message)"

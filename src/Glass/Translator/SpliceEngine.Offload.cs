@@ -104,7 +104,12 @@ public sealed partial class SpliceEngine
             if (!TryFindOffloaded(original, out var s))
                 return;
             var now = _clock.NowMilliseconds;
-            s.LastActivity = now;
+            // The dump repeats an entry's state every 2 s: only a change is activity, or a
+            // half-closed session would never fall idle.
+            if (state == KernelFlowState.Reset
+                || (state == KernelFlowState.TimeWait && s.State != SessionState.TimeWait)
+                || (state == KernelFlowState.Closing && s.State == SessionState.Established))
+                s.LastActivity = now;
             switch (state)
             {
                 case KernelFlowState.Reset when s.State == SessionState.Closing:
