@@ -104,12 +104,8 @@ public sealed partial class SpliceEngine
             if (!TryFindOffloaded(original, out var s))
                 return;
             var now = _clock.NowMilliseconds;
-            // The dump repeats an entry's state every 2 s: only a change is activity, or a
-            // half-closed session would never fall idle.
-            if (state == KernelFlowState.Reset
-                || (state == KernelFlowState.TimeWait && s.State != SessionState.TimeWait)
-                || (state == KernelFlowState.Closing && s.State == SessionState.Established))
-                s.LastActivity = now;
+            // The dump repeats an entry's state every 2 s: only a change (a case below) is
+            // activity, or a half-closed session would never fall idle.
             switch (state)
             {
                 case KernelFlowState.Reset when s.State == SessionState.Closing:
@@ -120,6 +116,7 @@ public sealed partial class SpliceEngine
                     // as the kernel would. A real reset has reached both peers already.
                     if (s.ResetDeadline == 0)
                     {
+                        s.LastActivity = now;
                         s.ResetDeadline = now + ResetConfirmMilliseconds;
                         s.ResetDisprovedBy = 0;
                         Count(IgnoredReason.HalfClosedReset);
@@ -131,9 +128,11 @@ public sealed partial class SpliceEngine
                     Release(s, "reset");
                     break;
                 case KernelFlowState.TimeWait when s.State != SessionState.TimeWait:
+                    s.LastActivity = now;
                     EnterTimeWait(s, now);
                     break;
                 case KernelFlowState.Closing when s.State == SessionState.Established:
+                    s.LastActivity = now;
                     s.State = SessionState.Closing;
                     break;
             }
