@@ -84,7 +84,8 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
             $Peer, 'send', '--connect', '127.0.0.1:5557', '--bytes', '1G', '--timeout', '120')
         Wait-GlassCondition -TimeoutSeconds 60 -Because 'data to flow before the translator stops' {
             if ($send.HasExited) { throw "send ended early: $($send.ReadStderr())" }
-            @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object BytesFromA -gt 0).Count -gt 0
+            # More than the idle connections' 1-byte echoes: the transfer itself is under way.
+            @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object BytesFromA -gt 1MB).Count -gt 0
         } | Out-Null
 
         $translator = $Router.Process[0]
@@ -98,7 +99,6 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         # Without the translator the router's kernel resets the relayed flows: a clean failure, not a hang.
         Wait-GlassNetProcess -Process $send -TimeoutSeconds 60 | Should -Be 1
         $send.ReadStderr() | Should -Match 'reset|closed'
-        Wait-GlassNetProcess -Process $serve -TimeoutSeconds 60 | Should -Be 1
         # No end is left connected to the router, idle or not, and the idle applications see their connections fail.
         $relayed = "( dst $($Net.RouterAddress) and dport >= :$($Router.FirstPort) and dport <= :$($Router.LastPort) )"
         foreach ($ns in 'hostA', 'hostB') {
@@ -106,6 +106,9 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
                 -not (Invoke-GlassNetCommand -Net $Net -Namespace $ns -FilePath ss -ArgumentList @('-tnH', 'state', 'established', $relayed)).Trim()
             } | Out-Null
         }
+        # The server sees its connection fail too (on a hang, its sockets say how far it got).
+        try { Wait-GlassNetProcess -Process $serve -TimeoutSeconds 30 | Should -Be 1 }
+        catch { throw "$_`nhostB's sockets:`n$(Invoke-GlassNetCommand -Net $Net -Namespace hostB -FilePath ss -ArgumentList @('-tna'))" }
         Stop-GlassNetProcess -Process $hold -Signal TERM -TimeoutSeconds 30
         (ConvertFrom-GlassE2EPeerOutput $hold.ReadStdout()).failed | Should -Be 3
     }
