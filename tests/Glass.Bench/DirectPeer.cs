@@ -5,13 +5,12 @@
 // call behind Connect-GlassChannel without -LocalPort), then does what glass-testpeer's
 // send / setups / hold do, printing the same JSON lines.
 
-using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text.Json;
+using Glass.Testing;
 using Glass.Client;
 
 namespace Glass.Bench;
@@ -33,7 +32,7 @@ internal static class DirectPeer
             return mode switch
             {
                 "send" => SendAsync(controller, channel, Int(options, "connections", 1), Size(options, "bytes"),
-                    (ulong)Int(options, "seed", 1), cts.Token).GetAwaiter().GetResult(),
+                    (ulong)Int(options, "seed", 1), Digest(options), cts.Token).GetAwaiter().GetResult(),
                 "setups" => SetupsAsync(controller, channel, Int(options, "count", 100), cts.Token).GetAwaiter().GetResult(),
                 "hold" => HoldAsync(controller, channel, Int(options, "connections", 1), Int(options, "parallel", 64),
                     options.GetValueOrDefault("ready-file"),
@@ -77,7 +76,12 @@ internal static class DirectPeer
 
     // ---- send: K streams of seeded bytes, hashed both ways, like glass-testpeer send ----
 
-    private static async Task<int> SendAsync(IPEndPoint controller, string channel, int connections, long bytes, ulong seed, CancellationToken ct)
+    private static string Digest(Dictionary<string, string> options) =>
+        options.TryGetValue("digest", out var d)
+            ? StreamCheck.IsKnown(d) ? d : throw new UsageException($"--digest: '{d}' is not {StreamCheck.Sha256} or {StreamCheck.Xxh3}")
+            : StreamCheck.Sha256;
+
+    private static async Task<int> SendAsync(IPEndPoint controller, string channel, int connections, long bytes, ulong seed, string digest, CancellationToken ct)
     {
         // Endpoints first, so that the streams start together as glass-testpeer's do.
         var endpoints = new IPEndPoint[connections];
@@ -87,13 +91,13 @@ internal static class DirectPeer
         for (int i = 0; i < connections; i++)
         {
             int index = i;
-            tasks[i] = Task.Run(() => StreamAsync(endpoints[index], index, bytes, seed + (ulong)index, ct), ct);
+            tasks[i] = Task.Run(() => StreamAsync(endpoints[index], index, bytes, seed + (ulong)index, digest, ct), ct);
         }
         bool[] ok = await Task.WhenAll(tasks).ConfigureAwait(false);
         return ok.All(x => x) ? 0 : 1;
     }
 
-    private static async Task<bool> StreamAsync(IPEndPoint endpoint, int index, long bytes, ulong seed, CancellationToken ct)
+    private static async Task<bool> StreamAsync(IPEndPoint endpoint, int index, long bytes, ulong seed, string digest, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         long sent = 0, received = 0;
@@ -103,18 +107,18 @@ internal static class DirectPeer
             await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
             var receive = Task.Run(async () =>
             {
-                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                using var hash = StreamCheck.Create(digest);
                 byte[] buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
                 int n;
                 while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false)) > 0)
                 {
-                    hash.AppendData(buffer, 0, n);
+                    hash.Append(buffer.AsSpan(0, n));
                     received += n;
                 }
                 return hash.GetHashAndReset();
             }, ct);
 
-            using var sentHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            using var sentHash = StreamCheck.Create(digest);
             byte[] chunk = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
             var rng = new Rng(seed);
             rng.Fill(chunk);
@@ -122,26 +126,27 @@ internal static class DirectPeer
             {
                 // One random chunk per connection, stamped with its position: cheap to make, and a
                 // misplaced or repeated chunk still changes the digest.
-                BinaryPrimitives.WriteInt64LittleEndian(chunk, chunkIndex);
+                StreamCheck.StampChunk(chunk, chunkIndex);
                 int length = (int)Math.Min(chunk.Length, bytes - sent);
-                sentHash.AppendData(chunk, 0, length);
+                sentHash.Append(chunk.AsSpan(0, length));
                 for (int offset = 0; offset < length;)
                     offset += await socket.SendAsync(chunk.AsMemory(offset, length - offset), SocketFlags.None, ct).ConfigureAwait(false);
                 sent += length;
             }
             socket.Shutdown(SocketShutdown.Send);
             byte[] receivedHash = await receive.ConfigureAwait(false);
-            Write(new
+            string suffix = StreamCheck.FieldSuffix(digest);
+            Write(new Dictionary<string, object>
             {
-                role = "send",
-                conn = index,
-                sent,
-                sentSha256 = Convert.ToHexStringLower(sentHash.GetHashAndReset()),
-                received,
-                receivedSha256 = Convert.ToHexStringLower(receivedHash),
-                remote = endpoint.ToString(),
-                local = socket.LocalEndPoint?.ToString() ?? "",
-                seconds = Math.Round(clock.Elapsed.TotalSeconds, 6),
+                ["role"] = "send",
+                ["conn"] = index,
+                ["sent"] = sent,
+                ["sent" + suffix] = Convert.ToHexStringLower(sentHash.GetHashAndReset()),
+                ["received"] = received,
+                ["received" + suffix] = Convert.ToHexStringLower(receivedHash),
+                ["remote"] = endpoint.ToString(),
+                ["local"] = socket.LocalEndPoint?.ToString() ?? "",
+                ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 6),
             });
             return true;
         }

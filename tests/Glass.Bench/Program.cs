@@ -34,9 +34,10 @@ internal static class Program
         direct  The end-to-end benchmark's load for an application that dials router endpoints
                 itself: every connection first asks the controller (GLASS/1 CONNECT, as
                 Connect-GlassChannel without -LocalPort does) for its own endpoint.
-                  send   --connections K --bytes N [--seed S]: K concurrent streams of N bytes
-                         each, hashed both ways; one JSON line per connection, as
-                         glass-testpeer send prints them (--bytes takes K, M, G).
+                  send   --connections K --bytes N [--seed S] [--digest sha256|xxh3]: K
+                         concurrent streams of N bytes each, hashed both ways; one JSON line
+                         per connection, as glass-testpeer send prints them (--bytes takes
+                         K, M, G; the server's --digest must match).
                   setups --count C: C sequential setups (endpoint, connect, 1-byte echo,
                          close); one JSON line with ok, failed, perSecond, p50us, p99us.
                   hold   --connections N [--parallel P] [--ready-file PATH] [--seconds S]:

@@ -33,7 +33,7 @@ param(
     [string[]] $Workloads = @('bulk1', 'bulk8', 'echo64', 'echo16k', 'setups', 'hold'),
     [ValidateRange(1, 99)] [int] $Runs = 3,
     # Bytes per bulk run, A to B, split evenly over the streams.
-    [long] $BulkBytes = 512MB,
+    [long] $BulkBytes = 2GB,
     [int] $EchoCount = 2000,
     [int] $SetupCount = 500,
     [int] $HoldConnections = 10000,
@@ -72,7 +72,7 @@ $Paths = @($AllPaths.Keys | Where-Object { $Paths -contains $_ })
 $Workloads = @($AllWorkloads.Keys | Where-Object { $Workloads -contains $_ })
 
 if ($Quick) {
-    $quickValues = @{ Runs = 1; BulkBytes = 128MB; EchoCount = 500; SetupCount = 100; HoldConnections = 1000; SocatHoldConnections = 200 }
+    $quickValues = @{ Runs = 1; BulkBytes = 256MB; EchoCount = 500; SetupCount = 100; HoldConnections = 1000; SocatHoldConnections = 200 }
     foreach ($name in $quickValues.Keys) {
         if (-not $PSBoundParameters.ContainsKey($name)) { Set-Variable -Name $name -Value $quickValues[$name] }
     }
@@ -242,10 +242,12 @@ function Start-Servers($Ctx) {
     # One way, A to B: the server sends nothing (--bytes 0) and reports what it received. It
     # closes its side only after A's end of stream: a connection half-closed from the start
     # would lose its NAT mapping after nf_conntrack_tcp_timeout_close_wait while it waits in
-    # socat's pool of pre-dialled connections.
+    # socat's pool of pre-dialled connections. XXH3 rather than SHA-256 at both ends: hashing
+    # alone would cap every path near 5 Gbit/s on 2 cores and hide the relays' differences.
     $ready = Join-Path $net.TempDirectory 'serve.ready'
     $Ctx.Serve = Start-GlassNetProcess -Net $net -Namespace hostB -FilePath $Dotnet -ArgumentList @(
-        $Peer, 'serve', '--listen', "0.0.0.0:$ServePort", '--bytes', '0', '--count', '0', '--send-after-eof', 'true', '--ready-file', $ready)
+        $Peer, 'serve', '--listen', "0.0.0.0:$ServePort", '--bytes', '0', '--count', '0', '--send-after-eof', 'true', '--ready-file', $ready,
+        '--digest', 'xxh3')
     Wait-File $Ctx.Serve $ready 'glass-testpeer serve to listen behind NAT B'
     if ($HasEchoTools) {
         $ready = Join-Path $net.TempDirectory 'echo.ready'
@@ -449,12 +451,12 @@ function Invoke-Bulk($Ctx, [string] $Path, [int] $Streams, [int] $Seed) {
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     if ($Path -eq 'direct' -and $Streams -gt 1) {
         $out = Invoke-Ns $net hostA $Dotnet @($BenchDll, 'direct', 'send', '--router', $Ctx.Router.Address, '--channel', $Ctx.Channels.bulk,
-            '--connections', "$Streams", '--bytes', "$per", '--seed', "$Seed", '--timeout', "$timeout") -TimeoutSeconds ($timeout + 30)
+            '--connections', "$Streams", '--bytes', "$per", '--seed', "$Seed", '--timeout', "$timeout", '--digest', 'xxh3') -TimeoutSeconds ($timeout + 30)
     }
     else {
         $target = if ($endpoint) { $endpoint } else { $Ctx.Targets.bulk }
         $out = Invoke-Ns $net hostA $Dotnet @($Peer, 'send', '--connect', $target, '--connections', "$Streams", '--bytes', "$per",
-            '--seed', "$Seed", '--timeout', "$timeout") -TimeoutSeconds ($timeout + 30)
+            '--seed', "$Seed", '--timeout', "$timeout", '--digest', 'xxh3') -TimeoutSeconds ($timeout + 30)
     }
     $wall = $clock.Elapsed.TotalSeconds
     if ($Path -eq 'socat') {
@@ -473,9 +475,9 @@ function Invoke-Bulk($Ctx, [string] $Path, [int] $Streams, [int] $Seed) {
         if ($s.received -ne 0) { throw "stream $($s.conn) received $($s.received) bytes from a server that sends none" }
     }
     # The server's own account: every stream arrived whole, with the digest of what was sent.
-    $want = @($sent | ForEach-Object { $_.sentSha256 })
+    $want = @($sent | ForEach-Object { $_.sentXxh3 })
     Wait-GlassCondition -TimeoutSeconds 60 -IntervalMilliseconds 100 -Because 'the server to confirm every stream' {
-        $served = ConvertFrom-JsonLines $Ctx.Serve.ReadStdout() | Where-Object { $want -contains $_.receivedSha256 -and $_.received -eq $per }
+        $served = ConvertFrom-JsonLines $Ctx.Serve.ReadStdout() | Where-Object { $want -contains $_.receivedXxh3 -and $_.received -eq $per }
         @($served).Count -ge $Streams
     } | Out-Null
     $total = [double]($per * $Streams)

@@ -111,6 +111,35 @@ Describe "GlassTestNet harness$(if ($SkipReason) { " (skipped: $SkipReason)" })"
         $servedB.sentSha256 | Should -Be $sendB[0].receivedSha256
     }
 
+    It 'with --digest xxh3 (the benchmark''s), cross-matches both ways and tells apart the streams of other seeds' {
+        $ready = Join-Path $Net.TempDirectory 'fast.ready'
+        $fast = Start-GlassNetProcess -Net $Net -Namespace router -FilePath $dotnet -ArgumentList @(
+            $TestPeerDll, 'serve', '--listen', '127.0.0.1:9100', '--bytes', '3M', '--seed', '7', '--count', '2',
+            '--digest', 'xxh3', '--ready-file', $ready, '--timeout', '60')
+        Wait-GlassCondition -TimeoutSeconds 30 -Because 'the xxh3 server to listen' {
+            if ($fast.HasExited) { throw "glass-testpeer serve exited early ($($fast.ExitCode)): $($fast.ReadStderr())" }
+            Test-Path -LiteralPath $ready
+        } | Out-Null
+        $sends = foreach ($seed in 8, 9) {
+            ConvertFrom-PeerOutput (Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath $dotnet -TimeoutSeconds 90 -ArgumentList @(
+                    $TestPeerDll, 'send', '--connect', '127.0.0.1:9100', '--bytes', '5M', '--seed', "$seed", '--digest', 'xxh3'))
+        }
+        Wait-GlassNetProcess -Process $fast -TimeoutSeconds 30 | Should -Be 0
+        $servedFast = ConvertFrom-PeerOutput $fast.ReadStdout()
+        $sends | Should -HaveCount 2
+        $servedFast | Should -HaveCount 2
+        foreach ($s in $sends) {
+            $s.sent | Should -Be 5MB
+            $s.sentXxh3 | Should -Match '^[0-9a-f]{16}$'
+            $s.PSObject.Properties.Name | Should -Not -Contain 'sentSha256'
+            $match = @($servedFast | Where-Object receivedXxh3 -eq $s.sentXxh3)
+            $match | Should -HaveCount 1
+            $match[0].received | Should -Be 5MB
+            $s.receivedXxh3 | Should -Be $match[0].sentXxh3
+        }
+        $sends[0].sentXxh3 | Should -Not -Be $sends[1].sentXxh3
+    }
+
     It 'captures only translated addresses on the public segment' {
         $routerSeen.PacketCount | Should -BeGreaterThan 10
         $routerSeen.Addresses | Should -Contain '203.0.113.1'
