@@ -173,9 +173,11 @@ public sealed class GlassForwarder : IDisposable
                 spare = null;
             }
             endpoint = spare is null ? await RequestEndpointAsync(ct).ConfigureAwait(false) : await UseSpareAsync(spare, ct).ConfigureAwait(false);
-            // The next connection's endpoint, asked for while this one dials.
+            // The SYN goes first; the next connection's endpoint is asked for while this one dials
+            // (writing that request costs about as much as the dial itself).
+            var dial = spare is null ? null : TryDialAsync(remote, endpoint, SpareDialPatience, ct);
             PrepareSpare(ct);
-            if (spare is null || !await TryDialAsync(remote, endpoint, SpareDialPatience, ct).ConfigureAwait(false))
+            if (dial is null || !await dial.ConfigureAwait(false))
             {
                 if (spare is not null)
                 {
