@@ -7,7 +7,7 @@ namespace Glass.Translator;
 /// <summary>
 /// The controller's side of the translator's control socket: one request at a time on a lazily
 /// (re)opened connection, and a watch loop for released links. A translator in this same process
-/// answers requests directly, with the same lines, without the socket.
+/// answers requests and reports events directly, with the same lines, without the socket.
 /// </summary>
 public sealed class TranslatorClient : IDisposable
 {
@@ -128,33 +128,34 @@ public sealed class TranslatorClient : IDisposable
         {
             try
             {
-                using var conn = await ConnectAsync(ct).ConfigureAwait(false);
-                await conn.WriteLineAsync("WATCH", ct).ConfigureAwait(false);
-                if (await conn.ReadLineAsync(RequestTimeout, ct).ConfigureAwait(false) != "OK")
-                    throw new IOException("The translator refused WATCH.");
-                if (onWatching is not null)
-                    await onWatching().ConfigureAwait(false);
-                while (await conn.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+                if (_inProcess && ControlServer.TryGetInProcess(_path, out var local))
                 {
-                    // ARRIVED a pa b pb id | PAIRED a pa b pb id | RELEASED a pa b pb reason id
-                    var f = line.Split(' ');
-                    if (f.Length < 5 || !Ipv4.TryParse(f[1], out var a) || !ushort.TryParse(f[2], out var pa)
-                        || !Ipv4.TryParse(f[3], out var b) || !ushort.TryParse(f[4], out var pb))
-                        continue;
-                    var idField = f[0] == "RELEASED" ? 6 : 5;
-                    var id = f.Length > idField && long.TryParse(f[idField], out var n) ? n : 0;
-                    switch (f[0])
+                    var events = local.WatchInProcess(out var unsubscribe);
+                    try
                     {
-                        case "ARRIVED":
-                            onArrived?.Invoke(new LinkRelease(a, pa, b, pb, LinkRelease.ArrivedReason, id));
-                            break;
-                        case "PAIRED":
-                            onRelease(new LinkRelease(a, pa, b, pb, LinkRelease.PairedReason, id));
-                            break;
-                        case "RELEASED":
-                            onRelease(new LinkRelease(a, pa, b, pb, f.Length > 5 ? f[5] : "", id));
-                            break;
+                        if (onWatching is not null)
+                            await onWatching().ConfigureAwait(false);
+                        while (await events.WaitToReadAsync(ct).ConfigureAwait(false))
+                        {
+                            while (events.TryRead(out var line))
+                                Dispatch(line, onRelease, onArrived);
+                        }
                     }
+                    finally
+                    {
+                        unsubscribe();
+                    }
+                }
+                else
+                {
+                    using var conn = await ConnectAsync(ct).ConfigureAwait(false);
+                    await conn.WriteLineAsync("WATCH", ct).ConfigureAwait(false);
+                    if (await conn.ReadLineAsync(RequestTimeout, ct).ConfigureAwait(false) != "OK")
+                        throw new IOException("The translator refused WATCH.");
+                    if (onWatching is not null)
+                        await onWatching().ConfigureAwait(false);
+                    while (await conn.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+                        Dispatch(line, onRelease, onArrived);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -174,6 +175,29 @@ public sealed class TranslatorClient : IDisposable
             {
                 return;
             }
+        }
+    }
+
+    private static void Dispatch(string line, Action<LinkRelease> onRelease, Action<LinkRelease>? onArrived)
+    {
+        // ARRIVED a pa b pb id | PAIRED a pa b pb id | RELEASED a pa b pb reason id
+        var f = line.Split(' ');
+        if (f.Length < 5 || !Ipv4.TryParse(f[1], out var a) || !ushort.TryParse(f[2], out var pa)
+            || !Ipv4.TryParse(f[3], out var b) || !ushort.TryParse(f[4], out var pb))
+            return;
+        var idField = f[0] == "RELEASED" ? 6 : 5;
+        var id = f.Length > idField && long.TryParse(f[idField], out var n) ? n : 0;
+        switch (f[0])
+        {
+            case "ARRIVED":
+                onArrived?.Invoke(new LinkRelease(a, pa, b, pb, LinkRelease.ArrivedReason, id));
+                break;
+            case "PAIRED":
+                onRelease(new LinkRelease(a, pa, b, pb, LinkRelease.PairedReason, id));
+                break;
+            case "RELEASED":
+                onRelease(new LinkRelease(a, pa, b, pb, f.Length > 5 ? f[5] : "", id));
+                break;
         }
     }
 

@@ -124,6 +124,32 @@ public sealed class ControlServerTests : IDisposable
     }
 
     [Fact]
+    public async Task AWatcherInTheSameProcessHearsTheEventsWithoutTheSocketAndTheStop()
+    {
+        using var client = new TranslatorClient(_server.Path);
+        // Without its socket file nothing could connect: only the in-process path can watch.
+        File.Delete(_server.Path);
+        var heard = new List<LinkRelease>();
+        var watching = 0;
+        var lost = 0;
+        using var cts = new CancellationTokenSource();
+        var watch = client.WatchAsync(r => { lock (heard) heard.Add(r); }, null, cts.Token,
+            onWatching: () => { Interlocked.Increment(ref watching); return Task.CompletedTask; },
+            onArrived: r => { lock (heard) heard.Add(r); }, onLost: () => Interlocked.Increment(ref lost));
+        WaitFor(() => Volatile.Read(ref watching) == 1, "the watch to start");
+        Assert.True(_engine.Link(Ipv4.Parse("203.0.113.2"), 60000, Ipv4.Parse("203.0.113.3"), 60001).Success);
+        Assert.True(_engine.Unlink(Ipv4.Parse("203.0.113.2"), 60000));
+        WaitFor(() => { lock (heard) return heard.Count > 0; }, "a RELEASED event");
+        lock (heard)
+            Assert.Equal(("unlinked", (ushort)60000, (ushort)60001), (heard[0].Reason, heard[0].RouterPortA, heard[0].RouterPortB));
+        // A stopped translator ends the watch as a closed socket would; it then looks for a new one.
+        _server.Dispose();
+        WaitFor(() => Volatile.Read(ref lost) == 1, "the watch to be lost");
+        cts.Cancel();
+        await watch.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
     public void ASecondTranslatorOnTheSameSocketIsRefused()
     {
         var e = Assert.Throws<InvalidOperationException>(() => new ControlServer(_engine, _server.Path));
