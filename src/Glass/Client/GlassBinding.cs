@@ -178,16 +178,19 @@ public sealed class GlassBinding : IDisposable
         var heartbeat = HeartbeatAsync(control, connectionEnded.Token);
         try
         {
+            // Links a forwarder keeps for its next connection may be pushed ahead of the connector's SYN.
+            await control.WriteLineAsync("AHEAD", ct).ConfigureAwait(false);
             // Any line (a PONG at least) must arrive within three heartbeats.
             while (await control.ReadLineAsync(_options.Heartbeat * 3, ct).ConfigureAwait(false) is { } line)
             {
                 var f = line.Split(' ');
-                if (f.Length == 3 && f[0] == "CONNECT" && IPAddress.TryParse(f[1], out var addr) && ushort.TryParse(f[2], out var port))
+                if ((f.Length == 3 || (f.Length == 4 && f[3] == "ahead")) && f[0] == "CONNECT"
+                    && IPAddress.TryParse(f[1], out var addr) && ushort.TryParse(f[2], out var port))
                 {
                     // The binder dials only its own router's relay ports: a control connection that names
                     // anything else (a forged or confused controller) must not turn it into a port scanner.
                     if (addr.Equals(Router.Address) && port != 0 && _routerPorts?.Contains(port) != false)
-                        _ = ServeAsync(new IPEndPoint(addr, port), ct);
+                        _ = ServeAsync(new IPEndPoint(addr, port), ahead: f.Length == 4, ct);
                     else
                     {
                         Interlocked.Increment(ref _failures);
@@ -229,11 +232,10 @@ public sealed class GlassBinding : IDisposable
         }
     }
 
-    private async Task ServeAsync(IPEndPoint routerEndpoint, CancellationToken ct)
+    private async Task ServeAsync(IPEndPoint routerEndpoint, bool ahead, CancellationToken ct)
     {
-        Interlocked.Increment(ref _connections);
-        Interlocked.Increment(ref _active);
         Socket? remote = null, local = null;
+        var counted = false;
         try
         {
             DescriptorReserve.TryFill();
@@ -242,9 +244,22 @@ public sealed class GlassBinding : IDisposable
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 timeout.CancelAfter(ControllerConnection.ReplyTimeout);
-                await Task.WhenAll(
-                    remote.ConnectAsync(routerEndpoint, timeout.Token).AsTask(),
-                    local.ConnectAsync(LocalTarget, timeout.Token).AsTask()).ConfigureAwait(false);
+                if (ahead)
+                {
+                    // Told before the connector's SYN (a forwarder's spare): the router answers this dial
+                    // only once that SYN is in, and only then is the local server dialed.
+                    if (!await DialAheadAsync(remote, routerEndpoint, timeout.Token, ct).ConfigureAwait(false))
+                        return;
+                    counted = CountConnection();
+                    await local.ConnectAsync(LocalTarget, timeout.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    counted = CountConnection();
+                    await Task.WhenAll(
+                        remote.ConnectAsync(routerEndpoint, timeout.Token).AsTask(),
+                        local.ConnectAsync(LocalTarget, timeout.Token).AsTask()).ConfigureAwait(false);
+                }
             }
             var (toLocal, fromLocal) = await StreamPump.RunAsync(remote, local, ct).ConfigureAwait(false);
             Interlocked.Add(ref _toLocal, toLocal);
@@ -275,7 +290,35 @@ public sealed class GlassBinding : IDisposable
         {
             remote?.Dispose();
             local?.Dispose();
-            Interlocked.Decrement(ref _active);
+            if (counted)
+                Interlocked.Decrement(ref _active);
+        }
+    }
+
+    private bool CountConnection()
+    {
+        Interlocked.Increment(ref _connections);
+        Interlocked.Increment(ref _active);
+        return true;
+    }
+
+    /// <summary>
+    /// Dials a link told ahead; false when it went unused: the forwarder gave its spare back (the
+    /// router refuses the dial) or never dialed in time (the link is cancelled). Neither is a failure.
+    /// </summary>
+    private async Task<bool> DialAheadAsync(Socket remote, IPEndPoint routerEndpoint, CancellationToken timeout, CancellationToken ct)
+    {
+        try
+        {
+            await remote.ConnectAsync(routerEndpoint, timeout).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && e is SocketException or OperationCanceledException)
+        {
+            if (e is OperationCanceledException)
+                await CancelLinkAsync(routerEndpoint.Port).ConfigureAwait(false);
+            Message?.Invoke($"A link told ahead through router endpoint {routerEndpoint} went unused ({(e is SocketException se ? se.SocketErrorCode : "no connector in time")}).", false);
+            return false;
         }
     }
 

@@ -222,9 +222,9 @@ public sealed class GlassForwarder : IDisposable
         }
     }
 
-    private async Task<IPEndPoint> RequestEndpointAsync(CancellationToken ct)
+    private async Task<IPEndPoint> RequestEndpointAsync(CancellationToken ct, bool ahead = false)
     {
-        var words = await _controller.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = ChannelId, Secret = _secret }, ct).ConfigureAwait(false);
+        var words = await _controller.RequestAsync(new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = ChannelId, Secret = _secret, Ahead = ahead }, ct).ConfigureAwait(false);
         return ControllerConnection.ParseEndpoint(words, Router);
     }
 
@@ -266,7 +266,8 @@ public sealed class GlassForwarder : IDisposable
     {
         if (ct.IsCancellationRequested || Volatile.Read(ref _spare) is not null)
             return;
-        var next = new Spare(RequestEndpointAsync(ct), Environment.TickCount64);
+        // Ahead: its binder dials the router now, so this connection's SYN finds the other side waiting.
+        var next = new Spare(RequestEndpointAsync(ct, ahead: true), Environment.TickCount64);
         if (Interlocked.CompareExchange(ref _spare, next, null) is not null)
             _ = GiveBackAsync(next); // another connection prepared one first
         else

@@ -251,17 +251,23 @@ internal sealed class ChannelRegistry
 /// <summary>A bound channel's control connection: how to push to it, its public address and the router address it reached.</summary>
 internal sealed class BinderInfo
 {
-    public BinderInfo(Func<uint, ushort, Task> push, uint peer, uint router)
+    public BinderInfo(Func<uint, ushort, bool, Task> push, uint peer, uint router)
     {
         Push = push;
         Peer = peer;
         Router = router;
     }
 
-    /// <summary>Tells the binder to dial (router address, port).</summary>
-    public Func<uint, ushort, Task> Push { get; }
+    /// <summary>Tells the binder to dial (router address, port), ahead of the connector when the flag is set.</summary>
+    public Func<uint, ushort, bool, Task> Push { get; }
     public uint Peer { get; }
     public uint Router { get; }
+
+    /// <summary>
+    /// The binder said AHEAD: told of a link before the connector's SYN, it dials only the router
+    /// and its local server once that dial completes (the connector's SYN has come).
+    /// </summary>
+    public volatile bool DialsAhead;
 }
 
 internal readonly record struct BindResult(bool Success, string? Id, string? Secret, string? ErrorCode, string? Message)

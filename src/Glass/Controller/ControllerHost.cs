@@ -342,11 +342,11 @@ public sealed class ControllerHost : IDisposable
     }
 
     /// <summary>Tells a link's binder to dial; when it cannot be reached the link ends, which refuses the connector's SYN.</summary>
-    private async Task<bool> TellBinder(PendingLink pending, bool countRefusal = true)
+    private async Task<bool> TellBinder(PendingLink pending, bool countRefusal = true, bool ahead = false)
     {
         try
         {
-            await pending.Binder.Push(pending.Binder.Router, pending.Link.RouterPortB).ConfigureAwait(false);
+            await pending.Binder.Push(pending.Binder.Router, pending.Link.RouterPortB, ahead).ConfigureAwait(false);
             return true;
         }
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
@@ -596,7 +596,7 @@ public sealed class ControllerHost : IDisposable
             var (channel, problem) = FindChannel(request.ChannelId!, null, checkSecret: false);
             return channel is null ? Refusal(problem!.Value.Code, problem.Value.Text) : "OK";
         }
-        var answer = await Connect(peer, request.ChannelId!, request.Secret, owner).ConfigureAwait(false);
+        var answer = await Connect(peer, request.ChannelId!, request.Secret, owner, request.Ahead).ConfigureAwait(false);
         return answer.Error is { } e ? Refusal(e.Code, e.Text) : $"OK {Ipv4.Format(router)} {answer.Port}";
     }
 
@@ -712,7 +712,7 @@ public sealed class ControllerHost : IDisposable
     private async Task ServeBinder(LineConnection conn, ControllerRequest request)
     {
         var binder = new BinderInfo(
-            (router, port) => conn.WriteLineAsync($"CONNECT {Ipv4.Format(router)} {port}", _stop.Token).AsTask(),
+            (router, port, ahead) => conn.WriteLineAsync($"CONNECT {Ipv4.Format(router)} {port}{(ahead ? " ahead" : "")}", _stop.Token).AsTask(),
             AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
         if (await Register(conn, binder, request.ChannelId, request.Secret, request.ConnectSecret).ConfigureAwait(false) is not { } id)
             return;
@@ -723,6 +723,11 @@ public sealed class ControllerHost : IDisposable
                 if (line == "PING")
                 {
                     await conn.WriteLineAsync("PONG", _stop.Token).ConfigureAwait(false);
+                }
+                else if (line == "AHEAD")
+                {
+                    // No answer: from now on, links asked for ahead are pushed at once.
+                    binder.DialsAhead = true;
                 }
                 else if (line == "BYE")
                 {
@@ -737,7 +742,7 @@ public sealed class ControllerHost : IDisposable
                         await UnlinkQuietly(binder.Peer, port).ConfigureAwait(false);
                 }
                 else
-                    await conn.WriteLineAsync($"ERR {GlassErrors.BadRequest} a binder may only send PING, CANCEL or BYE", _stop.Token).ConfigureAwait(false);
+                    await conn.WriteLineAsync($"ERR {GlassErrors.BadRequest} a binder may only send PING, AHEAD, CANCEL or BYE", _stop.Token).ConfigureAwait(false);
             }
         }
         catch (ProtocolException)
@@ -835,7 +840,7 @@ public sealed class ControllerHost : IDisposable
 
     /// <summary>Allocates, links and pushes; returns the connector's router port or the refusal.</summary>
     /// <param name="owner">The connector's session, which may CANCEL the link; null for a request on its own connection.</param>
-    private async Task<(ushort Port, (string Code, string Text)? Error)> Connect(uint connector, string requested, string? secret, object? owner = null)
+    private async Task<(ushort Port, (string Code, string Text)? Error)> Connect(uint connector, string requested, string? secret, object? owner = null, bool ahead = false)
     {
         var (channel, problem) = FindChannel(requested, secret, checkSecret: true);
         if (channel is null)
@@ -893,15 +898,20 @@ public sealed class ControllerHost : IDisposable
         }
         var pending = new PendingLink(new LinkRelease(connector, pc, binder.Peer, pb, "", link.SessionId), binder, owner);
         bool tellNow;
+        // A forwarder's spare (ahead=1) is dialed soon: a binder that dials ahead is told now and
+        // dials only the router, so its local server still waits for the connector's SYN.
+        ahead = ahead && binder.DialsAhead;
         lock (_gate)
         {
             _links[link.SessionId] = pending;
             // The binder dials once the connector's SYN is in (ARRIVED), so a connector that never
             // dials costs it nothing; without a watch, or when the SYN came first, it dials now.
-            tellNow = !_watching || _arrivedEarly.Remove(link.SessionId);
+            var arrived = _arrivedEarly.Remove(link.SessionId);
+            tellNow = !_watching || arrived || ahead;
+            ahead = ahead && !arrived;
             pending.Told = tellNow;
         }
-        if (tellNow && !await TellBinder(pending, countRefusal: false).ConfigureAwait(false))
+        if (tellNow && !await TellBinder(pending, countRefusal: false, ahead).ConfigureAwait(false))
         {
             return (0, (GlassErrors.BinderUnavailable, $"the binder of channel {channel.Id} could not be reached"));
         }
@@ -932,7 +942,7 @@ public sealed class ControllerHost : IDisposable
                 _ = Refusal(GlassErrors.Unauthorized, "a router with a bind token refuses the prototype's BIND");
                 return;
             }
-            var binder = new BinderInfo((router, port) => conn.WriteAsync(Record(router, port), _stop.Token).AsTask(),
+            var binder = new BinderInfo((router, port, _) => conn.WriteAsync(Record(router, port), _stop.Token).AsTask(),
                 AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
             if (await Register(conn, binder, id, null, null, legacy: true).ConfigureAwait(false) is null)
                 return;

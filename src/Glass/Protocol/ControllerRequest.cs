@@ -21,7 +21,7 @@ public enum ControllerVerb
 /// One controller request line (docs/protocol.md):
 /// <code>
 /// GLASS/1 BIND [id=ID secret=SECRET] [connect-secret=S] [token=T]
-/// GLASS/1 CONNECT ID [secret=S] [token=T]
+/// GLASS/1 CONNECT ID [secret=S] [token=T] [ahead=1]
 /// GLASS/1 LOOKUP ID [token=T]
 /// GLASS/1 STATUS
 /// GLASS/1 SESSION [token=T]
@@ -45,6 +45,8 @@ public sealed record ControllerRequest
     public string? Token { get; init; }
     /// <summary>CANCEL: the router port given up on.</summary>
     public ushort Port { get; init; }
+    /// <summary>CONNECT: the endpoint is kept for a connection soon (a forwarder's spare): its binder may dial ahead.</summary>
+    public bool Ahead { get; init; }
 
     public string Format()
     {
@@ -69,6 +71,8 @@ public sealed record ControllerRequest
                 b.Append(Verb == ControllerVerb.Connect ? "CONNECT " : "LOOKUP ").Append(ChannelId);
                 if (Secret is not null)
                     b.Append(" secret=").Append(Secret);
+                if (Ahead && Verb == ControllerVerb.Connect)
+                    b.Append(" ahead=1");
                 break;
         }
         if (Token is not null)
@@ -126,6 +130,7 @@ public sealed record ControllerRequest
                 return false;
         }
         string? secret = null, connectSecret = null, token = null;
+        var ahead = false;
         for (var i = next; i < f.Length; i++)
         {
             var eq = f[i].IndexOf('=');
@@ -150,6 +155,9 @@ public sealed record ControllerRequest
                 case "token" when token is null:
                     slot = ref token;
                     break;
+                case "ahead" when verb == ControllerVerb.Connect && !ahead && value == "1":
+                    ahead = true;
+                    continue;
                 default:
                     error = $"unknown or repeated option '{Truncate(key)}' for {f[1]}";
                     return false;
@@ -161,7 +169,7 @@ public sealed record ControllerRequest
             error = "BIND names an id and its secret together, or neither";
             return false;
         }
-        request = new ControllerRequest { Verb = verb, ChannelId = channel, Secret = secret, ConnectSecret = connectSecret, Token = token };
+        request = new ControllerRequest { Verb = verb, ChannelId = channel, Secret = secret, ConnectSecret = connectSecret, Token = token, Ahead = ahead };
         return true;
     }
 

@@ -15,10 +15,11 @@ public class BindingTests
     }
 
     /// <summary>A binding starting against the fake, whose BIND is answered OK, an id, a secret and <paramref name="more"/>.</summary>
-    private static async Task<(Task<GlassBinding> Starting, StreamWriter Push, TcpClient Control)> AnswerBind(TcpListener fake, string more)
+    private static async Task<(Task<GlassBinding> Starting, StreamWriter Push, TcpClient Control)> AnswerBind(TcpListener fake, string more,
+        IPEndPoint? local = null)
     {
         // A fake that speaks plain GLASS/1 (the controller's TLS is tested on its own).
-        var starting = GlassBinding.StartAsync((IPEndPoint)fake.LocalEndpoint, new IPEndPoint(IPAddress.Loopback, 9),
+        var starting = GlassBinding.StartAsync((IPEndPoint)fake.LocalEndpoint, local ?? new IPEndPoint(IPAddress.Loopback, 9),
             new BindingOptions { Trust = RouterTrust.Unencrypted("fake") });
         var control = await fake.AcceptTcpClientAsync();
         var reader = new StreamReader(control.GetStream(), Encoding.ASCII);
@@ -53,6 +54,46 @@ public class BindingTests
         Assert.True(binding.Failures >= 1);
         lock (warnings)
             Assert.Contains(warnings, w => w.Contains("Refused to dial 192.0.2.7:22") && w.Contains("127.0.0.1"));
+    }
+
+    [Fact]
+    public async Task ABinderToldAheadTakesAnUnusedLinkQuietlyAndDialsItsServerOnlyForAUsedOne()
+    {
+        using var fake = new TcpListener(IPAddress.Loopback, 0);
+        fake.Start();
+        using var server = new TcpListener(IPAddress.Loopback, 0); // the local server
+        server.Start();
+        using var relay = new TcpListener(IPAddress.Loopback, 0); // a router port that answers
+        relay.Start();
+        int closed;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0)) // one that refuses, as for a spare given back
+        {
+            probe.Start();
+            closed = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        var (starting, push, control) = await AnswerBind(fake, "", (IPEndPoint)server.LocalEndpoint);
+        using var binding = await starting;
+        using var _ = control;
+        var reader = new StreamReader(control.GetStream(), Encoding.ASCII);
+        Assert.Equal("AHEAD", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+        var messages = new List<(string Text, bool Warning)>();
+        binding.Message += (m, warning) => { lock (messages) messages.Add((m, warning)); };
+
+        await push.WriteLineAsync($"CONNECT 127.0.0.1 {closed} ahead");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!messages.Any(m => m.Text.Contains("went unused")) && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        lock (messages)
+            Assert.Contains(messages, m => m.Text.Contains($"127.0.0.1:{closed} went unused") && !m.Warning);
+        Assert.Equal((0L, 0L), (binding.Failures, binding.Connections));
+        Assert.False(server.Pending(), "the local server was dialed for a link that went unused");
+
+        await push.WriteLineAsync($"CONNECT 127.0.0.1 {((IPEndPoint)relay.LocalEndpoint).Port} ahead");
+        using var dialled = await relay.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        using var served = await server.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1L, binding.Connections);
+        // A refused link sends no CANCEL: the controller gave it back already.
+        Assert.False(control.GetStream().DataAvailable);
     }
 
     [Fact]

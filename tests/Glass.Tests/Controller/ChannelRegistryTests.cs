@@ -10,7 +10,7 @@ public sealed class ChannelRegistryTests
 
     public ChannelRegistryTests() => _registry = new ChannelRegistry(_clock, TimeSpan.FromMinutes(5));
 
-    private static BinderInfo Binder(uint peer = 1) => new((_, _) => Task.CompletedTask, peer, 99);
+    private static BinderInfo Binder(uint peer = 1) => new((_, _, _) => Task.CompletedTask, peer, 99);
 
     [Fact]
     public void AFreshBindGetsARandomIdAndSecret()

@@ -397,6 +397,45 @@ public sealed class ControllerHostTests : IDisposable
     }
 
     [Fact]
+    public async Task ALinkAskedForAheadIsToldAtOnceOnlyToABinderThatDialsAhead()
+    {
+        var router = StartController();
+        async Task<string?> ConnectAhead(string channel)
+        {
+            using var c = await Open(router);
+            await c.WriteLineAsync($"GLASS/1 CONNECT {channel} ahead=1", default);
+            return await Read(c);
+        }
+
+        // A binder that never said AHEAD (an older one) hears of the link only at the SYN, as before.
+        var (oldId, old) = await BindSilent(router);
+        var answer = await ConnectAhead(oldId);
+        Assert.StartsWith("OK ", answer);
+        await old.WriteLineAsync("PING", default);
+        Assert.Equal("PONG", await Read(old));
+        ConnectorDials(ushort.Parse(answer!.Split(' ')[2]));
+        Assert.Matches(@"^CONNECT 127\.0\.0\.1 \d+$", await Read(old));
+
+        // One that did is told before any SYN, marked so that it dials only the router for now.
+        var (id, ahead) = await BindSilent(router);
+        await ahead.WriteLineAsync("AHEAD", default);
+        await ahead.WriteLineAsync("PING", default);
+        Assert.Equal("PONG", await Read(ahead)); // AHEAD has no answer
+        answer = await ConnectAhead(id);
+        Assert.StartsWith("OK ", answer);
+        var push = (await Read(ahead))!.Split(' ');
+        Assert.Equal(("CONNECT", "ahead"), (push[0], push[3]));
+        var link = Assert.Single(_engine.GetSessions(), s => s.RouterPortA == ushort.Parse(answer!.Split(' ')[2]));
+        Assert.Equal(link.RouterPortB, ushort.Parse(push[2]));
+        // The SYN then tells it nothing more; a plain CONNECT still waits for its SYN.
+        ConnectorDials(link.RouterPortA);
+        answer = await ConnectFrom(IPAddress.Loopback, router, id);
+        Assert.StartsWith("OK ", answer);
+        await ahead.WriteLineAsync("PING", default);
+        Assert.Equal("PONG", await Read(ahead));
+    }
+
+    [Fact]
     public async Task AnArrivalMissedWhileTheWatchWasDownIsToldWhenItIsBack()
     {
         var router = StartController();

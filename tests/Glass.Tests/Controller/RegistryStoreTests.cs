@@ -12,7 +12,7 @@ public sealed class RegistryStoreTests : IDisposable
 
     private string File => Path.Combine(_dir, "state", "controller-7000.db");
 
-    private static BinderInfo Binder(uint peer = 1) => new((_, _) => Task.CompletedTask, peer, 99);
+    private static BinderInfo Binder(uint peer = 1) => new((_, _, _) => Task.CompletedTask, peer, 99);
 
     private (ChannelRegistry Registry, FakeClock Clock, RegistryStore Store) Start()
     {

@@ -12,6 +12,7 @@ public sealed class ControllerRequestTests
         new ControllerRequest { Verb = ControllerVerb.Bind, ChannelId = Id, Secret = "s3cret", ConnectSecret = "door", Token = "tok" },
         new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = Id },
         new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = Id, Secret = "door", Token = "tok" },
+        new ControllerRequest { Verb = ControllerVerb.Connect, ChannelId = Id, Ahead = true },
         new ControllerRequest { Verb = ControllerVerb.Lookup, ChannelId = Id, Token = "tok" },
         new ControllerRequest { Verb = ControllerVerb.Status },
         new ControllerRequest { Verb = ControllerVerb.Session },
@@ -45,6 +46,9 @@ public sealed class ControllerRequestTests
     [InlineData("GLASS/1 CONNECT " + Id + " connect-secret=x", "bad-request", "unknown or repeated option")]
     [InlineData("GLASS/1 SESSION secret=x", "bad-request", "unknown or repeated option 'secret' for SESSION")]
     [InlineData("GLASS/1 SESSION " + Id, "bad-request", "needs a value")]
+    [InlineData("GLASS/1 CONNECT " + Id + " ahead=2", "bad-request", "unknown or repeated option 'ahead'")]
+    [InlineData("GLASS/1 CONNECT " + Id + " ahead=1 ahead=1", "bad-request", "unknown or repeated option 'ahead'")]
+    [InlineData("GLASS/1 LOOKUP " + Id + " ahead=1", "bad-request", "unknown or repeated option 'ahead' for LOOKUP")]
     [InlineData("GLASS/1 CANCEL", "bad-request", "CANCEL needs one router port")]
     [InlineData("GLASS/1 CANCEL 0", "bad-request", "CANCEL needs one router port")]
     [InlineData("GLASS/1 CANCEL 65536", "bad-request", "CANCEL needs one router port")]
