@@ -99,9 +99,12 @@ Describe "Many concurrent connections through one forwarder and one binding$(if 
             # Measured 4 KiB (forwarder) and 7 to 15 KiB (binding); it was 135 KiB with a buffer per idle direction.
             $perConnection | Should -BeLessOrEqual 32KB -Because "an idle connection through the $side holds no buffer"
             # What stays after close is a fixed amount (the job's newest 1,000 records, pools), not per connection:
-            # the second round leaves no more behind than the first.
+            # the second round leaves no more behind than the first. Between rounds the pools alone move by up
+            # to ~0.7 MiB (ArrayPool keeps a 64 KiB buffer per thread that ran, and the rounds' thread counts
+            # differ), so 1 MiB is allowed for them; a socket, task or buffer kept per connection (over 140 B
+            # each, 9,800 of them) still fails it.
             $a.ManagedBytes - $b.ManagedBytes | Should -BeLessOrEqual 16MB -Because "the $side gives closed connections' memory back"
-            ($a2.ManagedBytes - $a.ManagedBytes) / $Count | Should -BeLessOrEqual 64 -Because "the $side keeps nothing per closed connection"
+            ($a2.ManagedBytes - $a.ManagedBytes - 1MB) / $Count | Should -BeLessOrEqual 32 -Because "the $side keeps nothing per closed connection"
         }
         $Forwarder.HasExited | Should -BeFalse
         $Binding.HasExited | Should -BeFalse
