@@ -20,7 +20,6 @@ internal sealed class StreamCheck : IDisposable
 
     private StreamCheck(string name)
     {
-        Name = name;
         if (name == Sha256)
             _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         else
@@ -31,8 +30,6 @@ internal sealed class StreamCheck : IDisposable
 
     public static StreamCheck Create(string name) =>
         IsKnown(name) ? new StreamCheck(name) : throw new ArgumentException($"unknown digest '{name}' (expected {Sha256} or {Xxh3})", nameof(name));
-
-    public string Name { get; }
 
     /// <summary>The JSON field suffix for a digest: sentSha256, receivedXxh3.</summary>
     public static string FieldSuffix(string name) => name == Sha256 ? "Sha256" : "Xxh3";

@@ -250,12 +250,14 @@ public sealed class GlassBinding : IDisposable
                     // only once that SYN is in, and only then is the local server dialed.
                     if (!await DialAheadAsync(remote, routerEndpoint, timeout.Token, ct).ConfigureAwait(false))
                         return;
-                    counted = CountConnection();
+                    counted = true;
+                    CountConnection();
                     await local.ConnectAsync(LocalTarget, timeout.Token).ConfigureAwait(false);
                 }
                 else
                 {
-                    counted = CountConnection();
+                    counted = true;
+                    CountConnection();
                     await Task.WhenAll(
                         remote.ConnectAsync(routerEndpoint, timeout.Token).AsTask(),
                         local.ConnectAsync(LocalTarget, timeout.Token).AsTask()).ConfigureAwait(false);
@@ -295,11 +297,10 @@ public sealed class GlassBinding : IDisposable
         }
     }
 
-    private bool CountConnection()
+    private void CountConnection()
     {
         Interlocked.Increment(ref _connections);
         Interlocked.Increment(ref _active);
-        return true;
     }
 
     /// <summary>

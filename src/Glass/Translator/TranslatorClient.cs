@@ -130,7 +130,7 @@ public sealed class TranslatorClient : IDisposable
             {
                 if (_inProcess && ControlServer.TryGetInProcess(_path, out var local))
                 {
-                    var events = local.WatchInProcess(out var unsubscribe);
+                    var events = local.Subscribe(out var unsubscribe);
                     try
                     {
                         if (onWatching is not null)

@@ -262,12 +262,7 @@ public sealed class SpliceEngineOffloadTests
         Assert.Equal(SessionState.Closing, _engine.GetSessions()[0].State);
         _engine.OnKernelState(OriginalA, KernelFlowState.TimeWait);
         Assert.Equal(SessionState.TimeWait, _engine.GetSessions()[0].State);
-        _clock.Advance(TimeSpan.FromSeconds(29));
-        Assert.Equal(0, _engine.Sweep());
-        _clock.Advance(TimeSpan.FromSeconds(2));
-        Assert.Equal(1, _engine.Sweep());
-        Assert.Equal("closed", Assert.Single(_released).Reason);
-        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
+        EndsAfter(TimeSpan.FromSeconds(30), "closed");
         Assert.Empty(_engine.GetSessions());
         Assert.Equal(0, _engine.GetCounters().SessionsOffloaded);
     }
@@ -304,12 +299,7 @@ public sealed class SpliceEngineOffloadTests
         Assert.True(Assert.Single(_engine.GetSessions()).Offloaded);
 
         // Silent for conntrack's CLOSE timeout (10 s): ended, and its entry removed.
-        _clock.Advance(TimeSpan.FromSeconds(9));
-        Assert.Equal(0, _engine.Sweep());
-        _clock.Advance(TimeSpan.FromSeconds(2));
-        Assert.Equal(1, _engine.Sweep());
-        Assert.Equal("reset", Assert.Single(_released).Reason);
-        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
+        EndsAfter(TimeSpan.FromSeconds(10), "reset");
     }
 
     [Fact]
@@ -327,11 +317,17 @@ public sealed class SpliceEngineOffloadTests
             _clock.Advance(TimeSpan.FromSeconds(2));
             _engine.OnKernelState(OriginalA, KernelFlowState.Closing);
         }
-        _clock.Advance(TimeSpan.FromSeconds(1));
+        EndsAfter(TimeSpan.FromSeconds(2), "idle");
+    }
+
+    /// <summary>Still there 1 s before <paramref name="due"/> from now, ended 1 s after it, with its entry removed.</summary>
+    private void EndsAfter(TimeSpan due, string reason)
+    {
+        _clock.Advance(due - TimeSpan.FromSeconds(1));
         Assert.Equal(0, _engine.Sweep());
         _clock.Advance(TimeSpan.FromSeconds(2));
         Assert.Equal(1, _engine.Sweep());
-        Assert.Equal("idle", Assert.Single(_released).Reason);
+        Assert.Equal(reason, Assert.Single(_released).Reason);
         Assert.Equal(OriginalA, Assert.Single(_offloader.Removed));
     }
 
