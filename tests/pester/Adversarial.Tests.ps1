@@ -132,7 +132,8 @@ Describe "A stranger on the public segment$(if ($SkipReason) { " (skipped: $Skip
             $spoofed = 0
             # From the connector's address to every other port of the range (twice each), and to
             # the pending port from other addresses of the public segment and the attacker's subnet.
-            $ranges = @(@($Router.FirstPort, ($port - 1)), @(($port + 1), $Router.LastPort)) | Where-Object { $_[0] -le $_[1] }
+            # @(): a port at either end of the range leaves one range, which must stay a list of ranges.
+            $ranges = @(@(@($Router.FirstPort, ($port - 1)), @(($port + 1), $Router.LastPort)) | Where-Object { $_[0] -le $_[1] })
             foreach ($r in $ranges) {
                 $spoofed += Send-Forged $Net @('--src', $Net.NatAPublicAddress, '--src-port', '1024-65535', '--dst', $Net.RouterAddress,
                     '--dst-port', "$($r[0])-$($r[1])", '--seq', 'random', '--count', "$(2 * ($r[1] - $r[0] + 1))")

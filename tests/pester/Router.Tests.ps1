@@ -80,12 +80,14 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         $serve = Start-GlassE2EServer -Net $Net -Bytes 1GB -Seed 5 -Port 9002
         $binding = Start-GlassE2EBinding -Net $Net -Router $Router -LocalPort 9002
         Start-GlassE2EChannel -Net $Net -Router $Router -ChannelId $binding.ChannelId -LocalPort 5557 | Out-Null
+        # Sessions from before (the idle echoes, the first test's transfer lingering in TIME_WAIT) do not count.
+        $known = @(Get-GlassSession -ControlSocket $Router.ControlSocket | ForEach-Object Id)
         $send = Start-GlassNetProcess -Net $Net -Namespace hostA -FilePath $Dotnet -ArgumentList @(
             $Peer, 'send', '--connect', '127.0.0.1:5557', '--bytes', '1G', '--timeout', '120')
         Wait-GlassCondition -TimeoutSeconds 60 -Because 'data to flow before the translator stops' {
             if ($send.HasExited) { throw "send ended early: $($send.ReadStderr())" }
-            # More than the idle connections' 1-byte echoes: the transfer itself is under way.
-            @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object BytesFromA -gt 1MB).Count -gt 0
+            # A new session, and more than the idle connections' 1-byte echoes: the transfer itself is under way.
+            @(Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object { $_.Id -notin $known -and $_.BytesFromA -gt 1MB }).Count -gt 0
         } | Out-Null
 
         $translator = $Router.Process[0]
