@@ -125,6 +125,30 @@ function Get-XunitCount {
     }
 }
 
+function Write-FailureList {
+    param([string] $Results, $Pester)
+    $lines = [Collections.Generic.List[string]]::new()
+    foreach ($trx in Get-ChildItem $Results -Filter '*.trx' -ErrorAction Ignore) {
+        [xml] $x = Get-Content $trx.FullName -Raw
+        $ns = @{ t = $x.DocumentElement.NamespaceURI }
+        foreach ($r in @(Select-Xml -Xml $x -XPath '//t:UnitTestResult[@outcome!="Passed" and @outcome!="NotExecuted"]' -Namespace $ns)) {
+            $message = "$($r.Node.SelectSingleNode('.//*[local-name()="Message"]')?.InnerText)".Trim() -split "`n" | Select-Object -First 3
+            $lines.Add("xunit  $($r.Node.GetAttribute('testName')): $($message -join ' / ')")
+        }
+    }
+    foreach ($t in @($Pester.Failed) + @($Pester.FailedBlocks) + @($Pester.FailedContainers)) {
+        if (-not $t) { continue }
+        $name = if ($t.PSObject.Properties['ExpandedPath'] -and $t.ExpandedPath) { $t.ExpandedPath }
+            elseif ($t.PSObject.Properties['Item']) { "$($t.Item)" } else { "$t" }
+        $errors = if ($t.PSObject.Properties['ErrorRecord']) { @($t.ErrorRecord) } else { @() }
+        $message = @($errors | ForEach-Object { "$_".Trim() -split "`n" | Select-Object -First 3 }) -join ' / '
+        $lines.Add("Pester $($name): $message")
+    }
+    if ($lines.Count -eq 0) { return }
+    Write-Host "`nFailed ($($lines.Count)):" -ForegroundColor Red
+    foreach ($l in $lines) { Write-Host "  $($l.Substring(0, [Math]::Min($l.Length, 600)))" }
+}
+
 function Invoke-Test {
     Install-Prerequisite
     Invoke-Build
@@ -166,6 +190,8 @@ function Invoke-Test {
     # A failed BeforeAll/AfterAll fails its tests' container even when no test counted as failed.
     $failed = $xunit.Failed + $pester.FailedCount + $pester.FailedBlocksCount + $pester.FailedContainersCount
     $skipped = $xunit.Skipped + $pester.SkippedCount + $pester.NotRunCount
+    # CI keeps only the tail of the output: name each failure again just above the summary.
+    try { Write-FailureList -Results $results -Pester $pester } catch { Write-Warning "Could not list the failures: $_" }
     Write-Host ''
     Write-Host "xunit: $($xunit.Passed) passed, $($xunit.Failed) failed, $($xunit.Skipped) skipped; Pester: $($pester.PassedCount) passed, $($pester.FailedCount + $pester.FailedBlocksCount + $pester.FailedContainersCount) failed, $($pester.SkippedCount + $pester.NotRunCount) skipped"
     Write-Host "$passed passed, $failed failed, $skipped skipped"
