@@ -116,6 +116,7 @@ internal sealed class Session
     public bool Tightened;      // the kernel's entry tracks windows strictly (or was asked to, and refused)
     public byte HeaderBytes = 52;
     public KernelCounters Kernel;
+    public int ListedInDump;    // the last full dump of the conntrack table that listed the entry
 
     public ref Leg Side(bool a) => ref a ? ref A : ref B;
 }

@@ -144,12 +144,22 @@ public sealed partial class SpliceEngine
     /// TIME_WAIT (forged FINs must not end a flow that still carries data, as in
     /// <see cref="Relay"/>) and, now and then, re-arms the entry's timeout.
     /// </summary>
-    public void OnKernelCounters(in FlowTuple original, in KernelCounters counters)
+    public void OnKernelCounters(in FlowTuple original, in KernelCounters counters) => OnKernelCounters(original, counters, 0);
+
+    /// <summary>
+    /// An entry a full dump listed: its counters, and a mark that it was in dump
+    /// <paramref name="dump"/> (see <see cref="ForgetOffloadedNotListed"/>).
+    /// </summary>
+    public void OnKernelListed(in FlowTuple original, in KernelCounters counters, int dump) => OnKernelCounters(original, counters, dump);
+
+    private void OnKernelCounters(in FlowTuple original, in KernelCounters counters, int dump)
     {
         lock (_gate)
         {
             if (!TryFindOffloaded(original, out var s))
                 return;
+            if (dump != 0)
+                s.ListedInDump = dump;
             var now = _clock.NowMilliseconds;
             if (counters != s.Kernel)
             {
@@ -216,17 +226,19 @@ public sealed partial class SpliceEngine
     }
 
     /// <summary>
-    /// Ends the offloaded sessions whose entries a full dump did not list (their destroy events
-    /// were lost); returns how many.
+    /// Ends the offloaded sessions that full dump <paramref name="dump"/> (numbered from 1, each
+    /// entry reported through <see cref="OnKernelListed"/>) did not list: their destroy events
+    /// were lost. Returns how many. A mark on the session, not a set of the listed flows: that set
+    /// would keep ~50 bytes per session of the largest table ever dumped.
     /// </summary>
-    public int ForgetOffloadedExcept(IReadOnlySet<FlowTuple> present, long dumpStartedAt)
+    public int ForgetOffloadedNotListed(int dump, long dumpStartedAt)
     {
         lock (_gate)
         {
             foreach (var s in _sessions.Values)
             {
                 // A session offloaded after the dump began may be missing from it.
-                if (s.Offloaded && s.OffloadedAt < dumpStartedAt && !present.Contains(FlowOf(s).Original))
+                if (s.Offloaded && s.OffloadedAt < dumpStartedAt && s.ListedInDump != dump)
                     _expired.Add((s, "evicted"));
             }
             foreach (var (s, reason) in _expired)

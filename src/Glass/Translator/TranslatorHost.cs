@@ -205,7 +205,7 @@ public sealed class TranslatorHost : IDisposable
     private void KernelLoop()
     {
         var buffer = new byte[256 * 1024];
-        var present = new HashSet<FlowTuple>();
+        var dump = 0;
         var engine = Engine!;
         var nextDump = 0L;
         // Entries whose TCP state changed in this batch of events; their counters are read next.
@@ -223,8 +223,7 @@ public sealed class TranslatorHost : IDisposable
         EntryHandler counted = (in ConntrackEntry e) => engine.OnKernelCounters(e.Original, Counters(e));
         EntryHandler listed = (in ConntrackEntry e) =>
         {
-            present.Add(e.Original);
-            engine.OnKernelCounters(e.Original, Counters(e));
+            engine.OnKernelListed(e.Original, Counters(e), dump);
             // A state change whose event was lost (events are best effort).
             if (StateOf(e.TcpState) is { } st and not KernelFlowState.Established)
                 engine.OnKernelState(e.Original, st);
@@ -243,11 +242,11 @@ public sealed class TranslatorHost : IDisposable
                 if (now < nextDump)
                     continue;
                 nextDump = now + 2000;
-                present.Clear();
+                dump = dump == int.MaxValue ? 1 : dump + 1;
                 var started = SystemClock.Instance.NowMilliseconds;
                 var errno = _offloader.Dump(listed);
                 if (errno == 0)
-                    engine.ForgetOffloadedExcept(present, started);
+                    engine.ForgetOffloadedNotListed(dump, started);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {

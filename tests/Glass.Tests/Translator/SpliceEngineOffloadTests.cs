@@ -366,9 +366,16 @@ public sealed class SpliceEngineOffloadTests
         Offloaded();
         var dumpStarted = _clock.NowMilliseconds;
         _clock.Advance(TimeSpan.FromMilliseconds(5));
-        Assert.Equal(0, _engine.ForgetOffloadedExcept(new HashSet<FlowTuple>(), dumpStarted - 1));
-        Assert.Equal(0, _engine.ForgetOffloadedExcept(new HashSet<FlowTuple> { OriginalA }, _clock.NowMilliseconds));
-        Assert.Equal(1, _engine.ForgetOffloadedExcept(new HashSet<FlowTuple>(), _clock.NowMilliseconds));
+        // Dump 1 began before the offload: not listing it proves nothing.
+        Assert.Equal(0, _engine.ForgetOffloadedNotListed(1, dumpStarted - 1));
+        // Dump 2 listed it (with the reply side's tuple reported too, which is no key).
+        _engine.OnKernelListed(new FlowTuple(PeerB, SrcB, Router, PortB), default, 2);
+        _engine.OnKernelListed(OriginalA, default, 2);
+        Assert.Equal(0, _engine.ForgetOffloadedNotListed(2, _clock.NowMilliseconds));
+        Assert.Empty(_released);
+        // Dump 3 did not: its destroy event was lost.
+        _engine.OnKernelListed(new FlowTuple(PeerA, 1, Router, PortA), default, 3);
+        Assert.Equal(1, _engine.ForgetOffloadedNotListed(3, _clock.NowMilliseconds));
         Assert.Equal("evicted", Assert.Single(_released).Reason);
         Assert.Empty(_offloader.Removed);
     }
