@@ -164,6 +164,7 @@ internal static class DirectPeer
         var times = new List<double>(count);
         var requests = new List<double>(count);
         int failed = 0;
+        var busy = MachineCpu.BusySeconds();
         var total = Stopwatch.StartNew();
         for (int i = 0; i < count; i++)
         {
@@ -184,6 +185,7 @@ internal static class DirectPeer
             }
         }
         double seconds = total.Elapsed.TotalSeconds;
+        var cpuUs = MachineCpu.MicrosecondsPer(busy, count);
         Write(new
         {
             role = "setups",
@@ -195,6 +197,7 @@ internal static class DirectPeer
             p99us = Percentile(times, 99),
             // The controller's share: asking for the endpoint (connect, CONNECT, OK, close).
             requestP50us = Percentile(requests, 50),
+            machineCpuUs = cpuUs,
         });
         return failed == 0 ? 0 : 1;
     }

@@ -39,7 +39,8 @@ internal static class Program
                          per connection, as glass-testpeer send prints them (--bytes takes
                          K, M, G; the server's --digest must match).
                   setups --count C: C sequential setups (endpoint, connect, 1-byte echo,
-                         close); one JSON line with ok, failed, perSecond, p50us, p99us.
+                         close); one JSON line with ok, failed, perSecond, p50us, p99us,
+                         machineCpuUs (the machine's busy CPU per setup, -1 if unknown).
                   hold   --connections N [--parallel P] [--ready-file PATH] [--seconds S]:
                          N connections each proven by a 1-byte echo, the ready file, then
                          holds until stdin closes (or S seconds), echoes once more on each and

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Glass.Testing;
 
 namespace Glass.TestPeer;
 
@@ -166,6 +167,7 @@ internal static class Echo
         int failed = 0;
         string? firstError = null;
         var one = new byte[1];
+        var busy = MachineCpu.BusySeconds();
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < o.Count; i++)
         {
@@ -191,6 +193,7 @@ internal static class Echo
             }
         }
         double seconds = clock.Elapsed.TotalSeconds;
+        var cpuUs = MachineCpu.MicrosecondsPer(busy, o.Count);
         var sorted = samples.ToArray();
         Array.Sort(sorted);
         Print(new Dictionary<string, object>
@@ -198,6 +201,7 @@ internal static class Echo
             ["role"] = "setups", ["count"] = o.Count, ["ok"] = sorted.Length, ["failed"] = failed,
             ["perSecond"] = Math.Round(sorted.Length / Math.Max(seconds, 1e-9), 1),
             ["p50us"] = Percentile(sorted, 0.50), ["p99us"] = Percentile(sorted, 0.99),
+            ["machineCpuUs"] = cpuUs,
         });
         if (firstError is not null)
             Console.Error.WriteLine($"glass-testpeer setups: {failed} failed; first: {firstError}");

@@ -76,7 +76,9 @@ internal static class Program
                 (over the round trips done, should one fail).
         setups  C times (default 1000) in sequence: connect, send 1 byte, read its echo, close.
                 Prints {"role":"setups","count":C,"ok":n,"failed":f,"perSecond":r,
-                "p50us":x,"p99us":y}; the first error goes to stderr.
+                "p50us":x,"p99us":y,"machineCpuUs":z}, z the whole machine's busy CPU
+                (/proc/stat) across the sequence per setup, -1 if unknown; the first error
+                goes to stderr.
         hold    Opens N connections, P at a time (default 64), each proven by a 1-byte echo;
                 writes the number open to the ready file; holds them until S seconds pass
                 (default: no limit), standard input ends (unless it is /dev/null) or

@@ -17,7 +17,7 @@
     Workloads, bytes verified in each:
       bulk1 bulk8     one stream / 8 streams, -BulkBytes in all, A to B; Gbit/s, router CPU s/GiB
       echo64 echo16k  round trips of 64 B / 16 KiB on one connection; p50, p99
-      setups          sequential connect, 1-byte echo, close; setups/s, p50, p99
+      setups          sequential connect, 1-byte echo, close; setups/s, p50, p99, machine CPU per setup
       hold            -HoldConnections idle connections; the router's memory per connection
     Writes out/bench/e2e.json, e2e.md (the tables of docs/performance.md) and e2e.svg.
 .EXAMPLE
@@ -526,7 +526,10 @@ function Invoke-Setups($Ctx, [string] $Path) {
     if ($r.failed -ne 0 -or $r.ok -ne $SetupCount) { throw "setups: $($r.failed) of $($r.count) failed" }
     $extra = [ordered]@{}
     if ($r.PSObject.Properties['requestP50us']) { $extra.controllerRequestP50us = [double]$r.requestP50us }
-    @{ Metrics = [ordered]@{ perSecond = [double]$r.perSecond; p50us = [double]$r.p50us; p99us = [double]$r.p99us }; Extra = $extra }
+    $metrics = [ordered]@{ perSecond = [double]$r.perSecond; p50us = [double]$r.p50us; p99us = [double]$r.p99us }
+    # The tool reads /proc/stat around its sequence (its own start-up left out).
+    if ($r.PSObject.Properties['machineCpuUs'] -and [double]$r.machineCpuUs -ge 0) { $metrics.cpuUs = [double]$r.machineCpuUs }
+    @{ Metrics = $metrics; Extra = $extra }
 }
 
 function Invoke-Hold($Ctx, [string] $Path) {
@@ -643,6 +646,7 @@ $MetricInfo = [ordered]@{
     'setups.perSecond'      = @{ Label = 'setups: rate'; Unit = '/s'; Better = 'higher'; Format = '0' }
     'setups.p50us'          = @{ Label = 'setups: setup time p50'; Unit = 'us'; Better = 'lower'; Format = '0' }
     'setups.p99us'          = @{ Label = 'setups: setup time p99'; Unit = 'us'; Better = 'lower'; Format = '0' }
+    'setups.cpuUs'          = @{ Label = 'setups: CPU per setup, whole machine'; Unit = 'us'; Better = 'lower'; Format = '0' }
     'hold.pssPerConn'       = @{ Label = 'hold: router processes, PSS per connection'; Unit = 'B'; Better = 'lower'; Format = '0' }
     'hold.managedPerConn'   = @{ Label = 'hold: router managed heap per connection'; Unit = 'B'; Better = 'lower'; Format = '0' }
     'hold.conntrackPerConn' = @{ Label = 'hold: router conntrack entries per connection'; Unit = ''; Better = 'lower'; Format = '0.00' }
