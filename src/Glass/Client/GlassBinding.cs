@@ -244,24 +244,18 @@ public sealed class GlassBinding : IDisposable
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 timeout.CancelAfter(ControllerConnection.ReplyTimeout);
+                // Told before the connector's SYN (a forwarder's spare): the router answers this dial
+                // only once that SYN is in, and only then is the local server dialed.
+                if (ahead && !await DialAheadAsync(remote, routerEndpoint, timeout.Token, ct).ConfigureAwait(false))
+                    return;
+                counted = true;
+                CountConnection();
                 if (ahead)
-                {
-                    // Told before the connector's SYN (a forwarder's spare): the router answers this dial
-                    // only once that SYN is in, and only then is the local server dialed.
-                    if (!await DialAheadAsync(remote, routerEndpoint, timeout.Token, ct).ConfigureAwait(false))
-                        return;
-                    counted = true;
-                    CountConnection();
                     await local.ConnectAsync(LocalTarget, timeout.Token).ConfigureAwait(false);
-                }
                 else
-                {
-                    counted = true;
-                    CountConnection();
                     await Task.WhenAll(
                         remote.ConnectAsync(routerEndpoint, timeout.Token).AsTask(),
                         local.ConnectAsync(LocalTarget, timeout.Token).AsTask()).ConfigureAwait(false);
-                }
             }
             var (toLocal, fromLocal) = await StreamPump.RunAsync(remote, local, ct).ConfigureAwait(false);
             Interlocked.Add(ref _toLocal, toLocal);
