@@ -10,7 +10,7 @@ id, in one of three ways:
   endpoint from the controller (the requests share one controller session) and is spliced by
   the router to the binder's server. The job keeps one endpoint ready for the next local
   connection, which the binder dials ahead (only its router side), so a new connection is
-  spliced about as soon as its SYN reaches the router; unused for 5 s, it is given back. Bytes are copied first through a pooled buffer and, once a
+  spliced about as soon as its SYN reaches the router; unused for 5 s, it is given back. Bytes are copied on the module's own event loop and, once a
   direction has carried 1 MiB, with splice(2). A connection that cannot be made is reset, counted
   in Failures and reported on the job's error stream (Receive-Job).
 - With -Stdio, it carries one connection over this process's standard input and output until

@@ -8,7 +8,7 @@ connect (Connect-GlassChannel).
 
 The binding keeps a control connection to the controller. For each connector the router pushes
 an endpoint of its own; the binding dials that router endpoint and -LocalAddress:-LocalPort and
-copies bytes both ways, first through a pooled buffer and, once a direction has carried 1 MiB,
+copies bytes both ways on the module's own event loop and, once a direction has carried 1 MiB,
 with splice(2) in the kernel. The local server sees connections from this machine; neither
 this machine nor the connector learns the other's address. Neither side needs an open port:
 both only dial out, so both may sit behind NATs.

@@ -71,6 +71,8 @@ public sealed class GlassBinding : IDisposable
 
     public static async Task<GlassBinding> StartAsync(IPEndPoint router, IPEndPoint localTarget, BindingOptions? options = null, CancellationToken ct = default)
     {
+        // The event loops exist before any connection needs them (and before descriptors run short).
+        SocketLoop.EnsureStarted();
         options ??= new BindingOptions();
         // One trust for every reconnection: a key learnt at the first bind holds for the rest.
         options = options with { Trust = options.Trust ?? RouterTrust.FirstUse(router.ToString()) };
@@ -239,25 +241,34 @@ public sealed class GlassBinding : IDisposable
         try
         {
             DescriptorReserve.TryFill();
-            remote = TcpSockets.Create();
-            local = TcpSockets.Create(LocalTarget.AddressFamily);
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 timeout.CancelAfter(ControllerConnection.ReplyTimeout);
                 // Told before the connector's SYN (a forwarder's spare): the router answers this dial
                 // only once that SYN is in, and only then is the local server dialed.
-                if (ahead && !await DialAheadAsync(remote, routerEndpoint, timeout.Token, ct).ConfigureAwait(false))
+                if (ahead && (remote = await DialAheadAsync(routerEndpoint, timeout.Token, ct).ConfigureAwait(false)) is null)
                     return;
                 counted = true;
                 CountConnection();
                 if (ahead)
-                    await local.ConnectAsync(LocalTarget, timeout.Token).ConfigureAwait(false);
+                    local = await TcpSockets.ConnectAsync(LocalTarget, timeout.Token).ConfigureAwait(false);
                 else
-                    await Task.WhenAll(
-                        remote.ConnectAsync(routerEndpoint, timeout.Token).AsTask(),
-                        local.ConnectAsync(LocalTarget, timeout.Token).AsTask()).ConfigureAwait(false);
+                {
+                    var routerDial = TcpSockets.ConnectAsync(routerEndpoint, timeout.Token);
+                    var localDial = TcpSockets.ConnectAsync(LocalTarget, timeout.Token);
+                    try
+                    {
+                        await Task.WhenAll(routerDial, localDial).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        // Whichever dial succeeded is disposed below, and says which one failed.
+                        remote = routerDial.IsCompletedSuccessfully ? routerDial.Result : null;
+                        local = localDial.IsCompletedSuccessfully ? localDial.Result : null;
+                    }
+                }
             }
-            var (toLocal, fromLocal) = await StreamPump.RunAsync(remote, local, ct).ConfigureAwait(false);
+            var (toLocal, fromLocal) = await StreamPump.RunAsync(remote!, local!, ct).ConfigureAwait(false);
             Interlocked.Add(ref _toLocal, toLocal);
             Interlocked.Add(ref _fromLocal, fromLocal);
             Message?.Invoke($"A connection through router endpoint {routerEndpoint} ended: {toLocal} bytes to {LocalTarget}, {fromLocal} from it.", false);
@@ -275,10 +286,10 @@ public sealed class GlassBinding : IDisposable
                 }
                 else
                 {
-                    var which = local?.Connected == true ? $"the router endpoint {routerEndpoint}" : $"the local server {LocalTarget}";
+                    var which = local is not null ? $"the router endpoint {routerEndpoint}" : $"the local server {LocalTarget}";
                     Message?.Invoke($"A connection to channel {ChannelId} failed: {which} could not be reached ({e.Message}).", true);
                 }
-                if (remote?.Connected != true)
+                if (remote is null)
                     await CancelLinkAsync(routerEndpoint.Port).ConfigureAwait(false);
             }
         }
@@ -301,19 +312,18 @@ public sealed class GlassBinding : IDisposable
     /// Dials a link told ahead; false when it went unused: the forwarder gave its spare back (the
     /// router refuses the dial) or never dialed in time (the link is cancelled). Neither is a failure.
     /// </summary>
-    private async Task<bool> DialAheadAsync(Socket remote, IPEndPoint routerEndpoint, CancellationToken timeout, CancellationToken ct)
+    private async Task<Socket?> DialAheadAsync(IPEndPoint routerEndpoint, CancellationToken timeout, CancellationToken ct)
     {
         try
         {
-            await remote.ConnectAsync(routerEndpoint, timeout).ConfigureAwait(false);
-            return true;
+            return await TcpSockets.ConnectAsync(routerEndpoint, timeout).ConfigureAwait(false);
         }
         catch (Exception e) when (!ct.IsCancellationRequested && e is SocketException or OperationCanceledException)
         {
             if (e is OperationCanceledException)
                 await CancelLinkAsync(routerEndpoint.Port).ConfigureAwait(false);
             Message?.Invoke($"A link told ahead through router endpoint {routerEndpoint} went unused ({(e is SocketException se ? se.SocketErrorCode : "no connector in time")}).", false);
-            return false;
+            return null;
         }
     }
 

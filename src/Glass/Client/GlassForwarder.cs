@@ -68,6 +68,8 @@ public sealed class GlassForwarder : IDisposable
         string? secret = null, string? token = null, CancellationToken ct = default, TimeSpan? patience = null, RouterTrust? trust = null)
     {
         var id = ControllerConnection.Normalize(channelId);
+        // The event loops exist before any connection needs them (and before descriptors run short).
+        SocketLoop.EnsureStarted();
         var controller = new ControllerSession(router, token, patience, trust);
         Socket s;
         try
@@ -165,7 +167,6 @@ public sealed class GlassForwarder : IDisposable
         var failed = false;
         try
         {
-            remote = TcpSockets.Create(Router.AddressFamily);
             var spare = Interlocked.Exchange(ref _spare, null);
             if (spare is not null && Environment.TickCount64 - spare.RequestedAt >= (long)SpareLifetime.TotalMilliseconds)
             {
@@ -175,20 +176,19 @@ public sealed class GlassForwarder : IDisposable
             endpoint = spare is null ? await RequestEndpointAsync(ct).ConfigureAwait(false) : await UseSpareAsync(spare, ct).ConfigureAwait(false);
             // The SYN goes first; the next connection's endpoint is asked for while this one dials
             // (writing that request costs about as much as the dial itself).
-            var dial = spare is null ? null : TryDialAsync(remote, endpoint, SpareDialPatience, ct);
+            var dial = spare is null ? null : TryDialAsync(endpoint, SpareDialPatience, ct);
             PrepareSpare(ct);
-            if (dial is null || !await dial.ConfigureAwait(false))
+            remote = dial is null ? null : await dial.ConfigureAwait(false);
+            if (remote is null)
             {
                 if (spare is not null)
                 {
                     // The spare's link is gone (a translator that restarted forgets its links, and a
                     // router whose pending time is shorter refuses the dial), or slow: once more, fresh.
                     _ = _controller.CancelAsync((ushort)endpoint.Port);
-                    remote.Dispose();
-                    remote = TcpSockets.Create(Router.AddressFamily);
                     endpoint = await RequestEndpointAsync(ct).ConfigureAwait(false);
                 }
-                await DialAsync(remote, endpoint, ControllerConnection.ReplyTimeout, ct).ConfigureAwait(false);
+                remote = await DialAsync(endpoint, ControllerConnection.ReplyTimeout, ct).ConfigureAwait(false);
             }
             var (sent, received) = await StreamPump.RunAsync(local, remote, ct).ConfigureAwait(false);
             Interlocked.Add(ref _sent, sent);
@@ -241,24 +241,23 @@ public sealed class GlassForwarder : IDisposable
         }
     }
 
-    private static async Task DialAsync(Socket remote, IPEndPoint endpoint, TimeSpan patience, CancellationToken ct)
+    private static async Task<Socket> DialAsync(IPEndPoint endpoint, TimeSpan patience, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(patience);
-        await remote.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
+        return await TcpSockets.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
     }
 
-    /// <summary>False when the dial was refused or took longer than <paramref name="patience"/>.</summary>
-    private static async Task<bool> TryDialAsync(Socket remote, IPEndPoint endpoint, TimeSpan patience, CancellationToken ct)
+    /// <summary>Null when the dial was refused or took longer than <paramref name="patience"/>.</summary>
+    private static async Task<Socket?> TryDialAsync(IPEndPoint endpoint, TimeSpan patience, CancellationToken ct)
     {
         try
         {
-            await DialAsync(remote, endpoint, patience, ct).ConfigureAwait(false);
-            return true;
+            return await DialAsync(endpoint, patience, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {
-            return false;
+            return null;
         }
     }
 

@@ -4,11 +4,12 @@ using System.Net.Sockets;
 namespace Glass.Client;
 
 /// <summary>
-/// Copies bytes both ways between two connected sockets. Each direction starts as a copy through
-/// a pooled buffer (no thread of its own: cheap to start, quick for small exchanges) and, once it
-/// has carried <see cref="SpliceAfter"/> bytes, moves on to splice(2) on a thread of its own
-/// (<see cref="SplicePump"/>), so bulk never crosses user space. Each direction ends with a
-/// half-close (shutdown of sending) on the other side, so EOF travels end to end.
+/// Copies bytes both ways between two connected sockets until both directions have ended. On
+/// Linux an <see cref="EventPump"/> on the client's own event loop does it (no thread hand-off per
+/// message; a direction that has carried <see cref="SpliceAfter"/> bytes moves on to splice(2), so
+/// bulk never crosses user space); elsewhere, .NET's asynchronous copy through a pooled buffer.
+/// Each direction ends with a half-close (shutdown of sending) on the other side, so EOF travels
+/// end to end; a reset on one side resets the other.
 /// </summary>
 public static class StreamPump
 {
@@ -19,67 +20,54 @@ public static class StreamPump
 
     /// <summary>Returns the bytes copied a→b and b→a once both directions have ended.</summary>
     public static Task<(long AToB, long BToA)> RunAsync(Socket a, Socket b, CancellationToken ct) =>
-        RunAsync(a, b, SplicePump.IsSupported ? SpliceAfter : -1, ct);
+        RunAsync(a, b, SpliceAfter, ct);
 
     /// <summary>
     /// As <see cref="RunAsync(Socket, Socket, CancellationToken)"/>, with the bytes after which a
     /// direction moves to splice: 0 at once, negative never.
     /// </summary>
-    public static async Task<(long AToB, long BToA)> RunAsync(Socket a, Socket b, long spliceAfter, CancellationToken ct)
+    public static Task<(long AToB, long BToA)> RunAsync(Socket a, Socket b, long spliceAfter, CancellationToken ct) =>
+        SocketLoop.IsSupported ? EventPump.RunAsync(a, b, spliceAfter, ct) : CopyBothAsync(a, b, ct);
+
+    /// <summary>.NET's asynchronous copy only, for any platform.</summary>
+    public static async Task<(long AToB, long BToA)> CopyBothAsync(Socket a, Socket b, CancellationToken ct)
     {
-        var state = new PumpState();
-        var ab = CopyAsync(a, b, spliceAfter, state, ct);
-        var ba = CopyAsync(b, a, spliceAfter, state, ct);
-        // Aborting shuts the receiving sides down, which also wakes a splice thread blocked on them.
-        await using (ct.Register(() => Abort(a, b, state)))
+        var aborted = false;
+        void Abort()
+        {
+            // Close(0) resets, so the peers learn of the failure.
+            aborted = true;
+            a.Close(0);
+            b.Close(0);
+        }
+        var ab = CopyAsync(a, b, ct);
+        var ba = CopyAsync(b, a, ct);
+        await using (ct.Register(Abort))
         {
             // A reset on one side ends both at once: the other direction may be waiting for bytes
             // that will never come.
-            if ((await Task.WhenAny(ab, ba).ConfigureAwait(false)).IsFaulted)
-                Abort(a, b, state);
+            if ((await Task.WhenAny(ab, ba).ConfigureAwait(false)).IsFaulted && !aborted)
+                Abort();
             try
             {
                 await Task.WhenAll(ab, ba).ConfigureAwait(false);
             }
             catch
             {
-                Abort(a, b, state);
+                if (!aborted)
+                    Abort();
             }
         }
         return (ab.IsCompletedSuccessfully ? ab.Result : 0, ba.IsCompletedSuccessfully ? ba.Result : 0);
     }
 
-    /// <summary>The pooled-buffer copy only, for any platform and any number of connections.</summary>
-    public static Task<(long AToB, long BToA)> CopyBothAsync(Socket a, Socket b, CancellationToken ct) =>
-        RunAsync(a, b, -1, ct);
-
-    private static void Abort(Socket a, Socket b, PumpState state)
-    {
-        // Shutting down only the receive side wakes a splice thread without sending a FIN (and the
-        // flag keeps it from sending one), so Close(0) resets; Close waits for the thread to let
-        // go of the descriptor.
-        state.Aborted = true;
-        foreach (var s in new[] { a, b })
-        {
-            try
-            {
-                s.Shutdown(SocketShutdown.Receive);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-            }
-        }
-        a.Close(0);
-        b.Close(0);
-    }
-
-    private static async Task<long> CopyAsync(Socket from, Socket to, long spliceAfter, PumpState state, CancellationToken ct)
+    private static async Task<long> CopyAsync(Socket from, Socket to, CancellationToken ct)
     {
         byte[]? buffer = null;
         long total = 0;
         try
         {
-            while (spliceAfter < 0 || total < spliceAfter || !SplicePump.TryEnter())
+            while (true)
             {
                 if (buffer is null || from.Available == 0)
                 {
@@ -110,20 +98,5 @@ public static class StreamPump
             if (buffer is not null)
                 ArrayPool<byte>.Shared.Return(buffer);
         }
-        // Nothing is buffered here: the rest of the stream moves socket to socket in the kernel.
-        try
-        {
-            return total + await SplicePump.MoveAsync(from, to, state).ConfigureAwait(false);
-        }
-        finally
-        {
-            SplicePump.Exit();
-        }
     }
-}
-
-/// <summary>Shared by the two directions of one pump.</summary>
-internal sealed class PumpState
-{
-    public volatile bool Aborted;
 }

@@ -13,6 +13,27 @@ public static class TcpSockets
     public static Socket Create(AddressFamily family = AddressFamily.InterNetwork) =>
         Configure(new Socket(family, SocketType.Stream, ProtocolType.Tcp));
 
+    /// <summary>
+    /// A new socket, configured and connected to <paramref name="endpoint"/>. On Linux it is dialed
+    /// on the client's event loop, which then also pumps it (<see cref="StreamPump"/>).
+    /// </summary>
+    public static async Task<Socket> ConnectAsync(IPEndPoint endpoint, CancellationToken ct)
+    {
+        if (SocketLoop.IsSupported)
+            return await SocketLoop.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+        var s = Create(endpoint.AddressFamily);
+        try
+        {
+            await s.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Sets Glass's options on a socket it created or accepted; returns it.</summary>
     public static Socket Configure(Socket s)
     {

@@ -9,6 +9,7 @@ namespace Glass.Interop;
 internal static unsafe partial class Splice
 {
     public const uint SPLICE_F_MOVE = 1;
+    public const uint SPLICE_F_NONBLOCK = 2;
     public const uint SPLICE_F_MORE = 4;
     public const int O_CLOEXEC = 0x80000;
     public const int F_SETPIPE_SZ = 1031;

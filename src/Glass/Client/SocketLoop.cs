@@ -1,0 +1,351 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Glass.Interop;
+
+namespace Glass.Client;
+
+/// <summary>
+/// A thread of the client's own that waits in epoll_wait over the descriptors it was given and
+/// handles their events itself (Linux). .NET's socket engine hands every completion from its epoll
+/// thread to a thread-pool worker: two wake-ups per event, about half of a relay hop's CPU per
+/// message. The sockets given here are dialed here too (<see cref="ConnectAsync"/>), so .NET never
+/// registers them. A handler's state is touched only on its loop's thread.
+/// </summary>
+internal sealed class SocketLoop
+{
+    private const int MaxEvents = 256;
+    private const ulong WakeData = ulong.MaxValue;
+
+    private static SocketLoop[]? s_loops;
+    private static readonly object s_start = new();
+    private static int s_next;
+
+    private readonly int _epoll;
+    private readonly int _wake;
+    private int _wakePending;
+    private readonly ConcurrentQueue<Action> _posted = new();
+    private List<LoopHandler> _ready = [];
+    private List<LoopHandler> _readySpare = [];
+
+    // Handlers by slot; an event's data is (generation << 32) | (slot << 1) | side.
+    private LoopHandler?[] _slots = new LoopHandler?[64];
+    private uint[] _generations = new uint[64];
+    private readonly Stack<int> _free = new();
+    private int _used;
+    private readonly object _table = new();
+
+    /// <summary>One buffer per loop for the copies: a handler holds bytes only while a peer cannot take them.</summary>
+    internal readonly byte[] Buffer = GC.AllocateArray<byte>(64 * 1024, pinned: true);
+
+    public static bool IsSupported => OperatingSystem.IsLinux();
+
+    /// <summary>The loops, one per core up to four, handed out in turn.</summary>
+    public static SocketLoop Next()
+    {
+        var loops = Volatile.Read(ref s_loops) ?? Start();
+        return loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+    }
+
+    /// <summary>
+    /// Starts the loops now, so that a process that later runs out of descriptors still has them.
+    /// Throws <see cref="SocketException"/> (EMFILE: <see cref="SocketError.TooManyOpenSockets"/>)
+    /// when not even one can be made; a later call tries again.
+    /// </summary>
+    public static void EnsureStarted()
+    {
+        if (IsSupported && Volatile.Read(ref s_loops) is null)
+            Start();
+    }
+
+    private static SocketLoop[] Start()
+    {
+        lock (s_start)
+        {
+            if (s_loops is not null)
+                return s_loops;
+            var loops = new List<SocketLoop>();
+            SocketException? failure = null;
+            for (var i = 0; i < Math.Clamp(Environment.ProcessorCount, 1, 4) && failure is null; i++)
+            {
+                try
+                {
+                    loops.Add(new SocketLoop(i));
+                }
+                catch (SocketException e)
+                {
+                    failure = e;
+                }
+            }
+            // Fewer loops than cores still serve; none is a failure of this connection, not for good.
+            if (loops.Count == 0)
+                throw failure!;
+            Volatile.Write(ref s_loops, loops.ToArray());
+            return s_loops!;
+        }
+    }
+
+    private SocketLoop(int index)
+    {
+        _epoll = Epoll.epoll_create1(Epoll.CLOEXEC);
+        if (_epoll < 0)
+            throw Epoll.ToSocketException(Marshal.GetLastPInvokeError());
+        _wake = Epoll.eventfd(0, Epoll.CLOEXEC | Epoll.NONBLOCK);
+        if (_wake < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            Libc.close(_epoll);
+            throw Epoll.ToSocketException(errno);
+        }
+        Epoll.Control(_epoll, Epoll.EPOLL_CTL_ADD, _wake, Epoll.EPOLLIN, WakeData);
+        new Thread(Run) { IsBackground = true, Name = $"glass-loop-{index}" }.Start();
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the loop's thread, soon.</summary>
+    public unsafe void Post(Action action)
+    {
+        _posted.Enqueue(action);
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0)
+        {
+            ulong one = 1;
+            Epoll.write(_wake, &one, sizeof(ulong));
+        }
+    }
+
+    /// <summary>
+    /// Dials <paramref name="endpoint"/> from a new socket that .NET has never registered; the
+    /// socket comes back connected, with no Nagle. Failures throw <see cref="SocketException"/>
+    /// as .NET's own dial does; cancellation throws <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public static async Task<Socket> ConnectAsync(IPEndPoint endpoint, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var fd = Epoll.TcpSocket(endpoint.AddressFamily);
+        var op = new ConnectOperation(Next(), fd, endpoint);
+        try
+        {
+            using (ct.UnsafeRegister(static o => ((ConnectOperation)o!).Cancel(), op))
+            {
+                op.Start();
+                await op.Task.ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            // The loop has let go of the descriptor before failing the operation.
+            Libc.close(fd);
+            if (op.Canceled)
+                throw new OperationCanceledException($"Dialing {endpoint} was cancelled.", ct.IsCancellationRequested ? ct : default);
+            throw;
+        }
+        return new Socket(new SafeSocketHandle((IntPtr)fd, ownsHandle: true));
+    }
+
+    /// <summary>
+    /// Registers <paramref name="fd"/> (edge-triggered, both ways) for side 0 or 1 of
+    /// <paramref name="handler"/>; returns errno, 0 on success. Any thread may register: the
+    /// handler's first event then arrives on the loop's thread, after everything set before.
+    /// </summary>
+    internal int Add(LoopHandler handler, int fd, int side)
+    {
+        ulong data;
+        lock (_table)
+        {
+            if (handler.Slot < 0)
+            {
+                if (_free.TryPop(out var slot))
+                    handler.Slot = slot;
+                else
+                {
+                    if (_used == _slots.Length)
+                    {
+                        Array.Resize(ref _slots, _slots.Length * 2);
+                        Array.Resize(ref _generations, _generations.Length * 2);
+                    }
+                    handler.Slot = _used++;
+                }
+                _slots[handler.Slot] = handler;
+            }
+            data = ((ulong)_generations[handler.Slot] << 32) | ((ulong)(uint)handler.Slot << 1) | (uint)side;
+        }
+        return Epoll.Control(_epoll, Epoll.EPOLL_CTL_ADD, fd, Epoll.EPOLLIN | Epoll.EPOLLOUT | Epoll.EPOLLRDHUP | Epoll.EPOLLET, data);
+    }
+
+    /// <summary>Unregisters the handler's descriptors and frees its slot: no later event reaches it.</summary>
+    internal void Remove(LoopHandler handler, int fd0, int fd1 = -1)
+    {
+        Epoll.Control(_epoll, Epoll.EPOLL_CTL_DEL, fd0, 0, 0);
+        if (fd1 >= 0)
+            Epoll.Control(_epoll, Epoll.EPOLL_CTL_DEL, fd1, 0, 0);
+        lock (_table)
+        {
+            if (handler.Slot < 0)
+                return;
+            _slots[handler.Slot] = null;
+            _generations[handler.Slot]++;
+            _free.Push(handler.Slot);
+            handler.Slot = -1;
+        }
+    }
+
+    private LoopHandler? Find(ulong data)
+    {
+        var slot = (int)((uint)data >> 1);
+        lock (_table)
+            return slot < _used && _generations[slot] == (uint)(data >> 32) ? _slots[slot] : null;
+    }
+
+    /// <summary>Calls the handler's <see cref="LoopHandler.Continue"/> after the events at hand (fairness).</summary>
+    internal void Defer(LoopHandler handler) => _ready.Add(handler);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a loop that never returns: no tiering
+    private unsafe void Run()
+    {
+        var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * Epoll.EventSize));
+        while (true)
+        {
+            var n = Epoll.epoll_wait(_epoll, events, MaxEvents, _ready.Count > 0 ? 0 : -1);
+            for (var i = 0; i < n; i++)
+            {
+                var data = Epoll.DataAt(events, i);
+                if (data == WakeData)
+                {
+                    ulong count;
+                    Epoll.read(_wake, &count, sizeof(ulong));
+                    continue;
+                }
+                if (Find(data) is not { } handler)
+                    continue;
+                try
+                {
+                    handler.OnEvents(Epoll.EventsAt(events, i), (int)(data & 1));
+                }
+                catch (Exception e)
+                {
+                    Fail(handler, e);
+                }
+            }
+            // A full fence: a post that saw the flag still set must find its action dequeued below.
+            if (Interlocked.Exchange(ref _wakePending, 0) != 0)
+            {
+                while (_posted.TryDequeue(out var action))
+                {
+                    try
+                    {
+                        action();
+                    }
+                    catch (Exception e)
+                    {
+                        Environment.FailFast("A Glass event loop action threw.", e);
+                    }
+                }
+            }
+            if (_ready.Count > 0)
+            {
+                var ready = _ready;
+                (_ready, _readySpare) = (_readySpare, ready);
+                foreach (var h in ready)
+                {
+                    try
+                    {
+                        h.Continue();
+                    }
+                    catch (Exception e)
+                    {
+                        Fail(h, e);
+                    }
+                }
+                ready.Clear();
+            }
+        }
+    }
+
+    // A handler's bug ends that handler, never the loop and the other connections on it.
+    private static void Fail(LoopHandler handler, Exception e)
+    {
+        try
+        {
+            handler.Fail(e);
+        }
+        catch (Exception again)
+        {
+            Environment.FailFast("A Glass event loop handler failed twice.", again);
+        }
+    }
+}
+
+/// <summary>Something with descriptors on a <see cref="SocketLoop"/>; called on the loop's thread only.</summary>
+internal abstract class LoopHandler
+{
+    protected LoopHandler(SocketLoop loop) => Loop = loop;
+
+    public SocketLoop Loop { get; }
+    internal int Slot = -1;
+
+    /// <summary>Readiness of side 0 or 1's descriptor.</summary>
+    public abstract void OnEvents(uint events, int side);
+
+    /// <summary>More work after a <see cref="SocketLoop.Defer"/>.</summary>
+    public virtual void Continue() { }
+
+    /// <summary>An unexpected exception in this handler: end it.</summary>
+    public abstract void Fail(Exception e);
+}
+
+/// <summary>
+/// A non-blocking connect, started on the caller's thread and finished on the loop's when the
+/// socket becomes writable (or at once, by a cancellation or a failure).
+/// </summary>
+internal sealed class ConnectOperation(SocketLoop loop, int fd, IPEndPoint endpoint) : LoopHandler(loop)
+{
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _finished;
+
+    public Task Task => _done.Task;
+    public bool Canceled { get; private set; }
+
+    public void Start()
+    {
+        var errno = Epoll.StartConnect(fd, endpoint);
+        if (errno == 0)
+            Finish(null);
+        else if (errno != Epoll.EINPROGRESS)
+            Finish(Epoll.ToSocketException(errno));
+        else if (Loop.Add(this, fd, 0) is var added and not 0)
+            Finish(Epoll.ToSocketException(added));
+        else if (Volatile.Read(ref _finished) != 0)
+            Loop.Remove(this, fd); // cancelled while it was being registered
+    }
+
+    public override void OnEvents(uint events, int side)
+    {
+        if ((events & (Epoll.EPOLLOUT | Epoll.EPOLLERR | Epoll.EPOLLHUP)) == 0)
+            return;
+        var error = Epoll.PendingError(fd);
+        Finish(error == 0 ? null : Epoll.ToSocketException(error));
+    }
+
+    public void Cancel() => Loop.Post(() =>
+    {
+        if (Volatile.Read(ref _finished) == 0)
+        {
+            Canceled = true;
+            Finish(new OperationCanceledException());
+        }
+    });
+
+    public override void Fail(Exception e) => Finish(e);
+
+    private void Finish(Exception? e)
+    {
+        if (Interlocked.Exchange(ref _finished, 1) != 0)
+            return;
+        Loop.Remove(this, fd);
+        if (e is null)
+            _done.TrySetResult();
+        else
+            _done.TrySetException(e);
+    }
+}
