@@ -41,7 +41,15 @@ internal sealed unsafe class EventPump : LoopHandler
         _spliceAfter = spliceAfter;
         // The descriptors stay ours until the pump ends, even if the owner disposes the sockets.
         a.SafeHandle.DangerousAddRef(ref _refA);
-        b.SafeHandle.DangerousAddRef(ref _refB);
+        try
+        {
+            b.SafeHandle.DangerousAddRef(ref _refB);
+        }
+        catch
+        {
+            a.SafeHandle.DangerousRelease();
+            throw;
+        }
         _fa = (int)a.SafeHandle.DangerousGetHandle();
         _fb = (int)b.SafeHandle.DangerousGetHandle();
         _ab = new Direction(_fa, _fb);
@@ -73,17 +81,44 @@ internal sealed unsafe class EventPump : LoopHandler
         // Cancellation is registered first: the pump can end before that assignment only through
         // it, and a registration that fired is gone from the token already.
         pump._cancel = ct.UnsafeRegister(static p => ((EventPump)p!).Cancel(), pump);
-        // Registering reports what is ready already (edge-triggered): bytes queued before the pump
-        // started are moved by the first events, on the loop's thread.
-        if (pump.Loop.Add(pump, pump._fa, 0) is not 0 || pump.Loop.Add(pump, pump._fb, 1) is not 0)
-            pump.Cancel();
+        // Registering reports what is ready already (edge-triggered), and no event is handled until
+        // both descriptors are in: an event for the first could otherwise end the pump (closing
+        // both) before the second is added, which would then register a closed or reused one.
+        var failed = pump.Loop.Add(pump, pump._fa, 0) != 0 || pump.Loop.Add(pump, pump._fb, 1) != 0;
+        if (Interlocked.Exchange(ref pump._state, Running) == Missed || failed)
+            pump.Loop.Post(failed ? pump.Abort : pump.Resume);
         return pump._done.Task;
+    }
+
+    // Registering: events (and a cancellation) that arrive meanwhile are noted, not handled.
+    private const int Registering = 0, Missed = 1, Running = 2;
+    private int _state;
+    private volatile bool _cancelRequested;
+
+    /// <summary>On the loop's thread: true while the registrar has yet to finish (it replays what was missed).</summary>
+    private bool Deferred() =>
+        Volatile.Read(ref _state) != Running && Interlocked.CompareExchange(ref _state, Missed, Registering) != Running;
+
+    // Edge-triggered events do not repeat: after a missed one, both directions move as far as they can.
+    private void Resume()
+    {
+        if (_cancelRequested)
+        {
+            Abort();
+            return;
+        }
+        Progress(_ab);
+        Progress(_ba);
     }
 
     public override void OnEvents(uint events, int side)
     {
+        if (Deferred())
+            return;
         var reading = side == 0 ? _ab : _ba;
         var writing = side == 0 ? _ba : _ab;
+        // Each direction reads until EAGAIN: an edge-triggered event does not come again for bytes
+        // already there. (Stopping after a short read lost connections under churn.)
         if ((events & (Epoll.EPOLLIN | Epoll.EPOLLRDHUP | Epoll.EPOLLHUP | Epoll.EPOLLERR)) != 0)
             Progress(reading);
         if ((events & (Epoll.EPOLLOUT | Epoll.EPOLLHUP | Epoll.EPOLLERR)) != 0 && writing.Waiting)
@@ -250,7 +285,15 @@ internal sealed unsafe class EventPump : LoopHandler
         }
     }
 
-    private void Cancel() => Loop.Post(Abort);
+    private void Cancel()
+    {
+        _cancelRequested = true;
+        Loop.Post(() =>
+        {
+            if (!Deferred())
+                Abort();
+        });
+    }
 
     /// <summary>Both sides are reset: a failure on one must not look like a clean end on the other.</summary>
     private void Abort()

@@ -309,7 +309,7 @@ public sealed class GlassBinding : IDisposable
     }
 
     /// <summary>
-    /// Dials a link told ahead; false when it went unused: the forwarder gave its spare back (the
+    /// Dials a link told ahead; null when it went unused: the forwarder gave its spare back (the
     /// router refuses the dial) or never dialed in time (the link is cancelled). Neither is a failure.
     /// </summary>
     private async Task<Socket?> DialAheadAsync(IPEndPoint routerEndpoint, CancellationToken timeout, CancellationToken ct)

@@ -12,7 +12,8 @@ namespace Glass.Client;
 /// handles their events itself (Linux). .NET's socket engine hands every completion from its epoll
 /// thread to a thread-pool worker: two wake-ups per event, about half of a relay hop's CPU per
 /// message. The sockets given here are dialed here too (<see cref="ConnectAsync"/>), so .NET never
-/// registers them. A handler's state is touched only on its loop's thread.
+/// registers them. A handler is set up by whoever registers it; from its first event on, its
+/// state is touched only on its loop's thread.
 /// </summary>
 internal sealed class SocketLoop
 {

@@ -139,6 +139,35 @@ public sealed class PumpTests
     [Theory]
     [InlineData(Kind.Loop)]
     [InlineData(Kind.Splice)]
+    public async Task CancellingInTheMiddleOfATransferResetsBothSides(Kind kind)
+    {
+        var (left, leftInner, right, rightInner) = TwoConnections();
+        using (left)
+        using (right)
+        {
+            using var cts = new CancellationTokenSource();
+            var pump = Pump(kind, leftInner, rightInner, cts.Token);
+            var sending = SendAndHash(left, 64 << 20, 5);
+            // Cancelled once bytes are flowing (the first MiB has crossed), not before.
+            var buf = new byte[65536];
+            for (long got = 0; got < 1 << 20;)
+                got += await right.ReceiveAsync(buf, SocketFlags.None);
+            cts.Cancel();
+            await pump.WaitAsync(TimeSpan.FromSeconds(10));
+            var atRight = await Assert.ThrowsAsync<SocketException>(async () =>
+            {
+                while (await right.ReceiveAsync(buf, SocketFlags.None) > 0)
+                {
+                }
+            });
+            Assert.Equal(SocketError.ConnectionReset, atRight.SocketErrorCode);
+            await Assert.ThrowsAsync<SocketException>(() => sending);
+        }
+    }
+
+    [Theory]
+    [InlineData(Kind.Loop)]
+    [InlineData(Kind.Splice)]
     public async Task AReceiverThatDoesNotReadHoldsTheSenderBackAndLosesNothing(Kind kind)
     {
         var (left, leftInner, right, rightInner) = TwoConnections();
