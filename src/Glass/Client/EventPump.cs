@@ -198,7 +198,7 @@ internal sealed unsafe class EventPump : LoopHandler
                 {
                     // End of stream, or a reset that splice reported as one: a peek tells them apart.
                     byte one;
-                    if (Epoll.recv(d.From, &one, 1, Epoll.MSG_PEEK | Epoll.MSG_DONTWAIT) < 0 && Marshal.GetLastPInvokeError() is not (Libc.EAGAIN or Libc.EINTR))
+                    if (Epoll.recv(d.From, &one, 1, Epoll.MSG_PEEK | Libc.MSG_DONTWAIT) < 0 && Marshal.GetLastPInvokeError() is not (Libc.EAGAIN or Libc.EINTR))
                     {
                         Abort();
                         return;
@@ -214,7 +214,7 @@ internal sealed unsafe class EventPump : LoopHandler
             var buffer = Loop.Buffer;
             nint r;
             fixed (byte* p = buffer)
-                r = Epoll.recv(d.From, p, (nuint)buffer.Length, Epoll.MSG_DONTWAIT);
+                r = Epoll.recv(d.From, p, (nuint)buffer.Length, Libc.MSG_DONTWAIT);
             if (r == 0)
             {
                 d.Eof = true;
@@ -255,7 +255,7 @@ internal sealed unsafe class EventPump : LoopHandler
         {
             nint n;
             fixed (byte* p = data)
-                n = Epoll.send(fd, p, (nuint)data.Length, Epoll.MSG_NOSIGNAL | Epoll.MSG_DONTWAIT);
+                n = Epoll.send(fd, p, (nuint)data.Length, Epoll.MSG_NOSIGNAL | Libc.MSG_DONTWAIT);
             if (n >= 0)
                 return (int)n;
             var errno = Marshal.GetLastPInvokeError();

@@ -22,14 +22,12 @@ internal static unsafe partial class Epoll
     public const int NONBLOCK = 0x800;    // EFD_NONBLOCK, SOCK_NONBLOCK
 
     public const int SOCK_STREAM = 1;
-    public const int SOL_SOCKET = 1;
     public const int SO_ERROR = 4;
     public const int SO_LINGER = 13;
     public const int IPPROTO_TCP = 6;
     public const int TCP_NODELAY = 1;
     public const int SHUT_WR = 1;
     public const int MSG_PEEK = 0x2;
-    public const int MSG_DONTWAIT = 0x40;
     public const int MSG_NOSIGNAL = 0x4000;
     public const int EINPROGRESS = 115;
 
@@ -136,14 +134,14 @@ internal static unsafe partial class Epoll
     public static int PendingError(int fd)
     {
         int value = 0, length = sizeof(int);
-        return getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length) == 0 ? value : Marshal.GetLastPInvokeError();
+        return getsockopt(fd, Libc.SOL_SOCKET, SO_ERROR, &value, &length) == 0 ? value : Marshal.GetLastPInvokeError();
     }
 
     /// <summary>SO_LINGER {on, 0}: the close that follows sends a reset.</summary>
     public static void LingerZero(int fd)
     {
         var linger = stackalloc int[2] { 1, 0 };
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, linger, 2 * sizeof(int));
+        setsockopt(fd, Libc.SOL_SOCKET, SO_LINGER, linger, 2 * sizeof(int));
     }
 
     /// <summary>The errno as .NET's own socket errors name it, so callers handle both alike.</summary>

@@ -10,7 +10,6 @@ internal static unsafe partial class Splice
 {
     public const uint SPLICE_F_MOVE = 1;
     public const uint SPLICE_F_NONBLOCK = 2;
-    public const uint SPLICE_F_MORE = 4;
     public const int O_CLOEXEC = 0x80000;
     public const int F_SETPIPE_SZ = 1031;
 
@@ -22,28 +21,6 @@ internal static unsafe partial class Splice
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fcntl(int fd, int cmd, int arg);
-
-    // poll.h
-    public const short POLLIN = 0x001;
-    public const short POLLOUT = 0x004;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int poll(PollFd* fds, nuint nfds, int timeout);
-
-    /// <summary>Waits until <paramref name="fd"/> is ready for <paramref name="events"/> or the timeout passes.</summary>
-    public static void Wait(int fd, short events, int timeoutMs)
-    {
-        var p = new PollFd { Fd = fd, Events = events };
-        poll(&p, 1, timeoutMs); // EINTR or a timeout: the caller simply tries again
-    }
 
     /// <summary>Creates a pipe (both ends owned by the caller) of about <paramref name="size"/> bytes.</summary>
     public static (SafeFileDescriptor Read, SafeFileDescriptor Write) CreatePipe(int size)
