@@ -364,7 +364,7 @@ Describe "The controller against a stranger on the public segment$(if ($SkipReas
             Wait-GlassCondition -TimeoutSeconds 30 -Because 'the router to hold no connection of the stranger' {
                 -not @(Get-ControllerSocket $Net | Where-Object { $_.State -ne 'TIME-WAIT' -and ($_.Peer -split ':')[0] -in $Sources })
             } | Out-Null
-            # Ports too: the users' forwarders give back the spare endpoint each keeps within 5 s.
+            # Ports too: the users' forwarders give back the spare endpoint each keeps within 6 s.
             $status = Wait-GlassCondition -TimeoutSeconds 30 -Because 'the controller''s sessions to be the users'' only, and no port in use' {
                 $s = Get-GlassE2EControllerStatus -Net $Net
                 if ($s.Sessions -eq (Get-UserSessionCount $Net) -and $s.PortsInUse -eq 0) { $s }

@@ -24,6 +24,7 @@ public sealed class GlassForwarder : IDisposable
     // an unused one costs it nothing; it is given back (CANCEL) when it grows old or at stop.
     private sealed record Spare(Task<IPEndPoint> Endpoint, long RequestedAt);
     private Spare? _spare;
+    private readonly Timer _expiry;
 
     /// <summary>
     /// How long a spare endpoint is used: well inside any router's pending time (60 s by default),
@@ -45,6 +46,9 @@ public sealed class GlassForwarder : IDisposable
         Router = router;
         ChannelId = channelId;
         _secret = secret;
+        // A spare is given back between one and 1.2 lifetimes after it was asked for.
+        var period = SpareLifetime / 5;
+        _expiry = new Timer(static f => ((GlassForwarder)f!).ExpireSpare(), this, period, period);
     }
 
     public string ChannelId { get; }
@@ -269,25 +273,18 @@ public sealed class GlassForwarder : IDisposable
         var next = new Spare(RequestEndpointAsync(ct, ahead: true), Environment.TickCount64);
         if (Interlocked.CompareExchange(ref _spare, next, null) is not null)
             _ = GiveBackAsync(next); // another connection prepared one first
-        else
-            _ = ExpireAsync(next);
     }
 
-    /// <summary>Gives a spare nobody took back after its lifetime, so its router ports are free again.</summary>
-    private async Task ExpireAsync(Spare spare)
+    /// <summary>
+    /// Gives back a spare nobody took within its lifetime, so its router ports are free again. One
+    /// timer for the forwarder rather than one per spare: a busy forwarder prepares hundreds a second.
+    /// </summary>
+    private void ExpireSpare()
     {
-        try
-        {
-            await spare.Endpoint.ConfigureAwait(false);
-            await Task.Delay(SpareLifetime, _stop.Token).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // A refused request (the next connection asks again), or a stop (which gives it back).
-            return;
-        }
-        if (Interlocked.CompareExchange(ref _spare, null, spare) == spare)
-            await GiveBackAsync(spare).ConfigureAwait(false);
+        if (Volatile.Read(ref _spare) is { } spare
+            && Environment.TickCount64 - spare.RequestedAt >= (long)SpareLifetime.TotalMilliseconds
+            && Interlocked.CompareExchange(ref _spare, null, spare) == spare)
+            _ = GiveBackAsync(spare);
     }
 
     /// <summary>Ends a spare's link at the router rather than let it wait out its pending time.</summary>
@@ -307,6 +304,7 @@ public sealed class GlassForwarder : IDisposable
     public void Stop()
     {
         _stop.Cancel();
+        _expiry.Dispose();
         _listener.Dispose();
         if (Interlocked.Exchange(ref _spare, null) is { Endpoint.IsCompletedSuccessfully: true } spare)
             GiveBackAsync(spare).Wait(TimeSpan.FromSeconds(2));
