@@ -224,7 +224,12 @@ internal static class Echo
                 try
                 {
                     await s.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-                    await ProveAsync(s, (byte)i, ct).ConfigureAwait(false);
+                    for (var e = 0; e < o.Echoes; e++)
+                    {
+                        if (e > 0)
+                            await Task.Delay(200, ct).ConfigureAwait(false);
+                        await ProveAsync(s, (byte)(i + e), ct).ConfigureAwait(false);
+                    }
                     sockets[i] = s;
                 }
                 catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)

@@ -34,7 +34,7 @@ internal static class Program
                                [--seed S] [--timeout SEC]
           glass-testpeer setups --connect ADDR:PORT [--count C] [--timeout SEC]
           glass-testpeer hold  --connect ADDR:PORT --connections N [--parallel P]
-                               [--ready-file PATH] [--seconds S] [--timeout SEC]
+                               [--ready-file PATH] [--seconds S] [--timeout SEC] [--echoes E]
           glass-testpeer --help
 
         serve   Listens on ADDR:PORT (port 0 picks a free port). Accepts C connections
@@ -79,7 +79,9 @@ internal static class Program
                 "p50us":x,"p99us":y,"machineCpuUs":z}, z the whole machine's busy CPU
                 (/proc/stat) across the sequence per setup, -1 if unknown; the first error
                 goes to stderr.
-        hold    Opens N connections, P at a time (default 64), each proven by a 1-byte echo;
+        hold    Opens N connections, P at a time (default 64), each proven by a 1-byte echo
+                (E of them, 200 ms apart, with --echoes E: the later ones cross a router that
+                hands the flow to its kernel after the handshake; 0: connected, nothing sent);
                 writes the number open to the ready file; holds them until S seconds pass
                 (default: no limit), standard input ends (unless it is /dev/null) or
                 SIGTERM/SIGINT arrives; then checks that each still echoes, closes all, and
@@ -198,6 +200,8 @@ internal sealed class Options
     public int Warmup { get; private init; } = 100;
     /// <summary>hold: connections opened at once.</summary>
     public int Parallel { get; private init; } = 64;
+    /// <summary>hold: echoes proving each connection when it opens, 200 ms apart.</summary>
+    public int Echoes { get; private init; } = 1;
     /// <summary>hold: how long to hold (0 = until standard input closes).</summary>
     public double HoldSeconds { get; private init; }
     /// <summary>serve, send: how the bulk stream is made and checked (<see cref="StreamCheck"/>).</summary>
@@ -217,7 +221,7 @@ internal sealed class Options
             "echo-serve" => ["--listen", "--ready-file"],
             "echo" => ["--connect", "--size", "--count", "--warmup", "--seed", "--timeout"],
             "setups" => ["--connect", "--count", "--timeout"],
-            _ => ["--connect", "--connections", "--ready-file", "--seconds", "--parallel", "--timeout"],
+            _ => ["--connect", "--connections", "--ready-file", "--seconds", "--parallel", "--timeout", "--echoes"],
         };
         for (int i = 1; i < args.Length; i++)
         {
@@ -265,6 +269,7 @@ internal sealed class Options
             Size = values.TryGetValue("--size", out string? sz) ? (int)Math.Min(ParseSize(sz), 16 << 20) : 64,
             Warmup = values.TryGetValue("--warmup", out string? wu) ? ParseInt("--warmup", wu, 0) : 100,
             Parallel = values.TryGetValue("--parallel", out string? pa) ? ParseInt("--parallel", pa, 1) : 64,
+            Echoes = values.TryGetValue("--echoes", out string? ec) ? ParseInt("--echoes", ec, 0) : 1,
             HoldSeconds = values.TryGetValue("--seconds", out string? hs) ? ParseTimeout(hs) : 0,
             Digest = values.TryGetValue("--digest", out string? dg)
                 ? StreamCheck.IsKnown(dg) ? dg : throw new UsageException($"--digest: '{dg}' is not {StreamCheck.Sha256} or {StreamCheck.Xxh3}")

@@ -104,6 +104,8 @@ internal sealed class Session
     public long ResetDeadline;
     /// <summary>Whose acceptable segments cancel <see cref="ResetDeadline"/>: 0 either side's, 1 A's only, 2 B's only.</summary>
     public byte ResetDisprovedBy;
+    /// <summary>A reset the kernel took unjudged is being checked with the peers (SpliceEngine.ResetCheck.cs): <see cref="ResetCheckFlags"/>.</summary>
+    public ResetCheckFlags ResetCheck;
 
     // Offload: a conntrack entry carries the session; the kernel's counters (IP bytes, not payload)
     // are read back from it, and HeaderBytes (IP + TCP per segment) turns them into payload.
@@ -119,6 +121,19 @@ internal sealed class Session
     public int ListedInDump;    // the last full dump of the conntrack table that listed the entry
 
     public ref Leg Side(bool a) => ref a ? ref A : ref B;
+}
+
+/// <summary>Where the check of an unjudged reset stands; none while no check runs.</summary>
+[Flags]
+internal enum ResetCheckFlags : byte
+{
+    None = 0,
+    Running = 1,
+    /// <summary>Side A answered its probe with something other than a reset.</summary>
+    AnsweredA = 2,
+    AnsweredB = 4,
+    /// <summary>The kernel reported the removed entry gone, so a new one for the flow is not taken for it.</summary>
+    EntryGone = 8,
 }
 
 /// <summary>A snapshot of one session for status queries and Get-GlassSession.</summary>

@@ -67,6 +67,12 @@ public enum IgnoredReason
     /// number: the session is kept until it has been silent for the transitory timeout.
     /// </summary>
     HalfClosedReset,
+    /// <summary>
+    /// The kernel took a reset of an established offloaded session whose entry had seen nothing
+    /// from one side, so it could not judge the reset's number: the peers were asked instead
+    /// (SpliceEngine.ResetCheck.cs), and the session ended only if one confirmed it.
+    /// </summary>
+    ResetUnjudged,
 }
 
 /// <summary>Translator counters; written under the engine's lock, read as snapshots.</summary>

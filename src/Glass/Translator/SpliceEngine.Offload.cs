@@ -19,7 +19,9 @@ namespace Glass.Translator;
 /// idle ssh) lost its entry, and with it the session. So the entry's timeout is fixed
 /// (IPS_FIXED_TIMEOUT): no packet changes it, the engine re-arms it every
 /// <see cref="EntryRefreshInterval"/> while traffic crosses, and the engine alone ends an entry
-/// (idle, its own TIME_WAIT, which traffic restarts, an exact reset).</para>
+/// (idle, its own TIME_WAIT, which traffic restarts, an exact reset). An entry that has seen
+/// nothing from one side cannot judge a reset at all: one it took is checked with the peers
+/// first (SpliceEngine.ResetCheck.cs).</para>
 /// </remarks>
 public sealed partial class SpliceEngine
 {
@@ -122,9 +124,13 @@ public sealed partial class SpliceEngine
                         Count(IgnoredReason.HalfClosedReset);
                     }
                     break;
+                case KernelFlowState.Reset when EntryMissesASide(s):
+                    // The entry had no number from one side to judge the reset by: ask the peers.
+                    StartResetCheck(s, now);
+                    break;
                 case KernelFlowState.Reset:
-                    // An established entry takes only a reset at the exact number, which has crossed
-                    // already (the event follows the packet): end it here and there.
+                    // An established entry that has seen both sides takes only a reset at the exact
+                    // number, which has crossed already (the event follows the packet): end it here and there.
                     Release(s, "reset");
                     break;
                 case KernelFlowState.TimeWait when s.State != SessionState.TimeWait:
@@ -214,7 +220,10 @@ public sealed partial class SpliceEngine
         lock (_gate)
         {
             if (!TryFindOffloaded(original, out var s))
+            {
+                OnResetCheckEntryGone(original);
                 return;
+            }
             if (last is { } c)
                 s.Kernel = c;
             s.Offloaded = false; // nothing left to remove

@@ -46,6 +46,8 @@ public sealed partial class SpliceEngine
 
         ref var to = ref s.Side(!isA);
         var now = _clock.NowMilliseconds;
+        if (s.ResetCheck != ResetCheckFlags.None)
+            return OnResetCheckSegment(s, isA, packet, tcp, info, now);
         if (s.Adopted)
         {
             // An earlier translator's session: its sequence numbers were never seen here, so nothing

@@ -159,6 +159,7 @@ public sealed partial class SpliceEngine
             var now = _clock.NowMilliseconds;
             foreach (var s in _sessions.Values)
             {
+                ContinueResetCheck(s, now);
                 if (ExpiryReason(s, now) is { } reason)
                     _expired.Add((s, reason));
             }

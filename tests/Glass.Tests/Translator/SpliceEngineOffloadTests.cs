@@ -271,11 +271,106 @@ public sealed class SpliceEngineOffloadTests
     public void AKernelResetEndsTheSessionAndItsEntryAtOnce()
     {
         Offloaded();
+        // The entry has seen both sides: the kernel judged the reset's number.
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(1, 52, 1, 52));
         _engine.OnKernelState(OriginalA, KernelFlowState.Reset);
         Assert.Equal("reset", Assert.Single(_released).Reason);
         Assert.Single(_offloader.Removed);
         // The flow is gone: a late segment finds no session.
         Assert.Equal(DropReason.NoSession, AckFromA());
+    }
+
+    // An entry that has counted nothing from one side took the reset without judging its number.
+    private (TcpPacket ToA, TcpPacket ToB) UnjudgedReset(int sentBefore)
+    {
+        _engine.OnKernelCounters(OriginalA, new KernelCounters(0, 0, 2, 105));
+        _engine.OnKernelState(OriginalA, KernelFlowState.Reset);
+        Assert.Empty(_released);
+        Assert.Equal(OriginalA, Assert.Single(_offloader.Removed)); // the flow comes back to the queue
+        Assert.False(Assert.Single(_engine.GetSessions()).Offloaded);
+        Assert.Equal(1, _engine.GetCounters().Ignored[nameof(IgnoredReason.ResetUnjudged)]);
+        // A probe to each peer in the other's name: a keepalive with one byte it already has.
+        Assert.Equal(sentBefore + 2, _kernel.Sent.Count);
+        return (_kernel.Parse(sentBefore), _kernel.Parse(sentBefore + 1));
+    }
+
+    [Fact]
+    public void AResetTheKernelTookUnjudgedIsCheckedWithBothPeersAndALiveSessionGoesBackToTheKernel()
+    {
+        Offloaded();
+        var (toA, toB) = UnjudgedReset(_kernel.Sent.Count);
+        Assert.Equal((Router, PortA, PeerA, SrcA), (toA.SourceAddress, toA.SourcePort, toA.DestinationAddress, toA.DestinationPort));
+        Assert.Equal((IsnB, IsnA + 1, TcpFlags.Ack, 1), (toA.Sequence, toA.Acknowledgment, toA.Flags, toA.PayloadLength));
+        Assert.Equal((Router, PortB, PeerB, SrcB), (toB.SourceAddress, toB.SourcePort, toB.DestinationAddress, toB.DestinationPort));
+        Assert.Equal((IsnA, IsnB + 1, TcpFlags.Ack, 1), (toB.Sequence, toB.Acknowledgment, toB.Flags, toB.PayloadLength));
+
+        // Both answer with an ACK (relayed as any segment is), and the removed entry's destroy
+        // event arrives: the session goes back to the kernel, its counters kept.
+        Assert.Equal(DropReason.None, AckFromA());
+        Assert.Equal(DropReason.None, AckFromB());
+        Assert.Single(_offloader.Offloaded);
+        _engine.OnKernelDestroyed(OriginalA, new KernelCounters(0, 0, 2, 105));
+        Assert.Equal(2, _offloader.Offloaded.Count);
+        var s = Assert.Single(_engine.GetSessions());
+        Assert.True(s.Offloaded);
+        Assert.Equal(1, s.BytesFromB); // 105 IP bytes in 2 packets of 52 header bytes
+        Assert.Empty(_released);
+        // Nothing is left to expire it: no deadline, no further probe.
+        var sent = _kernel.Sent.Count;
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, _engine.Sweep());
+        Assert.Equal(sent, _kernel.Sent.Count);
+        // The new entry's destroy event is the session's end as before.
+        _engine.OnKernelDestroyed(OriginalA, null);
+        Assert.Equal("expired", Assert.Single(_released).Reason);
+    }
+
+    [Fact]
+    public void ALiveSessionWhoseOldEntryIsNeverReportedGoneGoesBackToTheKernelAfterAWhile()
+    {
+        Offloaded();
+        UnjudgedReset(_kernel.Sent.Count);
+        AckFromA();
+        AckFromB();
+        Assert.Single(_offloader.Offloaded); // a new entry now could be taken for the old one's end
+        _clock.Advance(TimeSpan.FromMilliseconds(SpliceEngine.EntryGoneWaitMilliseconds));
+        Assert.Equal(0, _engine.Sweep());
+        Assert.Equal(2, _offloader.Offloaded.Count);
+        Assert.Empty(_released);
+    }
+
+    [Fact]
+    public void APeerWithoutTheConnectionConfirmsAnUnjudgedResetWhichThenEndsTheSession()
+    {
+        Offloaded();
+        var (toA, _) = UnjudgedReset(_kernel.Sent.Count);
+        // A reset elsewhere is relayed for the peer to judge, and confirms nothing.
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, IsnA + 5000, 0, TcpFlags.Rst)));
+        Assert.Empty(_released);
+        // A's host has no such connection: it resets the probe at its acknowledgment number.
+        Assert.Equal(DropReason.None, _engine.Process(Tcp(PeerA, SrcA, Router, PortA, toA.Acknowledgment, 0, TcpFlags.Rst)));
+        Assert.Equal("reset", Assert.Single(_released).Reason);
+        Assert.Equal(DropReason.NoSession, AckFromB());
+        Assert.Single(_offloader.Removed);
+    }
+
+    [Fact]
+    public void AnUnjudgedResetNobodyAnswersEndsTheSessionAfterConntracksCloseTimeProbingMeanwhile()
+    {
+        Offloaded();
+        var before = _kernel.Sent.Count;
+        UnjudgedReset(before);
+        AckFromB(); // B answered; A never does
+        var sent = _kernel.Sent.Count;
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(0, _engine.Sweep());
+        // Only the side still silent is asked again.
+        Assert.Equal(sent + 1, _kernel.Sent.Count);
+        Assert.Equal(PeerA, _kernel.Parse(sent).DestinationAddress);
+        _clock.Advance(TimeSpan.FromSeconds(9));
+        Assert.Equal(1, _engine.Sweep());
+        Assert.Equal("reset", Assert.Single(_released).Reason);
+        Assert.Single(_offloader.Offloaded);
     }
 
     [Fact]
