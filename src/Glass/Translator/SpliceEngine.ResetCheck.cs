@@ -92,14 +92,13 @@ public sealed partial class SpliceEngine
     }
 
     /// <summary>The removed entry's destroy event (it must not be taken for the next entry's).</summary>
-    private bool OnResetCheckEntryGone(in FlowTuple original)
+    private void OnResetCheckEntryGone(in FlowTuple original)
     {
         if (!_byFlow.TryGetValue(new FlowKey(original.Source, original.SourcePort, original.DestinationPort), out var s)
             || s.ResetCheck == ResetCheckFlags.None || s.A.Peer != original.Source || s.A.PeerPort != original.SourcePort)
-            return false;
+            return;
         s.ResetCheck |= ResetCheckFlags.EntryGone;
         MaybeEndResetCheck(s, _clock.NowMilliseconds);
-        return true;
     }
 
     /// <summary>Both peers answered: the session goes back to the kernel, once the old entry is known gone (or long enough removed).</summary>
