@@ -81,9 +81,11 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
             Get-GlassSession -ControlSocket $Router.ControlSocket | Where-Object { $_.BytesFromA -ge 256MB -and $_.BytesFromB -ge 256MB }
         }
         $s.Offloaded | Should -BeTrue
-        # The kernel counts IP bytes; the translator takes the headers off, to within a fraction of a percent.
-        $s.BytesFromA | Should -BeLessThan (256MB * 1.005)
-        $s.BytesFromB | Should -BeLessThan (256MB * 1.005)
+        # The kernel counts IP bytes; the translator takes the headers off (with them the figure
+        # would be 3.6 % over: 52 bytes on every 1448). What is left over is what the router carried
+        # twice: retransmissions, 0.58 % in a CI run on a loaded machine, and SACK blocks.
+        $s.BytesFromA | Should -BeLessThan (256MB * 1.02)
+        $s.BytesFromB | Should -BeLessThan (256MB * 1.02)
         $s.PeerA | Should -BeLike "$($Net.NatAPublicAddress):*"
         $s.PeerB | Should -BeLike "$($Net.NatBPublicAddress):*"
     }
