@@ -94,9 +94,12 @@ public sealed partial class SpliceEngine
             s.A.Syn.Options.SackPermitted && s.B.Syn.Options.SackPermitted);
     }
 
-    private bool TryFindOffloaded(in FlowTuple original, out Session s) =>
+    private bool TryFindOffloaded(in FlowTuple original, out Session s) => TryFindByEntry(original, out s) && s.Offloaded;
+
+    /// <summary>The session whose side A is <paramref name="original"/>'s source: an entry's original direction.</summary>
+    private bool TryFindByEntry(in FlowTuple original, out Session s) =>
         _byFlow.TryGetValue(new FlowKey(original.Source, original.SourcePort, original.DestinationPort), out s!)
-        && s.Offloaded && s.A.Peer == original.Source && s.A.PeerPort == original.SourcePort;
+        && s.A.Peer == original.Source && s.A.PeerPort == original.SourcePort;
 
     /// <summary>The kernel moved an offloaded connection to another TCP state.</summary>
     public void OnKernelState(in FlowTuple original, KernelFlowState state)

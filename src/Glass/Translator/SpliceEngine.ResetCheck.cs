@@ -94,8 +94,7 @@ public sealed partial class SpliceEngine
     /// <summary>The removed entry's destroy event (it must not be taken for the next entry's).</summary>
     private void OnResetCheckEntryGone(in FlowTuple original)
     {
-        if (!_byFlow.TryGetValue(new FlowKey(original.Source, original.SourcePort, original.DestinationPort), out var s)
-            || s.ResetCheck == ResetCheckFlags.None || s.A.Peer != original.Source || s.A.PeerPort != original.SourcePort)
+        if (!TryFindByEntry(original, out var s) || s.ResetCheck == ResetCheckFlags.None)
             return;
         s.ResetCheck |= ResetCheckFlags.EntryGone;
         MaybeEndResetCheck(s, _clock.NowMilliseconds);
