@@ -283,10 +283,8 @@ public sealed partial class SpliceEngine
         var ece = to.EcnSetup && from.EcnSetup;
         var n = TcpSegmentBuilder.WriteSynAck(_scratch, to.Router, leg.RouterPort, leg.Peer, to.PeerPort,
             from.Isn, to.Isn + 1, from.SynWindow, ece, o);
-        if (_sender.Send(_scratch.AsSpan(0, n), leg.Peer))
+        if (SendBuilt(n, leg.Peer))
             _synAcks++;
-        else
-            Count(DropReason.SendFailed);
     }
 
     /// <summary>
@@ -404,8 +402,16 @@ public sealed partial class SpliceEngine
     private void SendReset(in Leg to)
     {
         var n = TcpSegmentBuilder.WriteRst(_scratch, to.Router, to.RouterPort, to.Peer, to.PeerPort, to.LastAck, to.SndNxt);
-        if (!_sender.Send(_scratch.AsSpan(0, n), to.Peer))
-            Count(DropReason.SendFailed);
+        SendBuilt(n, to.Peer);
+    }
+
+    /// <summary>Sends the first <paramref name="length"/> bytes of the scratch buffer, a segment the engine built; a refusal is counted.</summary>
+    private bool SendBuilt(int length, uint peer)
+    {
+        if (_sender.Send(_scratch.AsSpan(0, length), peer))
+            return true;
+        Count(DropReason.SendFailed);
+        return false;
     }
 
     /// <summary>The options of the SYN-ACK sent to <paramref name="to"/>, on behalf of <paramref name="from"/>.</summary>

@@ -81,10 +81,8 @@ public sealed partial class SpliceEngine
     private void RefuseSyn(uint router, ushort routerPort, uint peer, ushort peerPort, uint sequence, uint acknowledgment)
     {
         var n = TcpSegmentBuilder.WriteRst(_scratch, router, routerPort, peer, peerPort, sequence, acknowledgment);
-        if (_sender.Send(_scratch.AsSpan(0, n), peer))
+        if (SendBuilt(n, peer))
             _synsRefused++;
-        else
-            Count(DropReason.SendFailed);
     }
 
     /// <summary>Forgets marks whose time is up (from the sweep).</summary>

@@ -62,8 +62,7 @@ public sealed partial class SpliceEngine
         var window = (ushort)Math.Min(ushort.MaxValue, (from.RightEdge - from.LastAck) >> fromShift);
         var n = TcpSegmentBuilder.WriteSegment(_scratch, to.Router, to.RouterPort, to.Peer, to.PeerPort,
             from.SndNxt - 1, from.LastAck, TcpFlags.Ack, window, ProbeByte);
-        if (!_sender.Send(_scratch.AsSpan(0, n), to.Peer))
-            Count(DropReason.SendFailed);
+        SendBuilt(n, to.Peer);
     }
 
     /// <summary>A segment of a session whose reset is being checked: relayed as it is, and taken as that side's answer.</summary>

@@ -42,9 +42,6 @@ public sealed partial class SpliceEngine
         // No options: without a timestamp there is nothing for PAWS to judge, and no window to scale.
         var n = TcpSegmentBuilder.WriteSynAck(_scratch, to.Router, to.RouterPort, to.Peer, to.PeerPort,
             from.SndNxt, to.SndNxt, 0, ece: false, NoOptions);
-        if (_sender.Send(_scratch.AsSpan(0, n), to.Peer))
-            return true;
-        Count(DropReason.SendFailed);
-        return false;
+        return SendBuilt(n, to.Peer);
     }
 }
