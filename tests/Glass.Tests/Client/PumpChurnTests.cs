@@ -22,15 +22,18 @@ public sealed class PumpChurnTests
         using var second = Listen();
         using var first = Listen();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(Seconds));
+        // The servers accept until the last worker is done: a connection made just before the stop
+        // must still be answered. (Ending them with the workers' stop left such connections in an
+        // accept queue, unanswered; that once passed for a loopback mystery.)
+        using var serving = new CancellationTokenSource();
         var servers = new[]
         {
-            EchoServer(echo, stop.Token),
-            Relay(second, (IPEndPoint)echo.LocalEndPoint!, stop.Token),
-            Relay(first, (IPEndPoint)second.LocalEndPoint!, stop.Token),
+            EchoServer(echo, serving.Token),
+            Relay(second, (IPEndPoint)echo.LocalEndPoint!, serving.Token),
+            Relay(first, (IPEndPoint)second.LocalEndPoint!, serving.Token),
         };
         var target = (IPEndPoint)first.LocalEndPoint!;
         var failures = new List<string>();
-        var unanswered = new List<string>();
         long hashed = 0, operations = 0;
         var workers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
         {
@@ -52,14 +55,6 @@ public sealed class PumpChurnTests
                     else
                         await Hashed(target, rng.Next(1, 16385), rng, patience.Token);
                 }
-                catch (TimeoutException e) when (kind != 1 && e.Message.StartsWith("no echo after 0 of", StringComparison.Ordinal))
-                {
-                    // A connection that never got its first byte back: seen as often with .NET's own
-                    // copy in place of the pumps (GLASS_CHURN_PUMP=copy), so the loopback churn's,
-                    // not the pumps'. Counted, and bounded below.
-                    lock (unanswered)
-                        unanswered.Add(e.Message);
-                }
                 catch (Exception e) when (kind != 1)
                 {
                     lock (failures)
@@ -71,9 +66,10 @@ public sealed class PumpChurnTests
             }
         })).ToArray();
         await Task.WhenAll(workers);
+        serving.Cancel();
+        await Task.WhenAll(servers);
         Assert.True(hashed > 0);
-        Assert.True(unanswered.Count * 100 <= operations, $"{unanswered.Count} of {operations} connections got no answer at all: {string.Join("; ", unanswered)}");
-        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        Assert.True(failures.Count == 0, $"{failures.Count} of {operations} operations failed:\n{string.Join("\n", failures)}");
     }
 
     private static Socket Listen()
