@@ -349,8 +349,11 @@ function New-SocatRelay($Ctx) {
 
 function New-GlassPath($Ctx, [string] $Offload) {
     $net = $Ctx.Net
+    # The router runs as examples/glass-router.service runs it: with at most two malloc arenas
+    # (docs/performance.md, "hold").
     $Ctx.Router = Start-GlassE2ERouter -Net $net -PortRange 60000-60999 -Offload $Offload -TimeWaitSeconds 2 `
-        -LinksPerAddress 100000 -ConnectRatePerAddress 1000000 -MaxSessions 200000 -Script 'tests/bench/E2E.Router.ps1'
+        -LinksPerAddress 100000 -ConnectRatePerAddress 1000000 -MaxSessions 200000 -Script 'tests/bench/E2E.Router.ps1' `
+        -Environment @{ MALLOC_ARENA_MAX = '2' }
     $Ctx.Channels = @{}
     $Ctx.Targets = @{}
     $Ctx.EchoShards = @()

@@ -28,10 +28,10 @@ function ConvertFrom-GlassE2EPeerOutput([string] $Text) {
 }
 
 function Start-GlassE2EPwsh {
-    param($Net, [string] $Namespace, [string] $Script, [string[]] $ArgumentList)
+    param($Net, [string] $Namespace, [string] $Script, [string[]] $ArgumentList, [hashtable] $Environment)
     $pwsh = Get-GlassPwshCommand
     $env:GLASS_MODULE = Get-GlassE2EModule
-    Start-GlassNetProcess -Net $Net -Namespace $Namespace -FilePath $pwsh.FilePath -ArgumentList (
+    Start-GlassNetProcess -Net $Net -Namespace $Namespace -FilePath $pwsh.FilePath -Environment $Environment -ArgumentList (
         @($pwsh.ArgumentList) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $RepoRoot $Script)) + $ArgumentList)
 }
 
@@ -52,13 +52,14 @@ function Start-GlassE2ERouter {
     and -LeaseSeconds go into the config only when given, so the router keeps its defaults
     otherwise; -AllowPlaintext sets tls.allowPlaintext (plain GLASS/1 and the binary BIND/CONN). -Script runs
     another host script with router.ps1's parameters (-ConfigPath, -Role, -ReadyFile), e.g. the
-    benchmark's, which also reports the process's managed memory.
+    benchmark's, which also reports the process's managed memory. -Environment adds variables to
+    the router processes' environment.
     #>
     param($Net, [string] $PortRange = '60000-60099', [int] $Queue = 6, [int] $ControllerPort = 7000, [switch] $Separate,
         [int] $TimeWaitSeconds = 30, [int] $PendingSeconds = 60, [ValidateSet('kernel', 'none')] [string] $Offload = 'kernel', [switch] $KeepSessions,
         [int] $LinksPerAddress, [int] $ConnectRatePerAddress, [int] $ConnectionsPerAddress, [int] $MaxSessions, [int] $MetricsPort, [switch] $FailOpen,
         [int] $LeaseSeconds, [switch] $AllowPlaintext,
-        [string] $Script = 'examples/router.ps1',
+        [string] $Script = 'examples/router.ps1', [hashtable] $Environment,
         # More top-level YAML (e.g. an access section), appended as given.
         [string[]] $ConfigLines = @())
     Import-Module (Get-GlassE2EModule) -Global
@@ -97,7 +98,7 @@ tls:
     $processes = foreach ($role in $roles) {
         $ready = Join-Path $Net.TempDirectory "router-$role-$ControllerPort.ready"
         Remove-Item -LiteralPath $ready -ErrorAction Ignore
-        $p = Start-GlassE2EPwsh -Net $Net -Namespace router -Script $Script -ArgumentList @(
+        $p = Start-GlassE2EPwsh -Net $Net -Namespace router -Script $Script -Environment $Environment -ArgumentList @(
             '-ConfigPath', $config, '-Role', $role, '-ReadyFile', $ready)
         Wait-GlassE2EFile -Process $p -Path $ready -Because "the glass router ($role) to start"
         $p
