@@ -119,6 +119,7 @@ internal sealed class Session
     public byte HeaderBytes = 52;
     public KernelCounters Kernel;
     public int ListedInDump;    // the last full dump of the conntrack table that listed the entry
+    public int Slot = -1;       // in the engine's SessionTable; -1 once released
 
     public ref Leg Side(bool a) => ref a ? ref A : ref B;
 }

@@ -247,7 +247,7 @@ public sealed partial class SpliceEngine
     {
         lock (_gate)
         {
-            foreach (var s in _sessions.Values)
+            foreach (var s in _sessions)
             {
                 // A session offloaded after the dump began may be missing from it.
                 if (s.Offloaded && s.OffloadedAt < dumpStartedAt && s.ListedInDump != dump)
@@ -295,7 +295,7 @@ public sealed partial class SpliceEngine
             s.B.Syn.Router = flow.Reply.Destination;
             _byFlow[ka] = s;
             _byFlow[kb] = s;
-            _sessions[s.Id] = s;
+            _sessions.Add(s);
             _created++;
             _adopted++;
             _offloadedNow++;

@@ -23,7 +23,7 @@ public sealed partial class SpliceEngine
         lock (_gate)
         {
             var told = 0;
-            foreach (var s in _sessions.Values)
+            foreach (var s in _sessions)
             {
                 RefuseWaitingSyns(s);
                 if (s.A.Proven && Provoke(in s.A, in s.B))

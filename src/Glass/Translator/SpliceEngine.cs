@@ -20,7 +20,7 @@ public sealed partial class SpliceEngine
     private readonly Dictionary<EndpointKey, Session> _byEndpoint = new();
     // Sides whose SYN arrived, by the full flow (the router address is implied by the port).
     private readonly Dictionary<FlowKey, Session> _byFlow = new();
-    private readonly Dictionary<long, Session> _sessions = new();
+    private readonly SessionTable _sessions = new();
     private readonly List<(Session Session, string Reason)> _expired = new();
     // Sessions in the order they entered TIME_WAIT: the oldest gives way when the table is full.
     private readonly Queue<Session> _timeWaitOrder = new();
@@ -74,7 +74,7 @@ public sealed partial class SpliceEngine
             _refuseUntil.Remove(kb);
             _byEndpoint[ka] = s;
             _byEndpoint[kb] = s;
-            _sessions[s.Id] = s;
+            _sessions.Add(s);
             _created++;
             return LinkResult.Ok(s.Id);
         }
@@ -157,7 +157,7 @@ public sealed partial class SpliceEngine
         lock (_gate)
         {
             var now = _clock.NowMilliseconds;
-            foreach (var s in _sessions.Values)
+            foreach (var s in _sessions)
             {
                 ContinueResetCheck(s, now);
                 if (ExpiryReason(s, now) is { } reason)
@@ -205,7 +205,7 @@ public sealed partial class SpliceEngine
     {
         while (_timeWaitOrder.TryDequeue(out var s))
         {
-            if (s.State == SessionState.TimeWait && _sessions.ContainsKey(s.Id))
+            if (s.State == SessionState.TimeWait && _sessions.Contains(s))
             {
                 Release(s, "closed");
                 return true;
@@ -227,7 +227,7 @@ public sealed partial class SpliceEngine
     /// </summary>
     private void ForgetStaleTimeWaitOrder()
     {
-        while (_timeWaitOrder.TryPeek(out var oldest) && (oldest.State != SessionState.TimeWait || !_sessions.ContainsKey(oldest.Id)))
+        while (_timeWaitOrder.TryPeek(out var oldest) && (oldest.State != SessionState.TimeWait || !_sessions.Contains(oldest)))
             _timeWaitOrder.Dequeue();
         if (_timeWaitOrder.Count <= 2 * _sessions.Count + 64)
             return;
@@ -235,7 +235,7 @@ public sealed partial class SpliceEngine
         for (var n = _timeWaitOrder.Count; n > 0; n--)
         {
             var s = _timeWaitOrder.Dequeue();
-            if (s.State == SessionState.TimeWait && _sessions.ContainsKey(s.Id) && seen.Add(s.Id))
+            if (s.State == SessionState.TimeWait && _sessions.Contains(s) && seen.Add(s.Id))
                 _timeWaitOrder.Enqueue(s);
         }
     }
@@ -247,7 +247,7 @@ public sealed partial class SpliceEngine
         ReleaseEndpoints(s);
         ForgetFlows(s, ref s.A);
         ForgetFlows(s, ref s.B);
-        _sessions.Remove(s.Id);
+        _sessions.Remove(s);
         _released++;
         // An adopted session's link belonged to an earlier translator, whose PAIRED freed its ports.
         if (!s.Adopted)
@@ -308,7 +308,7 @@ public sealed partial class SpliceEngine
             var byState = new Dictionary<string, int>();
             foreach (var st in Enum.GetValues<SessionState>())
                 byState[st.ToString()] = 0;
-            foreach (var s in _sessions.Values)
+            foreach (var s in _sessions)
             {
                 if (s.State is SessionState.Pending or SessionState.Handshake)
                     pending++;
@@ -353,7 +353,7 @@ public sealed partial class SpliceEngine
         {
             var now = _clock.NowMilliseconds;
             var list = new List<SessionInfo>(_sessions.Count);
-            foreach (var s in _sessions.Values)
+            foreach (var s in _sessions)
             {
                 var k = s.Kernel;
                 list.Add(new SessionInfo(s.Id, s.State,
