@@ -4,15 +4,19 @@ namespace Glass.Tests.Translator;
 
 public sealed class SessionTableTests
 {
-    private static Session NewSession(long id) => new(id, 1, 1000, 2, 2000, 0);
+    private static (SessionTable Table, List<Session> Sessions) Filled(int count)
+    {
+        var table = new SessionTable();
+        var sessions = Enumerable.Range(1, count).Select(i => new Session(i, 1, 1000, 2, 2000, 0)).ToList();
+        foreach (var s in sessions)
+            table.Add(s);
+        return (table, sessions);
+    }
 
     [Fact]
     public void HoldsWhatWasAddedUntilItIsRemoved()
     {
-        var table = new SessionTable();
-        var sessions = Enumerable.Range(1, 100).Select(i => NewSession(i)).ToList();
-        foreach (var s in sessions)
-            table.Add(s);
+        var (table, sessions) = Filled(100);
         // Every other one goes; the ones that took their slots stay findable.
         foreach (var s in sessions.Where(s => s.Id % 2 == 0))
             Assert.True(table.Remove(s));
@@ -30,10 +34,7 @@ public sealed class SessionTableTests
     [Fact]
     public void TheSessionAtHandMayBeRemovedWhileEnumerating()
     {
-        var table = new SessionTable();
-        var sessions = Enumerable.Range(1, 40).Select(i => NewSession(i)).ToList();
-        foreach (var s in sessions)
-            table.Add(s);
+        var (table, sessions) = Filled(40);
         var seen = new List<long>();
         foreach (var s in table)
         {
@@ -50,10 +51,7 @@ public sealed class SessionTableTests
     [Fact]
     public void GivesBackMostOfItsArrayAfterABurstEnds()
     {
-        var table = new SessionTable();
-        var sessions = Enumerable.Range(1, 10_000).Select(i => NewSession(i)).ToList();
-        foreach (var s in sessions)
-            table.Add(s);
+        var (table, sessions) = Filled(10_000);
         foreach (var s in sessions.Skip(10))
             table.Remove(s);
         Assert.Equal(10, table.Count);
