@@ -44,7 +44,9 @@ Network (namespaces $($net.Id)):
     $null = Wait-GlassNetProcess -Process $serve -TimeoutSeconds 60
     $served = ConvertFrom-GlassE2EPeerOutput $serve.ReadStdout()
     $seenB = Stop-GlassCapture $captureB
-    $session = Get-GlassSession -ControlSocket $router.ControlSocket | Select-Object -First 1
+    # The session that carried the bytes: the forwarder keeps a spare link pending beside it.
+    $session = Get-GlassSession -ControlSocket $router.ControlSocket |
+        Sort-Object { $_.BytesFromA + $_.BytesFromB } -Descending | Select-Object -First 1
 
     $rows = @(
         [pscustomobject]@{ Direction = 'A -> B'; Bytes = $served.received; Sha256Sent = $sent.sentSha256.Substring(0, 16); Sha256Received = $served.receivedSha256.Substring(0, 16); Intact = $sent.sentSha256 -eq $served.receivedSha256 }
@@ -52,7 +54,11 @@ Network (namespaces $($net.Id)):
     )
     $rows | Format-Table -AutoSize | Out-String | Write-Host
     Write-Host "Seconds: $([math]::Round($sent.seconds, 2)); addresses B saw: $($seenB.Addresses -join ', ') (A's public address $($net.NatAPublicAddress) never)."
-    if ($session) { Write-Host "Translator session: $($session.PeerA) <-> $($session.PeerB), state $($session.State), $($session.PacketsFromA + $session.PacketsFromB) packets relayed." }
+    if ($session) {
+        $carrier = if ($session.Offloaded) { 'carried by the kernel (a conntrack entry)' } else { 'relayed by the translator' }
+        Write-Host ("Translator session: $($session.PeerA) <-> $($session.PeerB), state $($session.State), ${carrier}: " +
+            "$($session.BytesFromA + $session.BytesFromB) bytes in $($session.PacketsFromA + $session.PacketsFromB) packets.")
+    }
     if (-not ($rows.Intact -notcontains $false) -or $seenB.Addresses -contains $net.NatAPublicAddress) {
         throw 'The demo failed: bytes differ or B saw A''s address.'
     }
