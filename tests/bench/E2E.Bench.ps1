@@ -882,7 +882,8 @@ try {
             if ($p -in 'glass', 'direct', 'none' -and $WarmupHold -gt 0) {
                 # A first hold compiles code that setups never run (many sessions at once: table
                 # growth, conntrack dumps and sweeps over thousands, tier-up): ~1 MB of JIT code
-                # after 2,000 warm-up setups, which is not a connection's memory. A small hold first, so the baseline has it.
+                # after 2,000 warm-up setups, which is not a connection's memory. A small hold
+                # first, so that the baseline has it.
                 $ctx.HoldBaseline[$p] = Get-HoldSnapshot $ctx $p
                 $savedHold = $HoldConnections; $HoldConnections = $WarmupHold
                 try { $null = Invoke-Hold $ctx $p } finally { $HoldConnections = $savedHold }
