@@ -55,12 +55,21 @@ BeforeAll {
         # The session the running transfer made: its two legs' public ends and router ports. With
         # -NewerThan, the first session made after that one, whether or not bytes crossed it.
         param($Net, $Router, $Send, [switch] $Offloaded, [long] $NewerThan = -1)
-        $s = Wait-GlassCondition -TimeoutSeconds 60 -Because 'the transfer to flow through a session' {
-            if ($Send.HasExited) { throw "the transfer ended before its session was seen: $($Send.ReadStderr())" }
-            Get-GlassSession -ControlSocket $Router.ControlSocket |
-                Where-Object { $_.State -in 'Established', 'Closing' -and (-not $Offloaded -or $_.Offloaded) } |
-                Where-Object { if ($NewerThan -ge 0) { $_.Id -gt $NewerThan } else { $_.BytesFromA + $_.BytesFromB -gt 0 } } |
-                Select-Object -First 1
+        try {
+            $s = Wait-GlassCondition -TimeoutSeconds 60 -Because 'the transfer to flow through a session' {
+                if ($Send.HasExited) { throw "the transfer ended before its session was seen: $($Send.ReadStderr())" }
+                Get-GlassSession -ControlSocket $Router.ControlSocket |
+                    Where-Object { $_.State -in 'Established', 'Closing' -and (-not $Offloaded -or $_.Offloaded) } |
+                    Where-Object { if ($NewerThan -ge 0) { $_.Id -gt $NewerThan } else { $_.BytesFromA + $_.BytesFromB -gt 0 } } |
+                    Select-Object -First 1
+            }
+        }
+        catch {
+            # What the translator held instead, so that a failure here can be told apart from a slow one.
+            $held = @(Get-GlassSession -ControlSocket $Router.ControlSocket | ForEach-Object {
+                    "$($_.Id) $($_.State) offloaded=$($_.Offloaded) bytes=$($_.BytesFromA + $_.BytesFromB)" }) -join '; '
+            $st = Get-GlassTranslatorStatus -ControlSocket $Router.ControlSocket
+            throw "$($_.Exception.Message). Sessions: [$held]; offload failures $($st.OffloadFailures), last errno $($st.LastOffloadErrno)"
         }
         $a, $b = if ($s.PeerA -like "$($Net.NatAPublicAddress):*") { @($s.PeerA, $s.RouterPortA), @($s.PeerB, $s.RouterPortB) } else { @($s.PeerB, $s.RouterPortB), @($s.PeerA, $s.RouterPortA) }
         [pscustomobject]@{
