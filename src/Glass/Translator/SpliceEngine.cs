@@ -362,6 +362,8 @@ public sealed partial class SpliceEngine
                     s.B.Packets + (long)k.PacketsB, s.B.Bytes + Payload(k.BytesB, k.PacketsB, s.HeaderBytes),
                     now - s.CreatedAt, now - s.LastActivity, s.Offloaded));
             }
+            // Oldest first, as users read a list of sessions (the table keeps no order).
+            list.Sort(static (x, y) => x.Id.CompareTo(y.Id));
             return list;
         }
 

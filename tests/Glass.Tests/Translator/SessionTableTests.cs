@@ -58,4 +58,19 @@ public sealed class SessionTableTests
         Assert.True(table.Capacity <= 64, $"capacity {table.Capacity} after shrinking to 10 sessions");
         Assert.All(sessions.Take(10), s => Assert.True(table.Contains(s)));
     }
+
+    [Fact]
+    public void TheEngineListsSessionsOldestFirstWhateverTheTableDid()
+    {
+        var engine = new SpliceEngine(new FakeKernel(), new FakeClock());
+        var peerA = Glass.Packets.Ipv4.Parse("203.0.113.2");
+        var peerB = Glass.Packets.Ipv4.Parse("198.51.100.7");
+        for (ushort i = 0; i < 6; i++)
+            Assert.True(engine.Link(peerA, (ushort)(60000 + i), peerB, (ushort)(61000 + i)).Success);
+        // Removing the oldest moves the newest into its slot.
+        Assert.True(engine.Unlink(peerA, 60000));
+        var ids = engine.GetSessions().Select(x => x.Id).ToList();
+        Assert.Equal(5, ids.Count);
+        Assert.Equal(ids.Order(), ids);
+    }
 }
