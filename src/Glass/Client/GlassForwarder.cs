@@ -178,10 +178,11 @@ public sealed class GlassForwarder : IDisposable
                 spare = null;
             }
             endpoint = spare is null ? await RequestEndpointAsync(ct).ConfigureAwait(false) : await UseSpareAsync(spare, ct).ConfigureAwait(false);
-            // The SYN goes first; the next connection's endpoint is asked for while this one dials
-            // (writing that request costs about as much as the dial itself).
+            // The SYN goes first; the next connection's endpoint is asked for on another thread
+            // while this one dials (writing that request costs about as much as the dial), so this
+            // one is already awaiting its dial, whose loop then starts the pump without a hand-off.
             var dial = spare is null ? null : TryDialAsync(endpoint, SpareDialPatience, ct);
-            PrepareSpare(ct);
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Forwarder.PrepareSpare(s.ct), (Forwarder: this, ct), preferLocal: false);
             remote = dial is null ? null : await dial.ConfigureAwait(false);
             if (remote is null)
             {
