@@ -202,6 +202,9 @@ public sealed class TranslatorHost : IDisposable
     /// Follows the kernel's side of offloaded sessions: state changes and ends from conntrack
     /// events, counters (and ends whose events were lost) from a dump every two seconds.
     /// </summary>
+    /// <summary>How long the kernel events of a busy router gather before they are read as one batch.</summary>
+    private static readonly TimeSpan EventBatchWindow = TimeSpan.FromMilliseconds(5);
+
     private void KernelLoop()
     {
         var buffer = new byte[256 * 1024];
@@ -211,15 +214,21 @@ public sealed class TranslatorHost : IDisposable
         // Entries whose TCP state changed in this batch of events; their counters are read next.
         var changed = new List<FlowTuple>();
         // The handlers are made once: the loop runs five times a second for the translator's life.
+        var events = 0;
         EntryHandler updated = (in ConntrackEntry e) =>
         {
+            events++;
             if (StateOf(e.TcpState) is { } st)
             {
                 engine.OnKernelState(e.Original, st);
                 changed.Add(e.Original);
             }
         };
-        EntryHandler destroyed = (in ConntrackEntry e) => engine.OnKernelDestroyed(e.Original, e.HasCounters ? Counters(e) : null);
+        EntryHandler destroyed = (in ConntrackEntry e) =>
+        {
+            events++;
+            engine.OnKernelDestroyed(e.Original, e.HasCounters ? Counters(e) : null);
+        };
         EntryHandler counted = (in ConntrackEntry e) => engine.OnKernelCounters(e.Original, Counters(e));
         EntryHandler listed = (in ConntrackEntry e) =>
         {
@@ -232,12 +241,17 @@ public sealed class TranslatorHost : IDisposable
         {
             try
             {
+                events = 0;
                 _offloader!.ReadEvents(buffer, updated, destroyed);
                 // Read a closing session's counters now, while the entry still shows them. One
                 // lookup each: a dump per event would walk the whole table for every FIN.
                 foreach (var t in changed)
                     _offloader.Read(t, counted);
                 changed.Clear();
+                // A connection's end comes as several events a few microseconds apart; waking for
+                // each cost more of a setup's router CPU than handling them. Nothing here is urgent.
+                if (events > 0)
+                    Thread.Sleep(EventBatchWindow);
                 var now = Environment.TickCount64;
                 if (now < nextDump)
                     continue;
