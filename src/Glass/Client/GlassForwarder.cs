@@ -9,12 +9,13 @@ namespace Glass.Client;
 /// freshly requested router endpoint. The requests share one persistent controller connection
 /// (<see cref="ControllerSession"/>).
 /// </summary>
-public sealed class GlassForwarder : IDisposable
+public sealed class GlassForwarder : IDisposable, IAcceptTarget
 {
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stop = new();
     private long _connections, _active, _sent, _received, _failures;
     private Task? _run;
+    private AcceptOperation? _accept;
 
     private readonly string? _secret;
     private readonly ControllerSession _controller;
@@ -98,17 +99,64 @@ public sealed class GlassForwarder : IDisposable
             throw;
         }
         var f = new GlassForwarder(s, controller, router, id, secret);
-        f._run = f.AcceptLoop();
+        DescriptorReserve.TryFill();
+        if (SocketLoop.IsSupported)
+        {
+            // Accepted on an event loop, where the connection's dial and pump then stay.
+            f._accept = AcceptOperation.Start(s, f);
+            f._run = f._accept.Completion;
+        }
+        else
+            f._run = f.AcceptLoop();
         return f;
     }
 
     // Set from an accept that failed for want of descriptors until the reserve could be filled again.
     private bool _outOfDescriptors;
 
+    void IAcceptTarget.Accepted(Socket client)
+    {
+        if (_outOfDescriptors && DescriptorReserve.TryFill())
+            _outOfDescriptors = false;
+        Serve(client, _stop.Token);
+    }
+
+    TimeSpan IAcceptTarget.AcceptFailed(int errno) =>
+        errno is 23 or 24 && OutOfDescriptors() ? TimeSpan.Zero : TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// An accept found no descriptor: the reserve goes back so the waiting connections can be
+    /// taken and refused, and the process can still say why; until it can be filled again,
+    /// connections are refused. True when the reserve was released (try again at once).
+    /// </summary>
+    private bool OutOfDescriptors()
+    {
+        var released = DescriptorReserve.Release();
+        if (!_outOfDescriptors)
+        {
+            _outOfDescriptors = true;
+            ConnectionFailed?.Invoke(new GlassException(GlassErrors.OutOfDescriptors,
+                TcpSockets.OutOfDescriptors($"Channel {ChannelId} refuses local connections for now")));
+        }
+        return released;
+    }
+
+    private void Serve(Socket client, CancellationToken ct)
+    {
+        if (_outOfDescriptors)
+        {
+            // Refused with a reset, so the application sees a failure now rather than a hang.
+            Interlocked.Increment(ref _failures);
+            TcpSockets.Reset(client);
+            return;
+        }
+        _ = ServeAsync(TcpSockets.Configure(client), ct);
+    }
+
+    // .NET's accept, where there is no event loop of ours.
     private async Task AcceptLoop()
     {
         var ct = _stop.Token;
-        DescriptorReserve.TryFill();
         while (!ct.IsCancellationRequested)
         {
             if (_outOfDescriptors && DescriptorReserve.TryFill())
@@ -124,16 +172,7 @@ public sealed class GlassForwarder : IDisposable
             }
             catch (SocketException e) when (TcpSockets.IsOutOfDescriptors(e))
             {
-                // The reserve goes back so the waiting connections can be taken and refused, and
-                // the process can still say why; until it can be filled again, connections are refused.
-                var released = DescriptorReserve.Release();
-                if (!_outOfDescriptors)
-                {
-                    _outOfDescriptors = true;
-                    ConnectionFailed?.Invoke(new GlassException(GlassErrors.OutOfDescriptors,
-                        TcpSockets.OutOfDescriptors($"Channel {ChannelId} refuses local connections for now")));
-                }
-                if (!released)
+                if (!OutOfDescriptors())
                 {
                     try
                     {
@@ -150,14 +189,7 @@ public sealed class GlassForwarder : IDisposable
             {
                 continue;
             }
-            if (_outOfDescriptors)
-            {
-                // Refused with a reset, so the application sees a failure now rather than a hang.
-                Interlocked.Increment(ref _failures);
-                TcpSockets.Reset(client);
-                continue;
-            }
-            _ = ServeAsync(TcpSockets.Configure(client), ct);
+            Serve(client, ct);
         }
     }
 
@@ -250,7 +282,7 @@ public sealed class GlassForwarder : IDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(patience);
-        return await TcpSockets.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
+        return await TcpSockets.ConnectAsync(endpoint, timeout.Token, inTurn: true).ConfigureAwait(false);
     }
 
     /// <summary>Null when the dial was refused or took longer than <paramref name="patience"/>.</summary>
@@ -306,6 +338,8 @@ public sealed class GlassForwarder : IDisposable
     {
         _stop.Cancel();
         _expiry.Dispose();
+        // Off the loop before the descriptor closes, so the loop never accepts on a reused number.
+        _accept?.Stop();
         _listener.Dispose();
         if (Interlocked.Exchange(ref _spare, null) is { Endpoint.IsCompletedSuccessfully: true } spare)
             GiveBackAsync(spare).Wait(TimeSpan.FromSeconds(2));

@@ -52,13 +52,17 @@ internal sealed class SocketLoop
     /// what a dial that completed here starts next (a second dial, its pump) then needs no wake-up
     /// of another thread, and its first events come in this thread's next wait.
     /// </summary>
-    public static SocketLoop Next()
+    public static SocketLoop Next() => t_current ?? InTurn();
+
+    /// <summary>The next loop in turn, whichever thread asks.</summary>
+    public static SocketLoop InTurn()
     {
-        if (t_current is { } current)
-            return current;
         var loops = Volatile.Read(ref s_loops) ?? Start();
         return loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
     }
+
+    /// <summary>Whether this is <paramref name="loop"/>'s own thread.</summary>
+    public static bool IsCurrent(SocketLoop loop) => t_current == loop;
 
     /// <summary>
     /// Starts the loops now, so that a process that later runs out of descriptors still has them.
@@ -130,11 +134,11 @@ internal sealed class SocketLoop
     /// socket comes back connected, with no Nagle. Failures throw <see cref="SocketException"/>
     /// as .NET's own dial does; cancellation throws <see cref="OperationCanceledException"/>.
     /// </summary>
-    public static async Task<Socket> ConnectAsync(IPEndPoint endpoint, CancellationToken ct)
+    public static async Task<Socket> ConnectAsync(IPEndPoint endpoint, CancellationToken ct, bool inTurn = false)
     {
         ct.ThrowIfCancellationRequested();
         var fd = Epoll.TcpSocket(endpoint.AddressFamily);
-        var op = new ConnectOperation(Next(), fd, endpoint);
+        var op = new ConnectOperation(inTurn ? InTurn() : Next(), fd, endpoint);
         try
         {
             using (ct.UnsafeRegister(static o => ((ConnectOperation)o!).Cancel(), op))
@@ -365,5 +369,125 @@ internal sealed class ConnectOperation(SocketLoop loop, int fd, IPEndPoint endpo
             _done.TrySetResult();
         else
             ThreadPool.UnsafeQueueUserWorkItem(static s => s.Done.TrySetException(s.Error), (Done: _done, Error: e), preferLocal: false);
+    }
+}
+
+/// <summary>What an <see cref="AcceptOperation"/> hands its connections to, on the loop's thread.</summary>
+internal interface IAcceptTarget
+{
+    /// <summary>A new connection (non-blocking, no Nagle); the target owns it.</summary>
+    void Accepted(Socket connection);
+
+    /// <summary>accept failed for want of a resource (errno EMFILE, ENFILE, ENOBUFS, ENOMEM): how long until it is tried again.</summary>
+    TimeSpan AcceptFailed(int errno);
+}
+
+/// <summary>
+/// Accepts a listener's connections on a loop's thread, edge-triggered, and hands each to its
+/// target there: what the target starts next (a dial, its pump) then stays on this loop, with no
+/// wake-up of .NET's socket thread and a pool worker per connection.
+/// </summary>
+internal sealed class AcceptOperation : LoopHandler
+{
+    private const int EMFILE = 24, ENFILE = 23, ENOMEM = 12;
+
+    private readonly int _fd;
+    private readonly IAcceptTarget _target;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _stopping;
+    private Timer? _retry;
+
+    private AcceptOperation(SocketLoop loop, Socket listener, IAcceptTarget target) : base(loop)
+    {
+        _fd = (int)listener.SafeHandle.DangerousGetHandle();
+        _target = target;
+    }
+
+    /// <summary>Completes once <see cref="Stop"/> has taken the listener off the loop.</summary>
+    public Task Completion => _stopped.Task;
+
+    /// <summary>Accepts from <paramref name="listener"/> on a loop until stopped; the caller keeps the listener and closes it after <see cref="Stop"/>.</summary>
+    public static AcceptOperation Start(Socket listener, IAcceptTarget target)
+    {
+        listener.Blocking = false;
+        var op = new AcceptOperation(SocketLoop.Next(), listener, target);
+        // Edge-triggered: connections already waiting are reported at once.
+        if (op.Loop.Add(op, op._fd, 0) is var errno and not 0)
+            throw Epoll.ToSocketException(errno);
+        return op;
+    }
+
+    public override void OnEvents(uint events, int side) => Drain();
+
+    public override void Fail(Exception e) => Stop();
+
+    private void Drain()
+    {
+        while (!_stopping)
+        {
+            var fd = Epoll.Accept(_fd, out var errno);
+            if (fd >= 0)
+            {
+                Socket connection;
+                try
+                {
+                    connection = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+                }
+                catch (SocketException)
+                {
+                    Libc.close(fd);
+                    continue;
+                }
+                try
+                {
+                    _target.Accepted(connection);
+                }
+                catch (Exception)
+                {
+                    // A bug in serving one connection ends that one, not the listener.
+                    connection.Close(0);
+                }
+                continue;
+            }
+            if (errno == Libc.EAGAIN)
+                return;
+            if (errno is EMFILE or ENFILE or Libc.ENOBUFS or ENOMEM)
+            {
+                // The connection still waits, and no new edge comes for it: try again later.
+                var wait = _target.AcceptFailed(errno);
+                if (wait > TimeSpan.Zero)
+                {
+                    _retry?.Dispose();
+                    _retry = new Timer(static o => { var op = (AcceptOperation)o!; op.Loop.Post(op.Drain); }, this, wait, Timeout.InfiniteTimeSpan);
+                    return;
+                }
+                continue;
+            }
+            // A connection that was reset while it waited (ECONNABORTED) and the like: the next one.
+            if (errno is not (9 or 22)) // EBADF, EINVAL: the listener is gone
+                continue;
+            return;
+        }
+    }
+
+    /// <summary>Takes the listener off the loop; waits for that unless called on the loop's own thread.</summary>
+    public void Stop()
+    {
+        void Detach()
+        {
+            if (_stopping)
+                return;
+            _stopping = true;
+            _retry?.Dispose();
+            Loop.Remove(this, _fd);
+            _stopped.TrySetResult();
+        }
+        if (SocketLoop.IsCurrent(Loop))
+            Detach();
+        else
+        {
+            Loop.Post(Detach);
+            _stopped.Task.Wait(TimeSpan.FromSeconds(2));
+        }
     }
 }

@@ -15,12 +15,14 @@ public static class TcpSockets
 
     /// <summary>
     /// A new socket, configured and connected to <paramref name="endpoint"/>. On Linux it is dialed
-    /// on the client's event loop, which then also pumps it (<see cref="StreamPump"/>).
+    /// on one of the client's event loops, which then also pumps it (<see cref="StreamPump"/>):
+    /// the caller's own loop, or with <paramref name="inTurn"/> the next in turn (connections that
+    /// all start on one loop, as a forwarder accepts them, are spread over the cores).
     /// </summary>
-    public static async Task<Socket> ConnectAsync(IPEndPoint endpoint, CancellationToken ct)
+    public static async Task<Socket> ConnectAsync(IPEndPoint endpoint, CancellationToken ct, bool inTurn = false)
     {
         if (SocketLoop.IsSupported)
-            return await SocketLoop.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+            return await SocketLoop.ConnectAsync(endpoint, ct, inTurn).ConfigureAwait(false);
         var s = Create(endpoint.AddressFamily);
         try
         {

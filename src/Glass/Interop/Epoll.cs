@@ -69,6 +69,9 @@ internal static unsafe partial class Epoll
     private static partial int connect(int fd, byte* addr, int addrlen);
 
     [LibraryImport("libc", SetLastError = true)]
+    private static partial int accept4(int fd, byte* addr, int* addrlen, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
     private static partial int getsockopt(int fd, int level, int optname, void* optval, int* optlen);
 
     [LibraryImport("libc", SetLastError = true)]
@@ -96,6 +99,28 @@ internal static unsafe partial class Epoll
         var one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(int)); // as TcpSockets.Configure
         return fd;
+    }
+
+    /// <summary>
+    /// The next connection waiting on a listener, non-blocking and without Nagle; -1 with
+    /// <paramref name="errno"/> set (EAGAIN when none waits).
+    /// </summary>
+    public static int Accept(int listener, out int errno)
+    {
+        while (true)
+        {
+            var fd = accept4(listener, null, null, NONBLOCK | CLOEXEC);
+            if (fd >= 0)
+            {
+                var one = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(int)); // as TcpSockets.Configure
+                errno = 0;
+                return fd;
+            }
+            errno = Marshal.GetLastPInvokeError();
+            if (errno != Libc.EINTR)
+                return -1;
+        }
     }
 
     /// <summary>Starts a connect; returns 0 when connected at once, EINPROGRESS, or another errno.</summary>
