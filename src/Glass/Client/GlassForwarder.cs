@@ -121,6 +121,8 @@ public sealed class GlassForwarder : IDisposable, IAcceptTarget
         Serve(client, _stop.Token);
     }
 
+    // ENFILE or EMFILE: refuse what waits at once if the reserve freed descriptors; else (and for
+    // ENOBUFS, ENOMEM) try again in 100 ms, as .NET's accept loop below does.
     TimeSpan IAcceptTarget.AcceptFailed(int errno) =>
         errno is 23 or 24 && OutOfDescriptors() ? TimeSpan.Zero : TimeSpan.FromMilliseconds(100);
 

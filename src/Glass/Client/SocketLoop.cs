@@ -419,7 +419,16 @@ internal sealed class AcceptOperation : LoopHandler
 
     public override void OnEvents(uint events, int side) => Drain();
 
-    public override void Fail(Exception e) => Stop();
+    // Never a silent end of accepting: whatever threw, the listener is tried again soon.
+    public override void Fail(Exception e) => RetryLater(TimeSpan.FromMilliseconds(100));
+
+    private void RetryLater(TimeSpan wait)
+    {
+        if (_stopping)
+            return;
+        _retry?.Dispose();
+        _retry = new Timer(static o => { var op = (AcceptOperation)o!; op.Loop.Post(op.Drain); }, this, wait, Timeout.InfiniteTimeSpan);
+    }
 
     private void Drain()
     {
@@ -433,7 +442,7 @@ internal sealed class AcceptOperation : LoopHandler
                 {
                     connection = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
                 }
-                catch (SocketException)
+                catch (Exception)
                 {
                     Libc.close(fd);
                     continue;
@@ -457,8 +466,7 @@ internal sealed class AcceptOperation : LoopHandler
                 var wait = _target.AcceptFailed(errno);
                 if (wait > TimeSpan.Zero)
                 {
-                    _retry?.Dispose();
-                    _retry = new Timer(static o => { var op = (AcceptOperation)o!; op.Loop.Post(op.Drain); }, this, wait, Timeout.InfiniteTimeSpan);
+                    RetryLater(wait);
                     return;
                 }
                 continue;
