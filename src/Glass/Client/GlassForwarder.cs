@@ -124,7 +124,7 @@ public sealed class GlassForwarder : IDisposable, IAcceptTarget
     // ENFILE or EMFILE: refuse what waits at once if the reserve freed descriptors; else (and for
     // ENOBUFS, ENOMEM) try again in 100 ms, as .NET's accept loop below does.
     TimeSpan IAcceptTarget.AcceptFailed(int errno) =>
-        errno is 23 or 24 && OutOfDescriptors() ? TimeSpan.Zero : TimeSpan.FromMilliseconds(100);
+        errno is Interop.Libc.ENFILE or Interop.Libc.EMFILE && OutOfDescriptors() ? TimeSpan.Zero : TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// An accept found no descriptor: the reserve goes back so the waiting connections can be
@@ -143,6 +143,7 @@ public sealed class GlassForwarder : IDisposable, IAcceptTarget
         return released;
     }
 
+    // A configured socket: the loop's accept set no Nagle already.
     private void Serve(Socket client, CancellationToken ct)
     {
         if (_outOfDescriptors)
@@ -152,7 +153,7 @@ public sealed class GlassForwarder : IDisposable, IAcceptTarget
             TcpSockets.Reset(client);
             return;
         }
-        _ = ServeAsync(TcpSockets.Configure(client), ct);
+        _ = ServeAsync(client, ct);
     }
 
     // .NET's accept, where there is no event loop of ours.
@@ -191,7 +192,7 @@ public sealed class GlassForwarder : IDisposable, IAcceptTarget
             {
                 continue;
             }
-            Serve(client, ct);
+            Serve(TcpSockets.Configure(client), ct);
         }
     }
 

@@ -389,8 +389,6 @@ internal interface IAcceptTarget
 /// </summary>
 internal sealed class AcceptOperation : LoopHandler
 {
-    private const int EMFILE = 24, ENFILE = 23, ENOMEM = 12;
-
     private readonly int _fd;
     private readonly IAcceptTarget _target;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -460,7 +458,7 @@ internal sealed class AcceptOperation : LoopHandler
             }
             if (errno == Libc.EAGAIN)
                 return;
-            if (errno is EMFILE or ENFILE or Libc.ENOBUFS or ENOMEM)
+            if (errno is Libc.EMFILE or Libc.ENFILE or Libc.ENOBUFS or Libc.ENOMEM)
             {
                 // The connection still waits, and no new edge comes for it: try again later.
                 var wait = _target.AcceptFailed(errno);
@@ -472,7 +470,7 @@ internal sealed class AcceptOperation : LoopHandler
                 continue;
             }
             // A connection that was reset while it waited (ECONNABORTED) and the like: the next one.
-            if (errno is not (9 or 22)) // EBADF, EINVAL: the listener is gone
+            if (errno is not (Libc.EBADF or Libc.EINVAL)) // those: the listener is gone
                 continue;
             return;
         }

@@ -45,7 +45,7 @@ public static class TcpSockets
 
     /// <summary>Whether <paramref name="e"/> says this process (EMFILE) or the system (ENFILE) is out of descriptors.</summary>
     public static bool IsOutOfDescriptors(Exception e) =>
-        e is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets } or SocketException { NativeErrorCode: 23 or 24 };
+        e is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets } or SocketException { NativeErrorCode: Interop.Libc.ENFILE or Interop.Libc.EMFILE };
 
     /// <summary>What to tell a user who ran out of descriptors: the limit, how many are open, and what to do.</summary>
     public static string OutOfDescriptors(string what)

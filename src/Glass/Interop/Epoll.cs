@@ -96,9 +96,15 @@ internal static unsafe partial class Epoll
         var fd = Libc.socket(family == AddressFamily.InterNetworkV6 ? 10 : Libc.AF_INET, SOCK_STREAM | NONBLOCK | CLOEXEC, IPPROTO_TCP);
         if (fd < 0)
             throw ToSocketException(Marshal.GetLastPInvokeError());
-        var one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(int)); // as TcpSockets.Configure
+        NoDelay(fd);
         return fd;
+    }
+
+    // As TcpSockets.Configure does for .NET's sockets.
+    private static void NoDelay(int fd)
+    {
+        var one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(int));
     }
 
     /// <summary>
@@ -112,8 +118,7 @@ internal static unsafe partial class Epoll
             var fd = accept4(listener, null, null, NONBLOCK | CLOEXEC);
             if (fd >= 0)
             {
-                var one = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(int)); // as TcpSockets.Configure
+                NoDelay(fd);
                 errno = 0;
                 return fd;
             }

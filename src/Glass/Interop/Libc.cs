@@ -41,6 +41,10 @@ internal static unsafe partial class Libc
     public const int ENOBUFS = 105;
     public const int EPERM = 1;
     public const int ENOENT = 2;
+    public const int EBADF = 9;
+    public const int ENOMEM = 12;
+    public const int ENFILE = 23;
+    public const int EMFILE = 24;
     public const int EBUSY = 16;
     public const int EEXIST = 17;
     public const int EINVAL = 22;

@@ -198,13 +198,13 @@ public sealed class TranslatorHost : IDisposable
         _ => null,
     };
 
+    /// <summary>How long the kernel events of a busy router gather before they are read as one batch.</summary>
+    private static readonly TimeSpan EventBatchWindow = TimeSpan.FromMilliseconds(5);
+
     /// <summary>
     /// Follows the kernel's side of offloaded sessions: state changes and ends from conntrack
     /// events, counters (and ends whose events were lost) from a dump every two seconds.
     /// </summary>
-    /// <summary>How long the kernel events of a busy router gather before they are read as one batch.</summary>
-    private static readonly TimeSpan EventBatchWindow = TimeSpan.FromMilliseconds(5);
-
     private void KernelLoop()
     {
         var buffer = new byte[256 * 1024];
