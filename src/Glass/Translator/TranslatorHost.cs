@@ -211,8 +211,8 @@ public sealed class TranslatorHost : IDisposable
         var dump = 0;
         var engine = Engine!;
         var nextDump = 0L;
-        // Entries whose TCP state changed in this batch of events; their counters are read next.
-        var changed = new List<FlowTuple>();
+        // Entries that began to close (or were reset) in this batch of events; their counters are read next.
+        var changed = new HashSet<FlowTuple>();
         // The handlers are made once: the loop runs five times a second for the translator's life.
         var events = 0;
         EntryHandler updated = (in ConntrackEntry e) =>
@@ -221,7 +221,10 @@ public sealed class TranslatorHost : IDisposable
             if (StateOf(e.TcpState) is { } st)
             {
                 engine.OnKernelState(e.Original, st);
-                changed.Add(e.Original);
+                // A close comes as two or three state events in one batch: one read serves them
+                // all. The dump refreshes an established entry's counters.
+                if (st != KernelFlowState.Established)
+                    changed.Add(e.Original);
             }
         };
         EntryHandler destroyed = (in ConntrackEntry e) =>
