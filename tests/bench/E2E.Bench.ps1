@@ -881,13 +881,21 @@ try {
             if (-not $ctx.Contains('HoldBaseline')) { $ctx.HoldBaseline = @{} }
             if ($p -in 'glass', 'direct', 'none' -and $WarmupHold -gt 0) {
                 # A first hold compiles code that setups never run (many sessions at once: table
-                # growth, conntrack dumps and sweeps over thousands, tier-up): ~1 MB of JIT code
-                # after 2,000 warm-up setups, which is not a connection's memory. A small hold
-                # first, so that the baseline has it.
+                # growth, conntrack dumps and sweeps over thousands), and a second one runs it
+                # tiered up: megabytes of JIT code and pool threads, which are no connection's
+                # memory. Two small holds first, so that the baseline has them.
                 $ctx.HoldBaseline[$p] = Get-HoldSnapshot $ctx $p
                 $savedHold = $HoldConnections; $HoldConnections = $WarmupHold
-                try { $null = Invoke-Hold $ctx $p } finally { $HoldConnections = $savedHold }
+                try { 1..2 | ForEach-Object { $null = Invoke-Hold $ctx $p } } finally { $HoldConnections = $savedHold }
             }
+        }
+    }
+    if ($Workloads -contains 'hold') {
+        # Each baseline after every path's warm-up: Glass -LocalPort and direct share a router,
+        # and one taken before the other's warm-up counted its growth (~8 MB at 64ebebe) as the
+        # first path's connections.
+        foreach ($p in $Paths) {
+            $ctx = & $ctxOf $p
             $ctx.HoldBaseline[$p] = Get-HoldSnapshot $ctx $p
         }
     }
