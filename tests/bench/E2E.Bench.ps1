@@ -883,7 +883,8 @@ try {
                 # A first hold compiles code that setups never run (many sessions at once: table
                 # growth, conntrack dumps and sweeps over thousands), and a second one runs it
                 # tiered up: megabytes of JIT code and pool threads, which are no connection's
-                # memory. Two small holds first, so that the baseline has them.
+                # memory. Two small holds first, so that the baseline has them. (Invoke-Hold needs
+                # a baseline to report against; the real one is taken after every warm-up, below.)
                 $ctx.HoldBaseline[$p] = Get-HoldSnapshot $ctx $p
                 $savedHold = $HoldConnections; $HoldConnections = $WarmupHold
                 try { 1..2 | ForEach-Object { $null = Invoke-Hold $ctx $p } } finally { $HoldConnections = $savedHold }

@@ -18,7 +18,7 @@ function Write-GlassMemoryAnswer {
     Remove-Item -LiteralPath $request
     # Aggressive: the GC also gives its free memory back to the kernel. What it keeps otherwise
     # (its allocation budget, regions not yet decommitted) is a few MB whatever the number of
-    # sessions, and came and went between snapshots by more than 10,000 sessions hold.
+    # sessions, and came and went between snapshots by more than 10,000 sessions hold themselves.
     [GC]::Collect(2, [GCCollectionMode]::Aggressive, $true, $true)
     [GC]::WaitForPendingFinalizers()
     $managed = [GC]::GetTotalMemory($true)

@@ -469,10 +469,10 @@ internal sealed class AcceptOperation : LoopHandler
                 }
                 continue;
             }
+            // The listener is gone.
+            if (errno is Libc.EBADF or Libc.EINVAL)
+                return;
             // A connection that was reset while it waited (ECONNABORTED) and the like: the next one.
-            if (errno is not (Libc.EBADF or Libc.EINVAL)) // those: the listener is gone
-                continue;
-            return;
         }
     }
 
