@@ -99,7 +99,6 @@ public sealed class ControllerHost : IDisposable
     private readonly ChannelRegistry _channels;
     private readonly Dictionary<uint, (double Tokens, long At)> _buckets = new();
     private readonly HashSet<LineConnection> _binderConnections = new();
-    private readonly HashSet<long> _pairedSessions = new();
     // Links the translator took (LINK answered OK) and has not yet reported paired or released.
     private readonly Dictionary<long, PendingLink> _links = new();
     // Links whose connector's SYN the translator reported before this controller stored them.
@@ -237,13 +236,9 @@ public sealed class ControllerHost : IDisposable
     internal async Task<int> Reconcile()
     {
         KeyValuePair<long, PendingLink>[] links;
-        long[] paired;
         lock (_gate)
-        {
             links = _links.ToArray();
-            paired = _pairedSessions.ToArray();
-        }
-        if (links.Length == 0 && paired.Length == 0)
+        if (links.Length == 0)
             return 0;
         Dictionary<long, SessionState> held;
         try
@@ -272,21 +267,10 @@ public sealed class ControllerHost : IDisposable
             {
                 if (!_links.Remove(id))
                     continue;
-                if (held.ContainsKey(id))
-                    _pairedSessions.Add(id);
-                _ports.Release(link.PeerA, link.RouterPortA);
-                _ports.Release(link.PeerB, link.RouterPortB);
+                _ports.Release(link.PeerA, link.RouterPortA, id);
+                _ports.Release(link.PeerB, link.RouterPortB, id);
             }
             freed++;
-        }
-        lock (_gate)
-        {
-            // Paired sessions the translator no longer holds ended unseen: nothing to free, nothing to wait for.
-            foreach (var id in paired)
-            {
-                if (!held.ContainsKey(id))
-                    _pairedSessions.Remove(id);
-            }
         }
         if (freed > 0)
             Problem?.Invoke($"{freed} link(s) were paired or ended while this controller was not watching the translator; their router ports are free again.");
@@ -294,19 +278,17 @@ public sealed class ControllerHost : IDisposable
     }
 
     // Ports are free once the translator paired the link (it then keys the session by its
-    // flows), or when a link ended without ever pairing; never twice, as they may be reused.
-    private void OnReleased(LinkRelease r)
+    // flows), or when a link ended without ever pairing. A paired link's RELEASED, or an event
+    // that comes after Reconcile freed its link, finds its ports free or another link's: the
+    // allocator frees a port only for the link that holds it.
+    internal void OnReleased(LinkRelease r)
     {
         lock (_gate)
         {
             _links.Remove(r.SessionId);
             _arrivedEarly.Remove(r.SessionId);
-            if (r.Reason != LinkRelease.PairedReason && r.SessionId != 0 && _pairedSessions.Remove(r.SessionId))
-                return;
-            if (r.Reason == LinkRelease.PairedReason && _pairedSessions.Add(r.SessionId) && _pairedSessions.Count > 1_000_000)
-                _pairedSessions.Clear(); // bounded: a missed RELEASED must not grow this forever
-            _ports.Release(r.PeerA, r.RouterPortA);
-            _ports.Release(r.PeerB, r.RouterPortB);
+            _ports.Release(r.PeerA, r.RouterPortA, r.SessionId);
+            _ports.Release(r.PeerB, r.RouterPortB, r.SessionId);
         }
     }
 
@@ -904,6 +886,9 @@ public sealed class ControllerHost : IDisposable
         lock (_gate)
         {
             _links[link.SessionId] = pending;
+            // No PAIRED or RELEASED of this link can come before this: its binder is told below.
+            _ports.Assign(connector, pc, link.SessionId);
+            _ports.Assign(binder.Peer, pb, link.SessionId);
             // The binder dials once the connector's SYN is in (ARRIVED), so a connector that never
             // dials costs it nothing; without a watch, or when the SYN came first, it dials now.
             var arrived = _arrivedEarly.Remove(link.SessionId);

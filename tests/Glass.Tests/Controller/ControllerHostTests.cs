@@ -197,6 +197,44 @@ public sealed class ControllerHostTests : IDisposable
     }
 
     [Fact]
+    public async Task AnEventThatComesAfterItsLinkWasSettledDoesNotFreeTheNextLinksPorts()
+    {
+        // Two ports, and binder and connector share 127.0.0.1: one link takes both, so the next
+        // link gets the very ports the first one had.
+        var engine = new SpliceEngine(new FakeKernel(), new FakeClock());
+        var path = Path.Combine(_dir, "late.sock");
+        var translator = new ControlServer(engine, path);
+        translator.Start();
+        var host = new ControllerHost(new ControllerOptions { Address = IPAddress.Loopback, Port = 0, ControlSocket = path, PortRange = new PortRange(62000, 62001), AllowPlaintext = true });
+        host.Start();
+        _owned.Add(host);
+        WaitUntil(() => host.Watching, "the controller to watch the translator");
+        var binding = await BindSilent(host.LocalEndPoint!);
+        Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, host.LocalEndPoint!, binding.ChannelId));
+        var first = engine.GetSessions().Single();
+
+        // The link ends while the watch is down; Reconcile frees its ports when it is back.
+        translator.Dispose();
+        Assert.True(engine.Unlink(Glass.Packets.Ipv4.Parse(first.PeerA), first.RouterPortA));
+        using var back = new ControlServer(engine, path);
+        back.Start();
+        WaitUntil(() => host.GetStatus().PortsInUse == 0, "Reconcile to free the ended link's ports", 20);
+        Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, host.LocalEndPoint!, binding.ChannelId));
+        var second = engine.GetSessions().Single();
+        Assert.Equal(new[] { first.RouterPortA, first.RouterPortB }.Order(), new[] { second.RouterPortA, second.RouterPortB }.Order());
+
+        // The first link's events, late (or twice): the second link keeps its ports.
+        foreach (var reason in new[] { LinkRelease.PairedReason, "timeout" })
+            host.OnReleased(new LinkRelease(Glass.Packets.Ipv4.Parse(first.PeerA), first.RouterPortA, Glass.Packets.Ipv4.Parse(first.PeerB), first.RouterPortB, reason, first.Id));
+        Assert.Equal(2, host.GetStatus().PortsInUse);
+        Assert.StartsWith("ERR router-full", await ConnectFrom(IPAddress.Loopback, host.LocalEndPoint!, binding.ChannelId));
+
+        // Its own end frees them.
+        Assert.True(engine.Unlink(Glass.Packets.Ipv4.Parse(second.PeerA), second.RouterPortA));
+        WaitUntil(() => host.GetStatus().PortsInUse == 0, "the second link's RELEASED to free its ports");
+    }
+
+    [Fact]
     public async Task ALinkWhoseBinderCouldNotDialIsCancelledAtOnceAndOnlyByItsBinder()
     {
         var router = StartController();

@@ -38,6 +38,25 @@ public sealed class PortAllocatorTests
     }
 
     [Fact]
+    public void OnlyTheLinkHoldingAPortFreesIt()
+    {
+        var a = new PortAllocator(new PortRange(60000, 60000));
+        Assert.True(a.TryAllocate(1, out var p));
+        a.Assign(1, p, link: 7);
+        Assert.False(a.Release(1, p, link: 8));
+        Assert.True(a.Release(1, p, link: 7));
+        // The port goes to link 9; a late event about link 7 must not free it.
+        Assert.True(a.TryAllocate(1, out var again));
+        Assert.Equal(p, again);
+        Assert.False(a.Release(1, p, link: 7)); // before link 9 is named, too
+        a.Assign(1, p, link: 9);
+        Assert.False(a.Release(1, p, link: 7));
+        Assert.Equal(1, a.InUse);
+        Assert.True(a.Release(1, p, link: 9));
+        Assert.Equal(0, a.InUse);
+    }
+
+    [Fact]
     public void AFullRangeIsHandedOutWithoutDuplicatesEvenWhenFewPortsAreLeft()
     {
         // Random draws mostly miss once the range is nearly full: the scan still finds every port.
