@@ -18,7 +18,15 @@ public static class ControllerConnection
     /// </summary>
     internal static async Task<LineConnection> OpenAsync(IPEndPoint router, RouterTrust trust, CancellationToken ct, TimeSpan? patience = null)
     {
-        var s = TcpSockets.Create(router.AddressFamily);
+        Socket s;
+        try
+        {
+            s = TcpSockets.Create(router.AddressFamily);
+        }
+        catch (SocketException e) when (TcpSockets.IsOutOfDescriptors(e))
+        {
+            throw new GlassException(GlassErrors.OutOfDescriptors, TcpSockets.OutOfDescriptors($"The glass controller at {router} cannot be asked"), e);
+        }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(patience ?? ReplyTimeout);
         try
@@ -105,6 +113,19 @@ public static class ControllerConnection
         return line ?? throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} closed the connection without an answer.");
     }
 
+    /// <summary>Writes one request; a connection lost before it went out is a <see cref="GlassException"/> naming the controller.</summary>
+    internal static async Task SendAsync(LineConnection conn, string request, IPEndPoint router, CancellationToken ct)
+    {
+        try
+        {
+            await conn.WriteLineAsync(request, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            throw new GlassException(GlassErrors.ProtocolError, $"The controller at {router} closed the connection before the request went out: {e.Message}", e);
+        }
+    }
+
     /// <summary>The words after OK, or a <see cref="GlassException"/> for ERR or anything else.</summary>
     internal static string[] ParseAnswer(string line, IPEndPoint router)
     {
@@ -141,7 +162,7 @@ public static class ControllerConnection
     public static async Task<ControllerStatus> QueryStatusAsync(IPEndPoint controller, CancellationToken ct = default, TimeSpan? patience = null)
     {
         using var conn = await OpenAsync(controller, RouterTrust.Unencrypted(controller.ToString()), ct, patience).ConfigureAwait(false);
-        await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Status }.Format(), ct).ConfigureAwait(false);
+        await SendAsync(conn, new ControllerRequest { Verb = ControllerVerb.Status }.Format(), controller, ct).ConfigureAwait(false);
         var line = await ReadLineAsync(conn, controller, ct, patience).ConfigureAwait(false);
         if (!line.StartsWith("OK ", StringComparison.Ordinal))
         {

@@ -59,7 +59,7 @@ internal sealed class ControllerSession : IDisposable
             }
         }
         using var conn = await ControllerConnection.OpenAsync(_router, _trust, ct, _patience).ConfigureAwait(false);
-        await conn.WriteLineAsync((request with { Token = _token }).Format(), ct).ConfigureAwait(false);
+        await ControllerConnection.SendAsync(conn, (request with { Token = _token }).Format(), _router, ct).ConfigureAwait(false);
         return await ControllerConnection.ReadAnswerAsync(conn, _router, ct, _patience).ConfigureAwait(false);
     }
 
@@ -97,7 +97,7 @@ internal sealed class ControllerSession : IDisposable
             var conn = await ControllerConnection.OpenAsync(_router, _trust, ct, _patience).ConfigureAwait(false);
             try
             {
-                await conn.WriteLineAsync(new ControllerRequest { Verb = ControllerVerb.Session, Token = _token }.Format(), ct).ConfigureAwait(false);
+                await ControllerConnection.SendAsync(conn, new ControllerRequest { Verb = ControllerVerb.Session, Token = _token }.Format(), _router, ct).ConfigureAwait(false);
                 await ControllerConnection.ReadAnswerAsync(conn, _router, ct, _patience).ConfigureAwait(false);
             }
             catch (GlassException e) when (e.ErrorId is GlassErrors.BadRequest or "version")

@@ -105,7 +105,7 @@ public sealed class GlassBinding : IDisposable
         try
         {
             var request = new ControllerRequest { Verb = ControllerVerb.Bind, ChannelId = id, Secret = secret, ConnectSecret = o.ConnectSecret, Token = o.Token };
-            await conn.WriteLineAsync(request.Format(), ct).ConfigureAwait(false);
+            await ControllerConnection.SendAsync(conn, request.Format(), router, ct).ConfigureAwait(false);
             var words = await ControllerConnection.ReadAnswerAsync(conn, router, ct, o.Patience).ConfigureAwait(false);
             // OK ID SECRET [ports=FIRST-LAST]; a controller from before the range says only the first two.
             PortRange? ports = null;
