@@ -191,8 +191,17 @@ public sealed class ControllerHost : IDisposable
                 s.Dispose();
                 throw;
             }
-            lock (_gate)
-                Restored = _channels.Attach(store);
+            try
+            {
+                lock (_gate)
+                    Restored = _channels.Attach(store);
+            }
+            catch (Exception e) when (e is not GlassException)
+            {
+                store.Dispose();
+                s.Dispose();
+                throw new GlassException(GlassErrors.RegistryUnavailable, $"The channel registry {store.Path} could not be read: {e.Message}", e);
+            }
             _channels.StoreProblem += m => Problem?.Invoke(m);
             RegistryFile = store.Path;
         }
@@ -607,15 +616,21 @@ public sealed class ControllerHost : IDisposable
             // Bounded: a client that pipelines without reading its answers stops being read.
             var answers = System.Threading.Channels.Channel.CreateBounded<Task<string>>(
                 new System.Threading.Channels.BoundedChannelOptions(MaxPipelined) { SingleReader = true, SingleWriter = true });
-            var writer = WriteAnswers(conn, answers.Reader);
+            // A writer that fails ends the reading too, even one waiting for room among the answers.
+            using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            var writer = WriteAnswers(conn, answers.Reader, ended);
             try
             {
-                while (await conn.ReadLineAsync(_options.SessionIdleTimeout, _stop.Token).ConfigureAwait(false) is { } line)
-                    await answers.Writer.WriteAsync(AnswerInSession(line, peer, router, conn), _stop.Token).ConfigureAwait(false);
+                while (await conn.ReadLineAsync(_options.SessionIdleTimeout, ended.Token).ConfigureAwait(false) is { } line)
+                    await answers.Writer.WriteAsync(AnswerInSession(line, peer, router, conn), ended.Token).ConfigureAwait(false);
             }
             catch (ProtocolException e) when (e.Code == "timeout")
             {
                 // Idle for long: closing is the answer; the client opens a new session when it needs one.
+            }
+            catch (OperationCanceledException) when (ended.IsCancellationRequested && !_stop.IsCancellationRequested)
+            {
+                // The answers could not be written: the connection is gone.
             }
             finally
             {
@@ -654,7 +669,7 @@ public sealed class ControllerHost : IDisposable
     }
 
     /// <summary>Writes each answer once it is ready, in the order the requests came.</summary>
-    private async Task WriteAnswers(LineConnection conn, System.Threading.Channels.ChannelReader<Task<string>> answers)
+    private async Task WriteAnswers(LineConnection conn, System.Threading.Channels.ChannelReader<Task<string>> answers, CancellationTokenSource ended)
     {
         try
         {
@@ -663,8 +678,8 @@ public sealed class ControllerHost : IDisposable
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
-            // The reading side then fails too, which ends the session.
             conn.Socket.Dispose();
+            ended.Cancel();
         }
     }
 
@@ -693,10 +708,30 @@ public sealed class ControllerHost : IDisposable
     /// <summary>Registers the channel, answers, then serves heartbeats until the binder leaves.</summary>
     private async Task ServeBinder(LineConnection conn, ControllerRequest request)
     {
+        // A connector may find the channel as soon as it is registered, before its OK is written:
+        // its CONNECT waits for the OK, which the binder must read first.
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var binder = new BinderInfo(
-            (router, port, ahead) => conn.WriteLineAsync($"CONNECT {Ipv4.Format(router)} {port}{(ahead ? " ahead" : "")}", _stop.Token).AsTask(),
+            async (router, port, ahead) =>
+            {
+                await answered.Task.ConfigureAwait(false);
+                await conn.WriteLineAsync($"CONNECT {Ipv4.Format(router)} {port}{(ahead ? " ahead" : "")}", _stop.Token).ConfigureAwait(false);
+            },
             AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
-        if (await Register(conn, binder, request.ChannelId, request.Secret, request.ConnectSecret).ConfigureAwait(false) is not { } id)
+        string? id = null;
+        try
+        {
+            id = await Register(conn, binder, request.ChannelId, request.Secret, request.ConnectSecret).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Refused, or the OK could not be written (then unbound again): a waiting CONNECT finds the binder gone.
+            if (id is null)
+                answered.TrySetCanceled();
+            else
+                answered.TrySetResult();
+        }
+        if (id is null)
             return;
         try
         {
@@ -776,7 +811,18 @@ public sealed class ControllerHost : IDisposable
             return null;
         }
         if (!legacy)
-            await conn.WriteLineAsync($"OK {r.Id} {r.Secret} ports={_options.PortRange}", _stop.Token).ConfigureAwait(false);
+        {
+            try
+            {
+                await conn.WriteLineAsync($"OK {r.Id} {r.Secret} ports={_options.PortRange}", _stop.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                // The binder never learnt its channel: it must not stay bound to a dead connection.
+                Unregister(conn, binder, r.Id!);
+                throw;
+            }
+        }
         return r.Id;
     }
 
@@ -865,8 +911,8 @@ public sealed class ControllerHost : IDisposable
                 ReleasePorts(connector, pc, binder.Peer, pb);
                 return (0, (e.ErrorId, e.Message));
             }
-            if (link.Success || link.ErrorCode != "port-in-use")
-                break;
+            if (link.Success || link.ErrorCode != "port-in-use" || attempt == 3)
+                break; // a refusal's ports are released below, once
             // The next attempt draws other ports at random.
             ReleasePorts(connector, pc, binder.Peer, pb);
         }
@@ -931,15 +977,15 @@ public sealed class ControllerHost : IDisposable
                 AddressOf(conn.Socket.RemoteEndPoint), AddressOf(conn.Socket.LocalEndPoint));
             if (await Register(conn, binder, id, null, null, legacy: true).ConfigureAwait(false) is null)
                 return;
-            // The old design's binder never speaks again, so it cannot heartbeat: TCP keepalive
-            // finds one that vanished (no FIN, no RST) within about twice the binder timeout.
-            var idle = Math.Max(1, (int)_options.BinderTimeout.TotalSeconds);
-            conn.Socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-            conn.Socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, idle);
-            conn.Socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, Math.Max(1, idle / 3));
-            conn.Socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
             try
             {
+                // The old design's binder never speaks again, so it cannot heartbeat: TCP keepalive
+                // finds one that vanished (no FIN, no RST) within about twice the binder timeout.
+                var idle = Math.Max(1, (int)_options.BinderTimeout.TotalSeconds);
+                conn.Socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+                conn.Socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, idle);
+                conn.Socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, Math.Max(1, idle / 3));
+                conn.Socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
                 // Nothing is expected from a legacy binder; its closing ends the binding.
                 await conn.PeekAsync(1, Timeout.InfiniteTimeSpan, _stop.Token).ConfigureAwait(false);
             }

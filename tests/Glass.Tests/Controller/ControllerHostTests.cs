@@ -333,6 +333,22 @@ public sealed class ControllerHostTests : IDisposable
     }
 
     [Fact]
+    public async Task ABindThatCannotBeAnsweredLeavesNoChannelBound()
+    {
+        var router = StartController();
+        for (var i = 0; i < 20; i++)
+        {
+            // BIND, and a reset right behind it: the controller binds, then cannot write the OK.
+            using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            await s.ConnectAsync(router);
+            s.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+            s.Send(System.Text.Encoding.ASCII.GetBytes("GLASS/1 BIND\n"));
+            s.Close();
+        }
+        WaitUntil(() => _host!.GetStatus().Bindings == 0, "every unanswered bind to be undone");
+    }
+
+    [Fact]
     public async Task BindingsPerAddressAreLimited()
     {
         var router = StartController(o => o with { MaxBindingsPerAddress = 1 });
@@ -410,6 +426,21 @@ public sealed class ControllerHostTests : IDisposable
     }
 
     private static async Task<string?> Read(Glass.Protocol.LineConnection c) => await c.ReadLineAsync(TimeSpan.FromSeconds(10), default);
+
+    [Fact]
+    public async Task PortsTheTranslatorStillHoldsAreRetriedThenRefusedNamingTheCauseAndNoneIsKept()
+    {
+        // The translator already holds both ports of the range for 127.0.0.1 (as after a controller
+        // restart): every attempt is refused with port-in-use.
+        var router = StartController(o => o with { PortRange = new PortRange(62000, 62001) });
+        var binding = await BindSilent(router);
+        var loopback = Glass.Packets.Ipv4.Parse("127.0.0.1");
+        Assert.True(_engine.Link(loopback, 62000, loopback, 62001).Success);
+        var answer = await ConnectFrom(IPAddress.Loopback, router, binding.ChannelId);
+        Assert.StartsWith("ERR port-in-use the translator refused the link: ", answer);
+        Assert.Equal(0, _host!.GetStatus().PortsInUse);
+        Assert.Single(_engine.GetSessions());
+    }
 
     [Fact]
     public async Task ABinderIsToldToDialOnlyOnceTheConnectorsSynIsIn()
@@ -561,6 +592,42 @@ public sealed class ControllerHostTests : IDisposable
         Assert.Matches(@"^OK 127\.0\.0\.1 620\d\d$", last);
         Assert.NotEqual(first, last);
         Assert.Equal(2, _engine.GetSessions().Count);
+    }
+
+    [Fact]
+    public async Task ASessionThatStopsReadingItsAnswersAndResetsGivesItsPlaceBack()
+    {
+        var router = StartController();
+        using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        s.ReceiveBufferSize = 4096; // a small window: the controller's answers back up soon
+        await s.ConnectAsync(router);
+        s.Send(System.Text.Encoding.ASCII.GetBytes("GLASS/1 SESSION\n"));
+        WaitUntil(() => _host!.GetStatus().Sessions == 1, "the session to be counted");
+
+        // Requests, never reading an answer, until the controller stops taking them: its answers
+        // fill both sockets' buffers, then its queue of answers, and then it stops reading.
+        var chunk = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("GLASS/1 LOOKUP 00000000000000000000000000000000\n", 1000)));
+        s.Blocking = false;
+        var stalledSince = DateTime.UtcNow;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow - stalledSince < TimeSpan.FromSeconds(1))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the controller kept reading requests for 60 s");
+            if (s.Send(chunk, System.Net.Sockets.SocketFlags.None, out var error) > 0)
+                stalledSince = DateTime.UtcNow;
+            else
+            {
+                Assert.Equal(System.Net.Sockets.SocketError.WouldBlock, error);
+                s.Poll(100_000, System.Net.Sockets.SelectMode.SelectWrite);
+            }
+        }
+        Assert.Equal(1, _host!.GetStatus().Sessions);
+
+        // The client goes away with a reset: the controller's next answer fails, and the session,
+        // stuck waiting for room among its answers, must end too.
+        s.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        s.Close();
+        WaitUntil(() => _host!.GetStatus().Sessions == 0, "the stuck session to give its place back");
     }
 
     [Fact]
