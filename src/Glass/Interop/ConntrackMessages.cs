@@ -273,6 +273,13 @@ internal static class ConntrackMessages
     }
 
     /// <summary>
+    /// Whether an IPCTNL_MSG_CT_NEW event announces a new entry (the kernel flags those
+    /// NLM_F_CREATE | NLM_F_EXCL) rather than a change to one.
+    /// </summary>
+    public static bool IsCreation(ReadOnlySpan<byte> message) =>
+        message.Length >= NLMSG_HDRLEN && (MemoryMarshal.Read<ushort>(message.Slice(6)) & NLM_F_CREATE) != 0;
+
+    /// <summary>
     /// Reads an entry from a ctnetlink message (a dump part, or an event: IPCTNL_MSG_CT_NEW for new
     /// and updated entries, IPCTNL_MSG_CT_DELETE for destroyed ones). False for other messages
     /// and for entries without both IPv4 tuples.

@@ -46,8 +46,9 @@ internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
         {
             var commands = Open(sockets, 0);
             var dumps = Open(sockets, 0);
+            // NEW announces our own entries (made over the command socket, so not echoed to it);
             // UPDATE carries TCP state changes (FIN, RST); DESTROY the end of an entry.
-            var events = Open(sockets, (1u << ((int)NFNLGRP_CONNTRACK_UPDATE - 1)) | (1u << ((int)NFNLGRP_CONNTRACK_DESTROY - 1)), 4 << 20, 200);
+            var events = Open(sockets, (1u << ((int)NFNLGRP_CONNTRACK_NEW - 1)) | (1u << ((int)NFNLGRP_CONNTRACK_UPDATE - 1)) | (1u << ((int)NFNLGRP_CONNTRACK_DESTROY - 1)), 4 << 20, 200);
             var timeout = (uint)Math.Clamp(entryTimeout.TotalSeconds, 1, int.MaxValue);
             var o = new ConntrackOffloader(commands, dumps, events, MarkFor(queue), timeout);
             var errno = o.Dump(static (in ConntrackEntry _) => { });
@@ -138,7 +139,7 @@ internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
     /// Reads the next batch of events (waiting up to 200 ms) and hands ours to the handlers;
     /// returns false when events were lost (the caller reconciles with a dump).
     /// </summary>
-    public bool ReadEvents(Span<byte> buffer, EntryHandler updated, EntryHandler destroyed)
+    public bool ReadEvents(Span<byte> buffer, EntryHandler created, EntryHandler updated, EntryHandler destroyed)
     {
         var n = _events.Receive(buffer);
         while (n != 0)
@@ -153,6 +154,8 @@ internal sealed class ConntrackOffloader : IFlowOffloader, IDisposable
                     continue;
                 if (kind == IPCTNL_MSG_CT_DELETE)
                     destroyed(in e);
+                else if (IsCreation(message))
+                    created(in e);
                 else
                     updated(in e);
             }

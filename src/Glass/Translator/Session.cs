@@ -113,6 +113,9 @@ internal sealed class Session
     public bool OffloadFailed;
     public bool KeptLocal;      // not offloaded: a peer is on the router's host (SpliceEngine.MaybeOffload)
     public long OffloadedAt;
+    // The kernel announced this session's entry (or a dump listed it): events before that were
+    // about an older entry on the same flows, removed or destroyed before this one was made.
+    public bool EntryConfirmed;
     public long EntryRefreshedAt; // when the entry's fixed timeout was last re-armed
     public bool Adopted;        // taken over from an earlier translator: its link and sequence numbers were never ours
     public bool Tightened;      // the kernel's entry tracks windows strictly (or was asked to, and refused)

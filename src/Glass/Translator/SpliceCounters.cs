@@ -127,4 +127,6 @@ public sealed record SpliceCounters
     public long TightenFailures { get; init; }
     /// <summary>Times an entry's fixed timeout could not be re-armed (retried at the next interval); see the translator's last refresh error.</summary>
     public long RefreshFailures { get; init; }
+    /// <summary>Conntrack events about an entry that an offloaded session's own entry replaced (the same flows, made again): ignored.</summary>
+    public long StaleKernelEvents { get; init; }
 }

@@ -26,7 +26,7 @@ namespace Glass.Translator;
 public sealed partial class SpliceEngine
 {
     private IFlowOffloader? _offloader;
-    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures, _keptLocal, _refreshFailures;
+    private long _offloadedTotal, _offloadFailures, _adopted, _tightened, _tightenFailures, _keptLocal, _refreshFailures, _staleKernelEvents;
 
     // Segments the entry must have counted in each direction before its tracking turns strict.
     private const ulong TightenAfterPackets = 2;
@@ -69,6 +69,7 @@ public sealed partial class SpliceEngine
         if (errno == 0)
         {
             s.Offloaded = true;
+            s.EntryConfirmed = false;
             s.OffloadedAt = s.EntryRefreshedAt = _clock.NowMilliseconds;
             _offloadedTotal++;
             _offloadedNow++;
@@ -96,6 +97,33 @@ public sealed partial class SpliceEngine
 
     private bool TryFindOffloaded(in FlowTuple original, out Session s) => TryFindByEntry(original, out s) && s.Offloaded;
 
+    /// <summary>
+    /// An offloaded session whose entry the kernel has announced. Events come in the order the
+    /// kernel made them, and an entry is made only once the last one on its flows is gone: until
+    /// the new entry's announcement, a state change or destroy on these flows was the old entry's
+    /// (a TIME_WAIT entry a reopening SYN ended, one replaced after EEXIST, or one a reset check
+    /// removed), and must not end the session that replaced it.
+    /// </summary>
+    private bool TryFindCurrent(in FlowTuple original, out Session s)
+    {
+        if (!TryFindOffloaded(original, out s))
+            return false;
+        if (s.EntryConfirmed)
+            return true;
+        _staleKernelEvents++;
+        return false;
+    }
+
+    /// <summary>The kernel announced a new entry (our own, made by <see cref="IFlowOffloader.Offload"/>).</summary>
+    public void OnKernelCreated(in FlowTuple original)
+    {
+        lock (_gate)
+        {
+            if (TryFindOffloaded(original, out var s))
+                s.EntryConfirmed = true;
+        }
+    }
+
     /// <summary>The session whose side A is <paramref name="original"/>'s source: an entry's original direction.</summary>
     private bool TryFindByEntry(in FlowTuple original, out Session s) =>
         _byFlow.TryGetValue(new FlowKey(original.Source, original.SourcePort, original.DestinationPort), out s!)
@@ -106,7 +134,7 @@ public sealed partial class SpliceEngine
     {
         lock (_gate)
         {
-            if (!TryFindOffloaded(original, out var s))
+            if (!TryFindCurrent(original, out var s))
                 return;
             var now = _clock.NowMilliseconds;
             // The dump repeats an entry's state every 2 s: only a change (a case below) is
@@ -227,6 +255,8 @@ public sealed partial class SpliceEngine
                 OnResetCheckEntryGone(original);
                 return;
             }
+            if (!TryFindCurrent(original, out s))
+                return;
             if (last is { } c)
                 s.Kernel = c;
             s.Offloaded = false; // nothing left to remove
@@ -250,8 +280,12 @@ public sealed partial class SpliceEngine
             foreach (var s in _sessions)
             {
                 // A session offloaded after the dump began may be missing from it.
-                if (s.Offloaded && s.OffloadedAt < dumpStartedAt && s.ListedInDump != dump)
+                if (!s.Offloaded || s.OffloadedAt >= dumpStartedAt)
+                    continue;
+                if (s.ListedInDump != dump)
                     _expired.Add((s, "evicted"));
+                else
+                    s.EntryConfirmed = true; // what the dump listed is the entry now (its announcement may have been lost)
             }
             foreach (var (s, reason) in _expired)
             {
@@ -285,6 +319,7 @@ public sealed partial class SpliceEngine
                 Offloaded = true,
                 OffloadedAt = now,
                 Adopted = true,
+                EntryConfirmed = true,
                 Kernel = counters,
             };
             s.A.HasSyn = s.B.HasSyn = true;

@@ -343,6 +343,7 @@ public sealed partial class SpliceEngine
                 OffloadsTightened = _tightened,
                 TightenFailures = _tightenFailures,
                 RefreshFailures = _refreshFailures,
+                StaleKernelEvents = _staleKernelEvents,
             };
         }
     }

@@ -227,6 +227,7 @@ public sealed class TranslatorHost : IDisposable
                     changed.Add(e.Original);
             }
         };
+        EntryHandler created = (in ConntrackEntry e) => engine.OnKernelCreated(e.Original);
         EntryHandler destroyed = (in ConntrackEntry e) =>
         {
             events++;
@@ -245,7 +246,7 @@ public sealed class TranslatorHost : IDisposable
             try
             {
                 events = 0;
-                _offloader!.ReadEvents(buffer, updated, destroyed);
+                _offloader!.ReadEvents(buffer, created, updated, destroyed);
                 // Read a closing session's counters now, while the entry still shows them. One
                 // lookup each: a dump per event would walk the whole table for every FIN.
                 foreach (var t in changed)

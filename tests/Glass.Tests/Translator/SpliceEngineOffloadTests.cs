@@ -81,6 +81,7 @@ public sealed class SpliceEngineOffloadTests
         Assert.Equal(DropReason.None, AckFromA());
         Assert.Equal(DropReason.None, AckFromB());
         Assert.Single(_offloader.Offloaded);
+        _engine.OnKernelCreated(OriginalA); // the kernel announces the entry
     }
 
     [Fact]
@@ -320,7 +321,8 @@ public sealed class SpliceEngineOffloadTests
         _clock.Advance(TimeSpan.FromSeconds(30));
         Assert.Equal(0, _engine.Sweep());
         Assert.Equal(sent, _kernel.Sent.Count);
-        // The new entry's destroy event is the session's end as before.
+        // Once the kernel announced the new entry, its destroy event is the session's end as before.
+        _engine.OnKernelCreated(OriginalA);
         _engine.OnKernelDestroyed(OriginalA, null);
         Assert.Equal("expired", Assert.Single(_released).Reason);
     }
@@ -337,6 +339,38 @@ public sealed class SpliceEngineOffloadTests
         Assert.Equal(0, _engine.Sweep());
         Assert.Equal(2, _offloader.Offloaded.Count);
         Assert.Empty(_released);
+
+        // The old entry's events come late after all (a busy event thread): they are its, not the
+        // new entry's, which the kernel has not announced yet. The session lives on, its entry kept.
+        _engine.OnKernelState(OriginalA, KernelFlowState.TimeWait);
+        _engine.OnKernelDestroyed(OriginalA, new KernelCounters(0, 0, 2, 105));
+        var s = Assert.Single(_engine.GetSessions());
+        Assert.True(s.Offloaded);
+        Assert.Equal(SessionState.Established, s.State);
+        Assert.Empty(_released);
+        Assert.Equal(2, _engine.GetCounters().StaleKernelEvents);
+
+        // From the announcement on, the events are the new entry's.
+        _engine.OnKernelCreated(OriginalA);
+        _engine.OnKernelDestroyed(OriginalA, null);
+        Assert.Equal("expired", Assert.Single(_released).Reason);
+    }
+
+    [Fact]
+    public void ADumpThatListsTheEntryStandsForALostAnnouncement()
+    {
+        Handshake();
+        AckFromA();
+        AckFromB();
+        Assert.Single(_offloader.Offloaded); // no announcement: say it was lost (ENOBUFS)
+        _engine.OnKernelDestroyed(OriginalA, null);
+        Assert.Empty(_released); // taken for an older entry's
+
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        _engine.OnKernelListed(OriginalA, default, dump: 1);
+        Assert.Equal(0, _engine.ForgetOffloadedNotListed(1, _clock.NowMilliseconds));
+        _engine.OnKernelDestroyed(OriginalA, null);
+        Assert.Equal("expired", Assert.Single(_released).Reason);
     }
 
     [Fact]
