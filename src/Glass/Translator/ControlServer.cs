@@ -186,6 +186,20 @@ public sealed class ControlServer : IDisposable
             {
                 return;
             }
+            catch (SocketException)
+            {
+                // Out of descriptors, or a connection that went before it was taken: the listener
+                // stays, and the next one is served once there is room.
+                try
+                {
+                    await Task.Delay(100, _stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                continue;
+            }
             _ = Serve(new LineConnection(client));
         }
     }
@@ -246,7 +260,7 @@ public sealed class ControlServer : IDisposable
     /// </summary>
     internal ChannelReader<string> Subscribe(out Action unsubscribe)
     {
-        var ch = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+        var ch = Channel.CreateBounded<string>(new BoundedChannelOptions(WatcherBacklog) { SingleReader = true });
         lock (_watchers)
         {
             if (_stop.IsCancellationRequested)
@@ -294,12 +308,24 @@ public sealed class ControlServer : IDisposable
     private void OnReleased(LinkRelease r) =>
         Broadcast($"RELEASED {Ipv4.Format(r.PeerA)} {r.RouterPortA} {Ipv4.Format(r.PeerB)} {r.RouterPortB} {r.Reason} {r.SessionId}");
 
+    /// <summary>
+    /// Events a watcher may fall behind by (about 20 s of setups at 1,000 a second): one that stops
+    /// reading is dropped rather than let grow without end, and on watching again reconciles.
+    /// </summary>
+    internal const int WatcherBacklog = 65_536;
+
     private void Broadcast(string line)
     {
         lock (_watchers)
         {
-            foreach (var w in _watchers)
-                w.Writer.TryWrite(line);
+            for (var i = _watchers.Count - 1; i >= 0; i--)
+            {
+                var w = _watchers[i];
+                if (w.Writer.TryWrite(line))
+                    continue;
+                w.Writer.TryComplete(new IOException($"The watcher fell {WatcherBacklog} events behind and was dropped; watching again reconciles what it missed."));
+                _watchers.RemoveAt(i);
+            }
         }
     }
 

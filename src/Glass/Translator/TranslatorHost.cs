@@ -367,16 +367,32 @@ public sealed class TranslatorHost : IDisposable
                     for (var i = 0; i < n; i++)
                         any |= HandleDatagram(batch[i], ref lastId);
                     // What we relayed goes out (the raw socket's in one sendmmsg); every queued
-                    // packet not accepted already is dropped, in one verdict.
-                    _raw?.Flush();
-                    if (any)
-                        _queue.DropUpTo(lastId);
+                    // packet not accepted already is dropped, in one verdict (or by the next one,
+                    // which covers every id below its own, if this one failed).
+                    try
+                    {
+                        _raw?.Flush();
+                        if (any)
+                            _queue.DropUpTo(lastId);
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        CountInternalError(e);
+                    }
                 }
                 var now = Environment.TickCount64;
                 if (now >= nextSweep)
                 {
-                    Engine!.Sweep();
                     nextSweep = now + 1000;
+                    try
+                    {
+                        Engine!.Sweep();
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        // A kernel error the sweep met on netlink (ending an entry, say): counted, and the loop goes on.
+                        CountInternalError(e);
+                    }
                 }
             }
             _completion.TrySetResult();
@@ -385,6 +401,12 @@ public sealed class TranslatorHost : IDisposable
         {
             _completion.TrySetException(e);
         }
+    }
+
+    private void CountInternalError(Exception e)
+    {
+        Interlocked.Increment(ref _internalErrors);
+        LastInternalError = e;
     }
 
     private bool HandleDatagram(Span<byte> datagram, ref uint lastId)
@@ -408,8 +430,7 @@ public sealed class TranslatorHost : IDisposable
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     // A bug must cost one packet, never the router: count it and go on.
-                    Interlocked.Increment(ref _internalErrors);
-                    LastInternalError = e;
+                    CountInternalError(e);
                     result = DropReason.None;
                 }
                 // The batch's drop verdict covers ids up to the last packet left in the queue.

@@ -155,4 +155,34 @@ public sealed class ControlServerTests : IDisposable
         var e = Assert.Throws<InvalidOperationException>(() => new ControlServer(_engine, _server.Path));
         Assert.Contains("already listening", e.Message);
     }
+
+    [Fact]
+    public async Task AWatcherThatStopsReadingIsDroppedOnceItFallsTooFarBehindAndOthersKeepTheirEvents()
+    {
+        var stuck = _server.Subscribe(out _);
+        var live = _server.Subscribe(out var unsubscribeLive);
+        var a = Ipv4.Parse("203.0.113.2");
+        var b = Ipv4.Parse("198.51.100.7");
+        var liveSeen = 0;
+        // One RELEASED per link ended; the live watcher reads as they come, the stuck one never.
+        for (var i = 0; i <= ControlServer.WatcherBacklog; i++)
+        {
+            Assert.True(_engine.Link(a, 40000, b, 40001).Success);
+            Assert.True(_engine.Unlink(a, 40000));
+            while (live.TryRead(out _))
+                liveSeen++;
+        }
+        Assert.Equal(ControlServer.WatcherBacklog + 1, liveSeen);
+        unsubscribeLive();
+
+        // The stuck one keeps what it had room for, then learns it was dropped, and why.
+        var kept = 0;
+        var e = await Assert.ThrowsAsync<IOException>(async () =>
+        {
+            await foreach (var _ in stuck.ReadAllAsync())
+                kept++;
+        });
+        Assert.Equal(ControlServer.WatcherBacklog, kept);
+        Assert.Contains("fell 65536 events behind", e.Message);
+    }
 }
