@@ -425,7 +425,21 @@ internal sealed class AcceptOperation : LoopHandler
         if (_stopping)
             return;
         _retry?.Dispose();
-        _retry = new Timer(static o => { var op = (AcceptOperation)o!; op.Loop.Post(op.Drain); }, this, wait, Timeout.InfiniteTimeSpan);
+        _retry = new Timer(static o => { var op = (AcceptOperation)o!; op.Loop.Post(op.DrainPosted); }, this, wait, Timeout.InfiniteTimeSpan);
+    }
+
+    // A posted action that throws ends the process (SocketLoop): a fault here (the owner's
+    // AcceptFailed, say) retries the listener as one in an event would.
+    private void DrainPosted()
+    {
+        try
+        {
+            Drain();
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+        }
     }
 
     private void Drain()
