@@ -20,9 +20,12 @@ internal static class ControllerSessionPool
         public long LastUsed = Environment.TickCount64;
     }
 
-    private static readonly ConcurrentDictionary<string, Entry> s_sessions = new(StringComparer.Ordinal);
+    // Under a lock, not a concurrent dictionary: the reaper must not close a session between Get
+    // finding it and marking it used (the caller would get a closed one). A request's round trip
+    // costs far more than the lock.
+    private static readonly Dictionary<string, Entry> s_sessions = new(StringComparer.Ordinal);
     private static readonly Timer s_reaper = new(_ => CloseIdle(), null, Timeout.Infinite, Timeout.Infinite);
-    private static int s_reaping;
+    private static bool s_reaping;
 
     /// <summary>The pooled session for these settings; a trust that pinned nothing yet shares the sessions of others like it.</summary>
     public static ControllerSession Get(IPEndPoint router, RouterTrust trust, string? token, TimeSpan patience)
@@ -30,21 +33,34 @@ internal static class ControllerSessionPool
         // A session authenticated the router once, by this trust: only a request that would accept the same key may use it.
         var how = trust.Plaintext ? "plain" : trust.Fingerprint is { } pin ? "pin " + pin : "first-use";
         var key = $"{router}|{how}|{token}|{patience.Ticks}";
-        var entry = s_sessions.GetOrAdd(key, _ => new Entry(new ControllerSession(router, token, patience, trust)));
-        Interlocked.Exchange(ref entry.LastUsed, Environment.TickCount64);
-        if (Interlocked.CompareExchange(ref s_reaping, 1, 0) == 0)
-            s_reaper.Change(IdleClose, IdleClose);
-        return entry.Session;
+        lock (s_sessions)
+        {
+            if (!s_sessions.TryGetValue(key, out var entry))
+                s_sessions[key] = entry = new Entry(new ControllerSession(router, token, patience, trust));
+            entry.LastUsed = Environment.TickCount64;
+            if (!s_reaping)
+            {
+                s_reaping = true;
+                s_reaper.Change(IdleClose, IdleClose);
+            }
+            return entry.Session;
+        }
     }
 
     private static void CloseIdle()
     {
         var now = Environment.TickCount64;
-        foreach (var (key, entry) in s_sessions)
+        var idle = new List<ControllerSession>();
+        lock (s_sessions)
         {
-            if (now - Interlocked.Read(ref entry.LastUsed) >= (long)IdleClose.TotalMilliseconds
-                && s_sessions.TryRemove(new KeyValuePair<string, Entry>(key, entry)))
-                entry.Session.Dispose();
+            foreach (var key in s_sessions.Keys.ToList())
+            {
+                if (now - s_sessions[key].LastUsed >= (long)IdleClose.TotalMilliseconds && s_sessions.Remove(key, out var entry))
+                    idle.Add(entry.Session);
+            }
         }
+        // Closed outside the lock: closing fails any request still waiting on the session.
+        foreach (var session in idle)
+            session.Dispose();
     }
 }
