@@ -11,7 +11,7 @@ namespace Glass.Translator;
 /// </summary>
 public sealed class TranslatorClient : IDisposable
 {
-    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
+    private readonly TimeSpan RequestTimeout;
     private readonly string _path;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private LineConnection? _conn;
@@ -20,10 +20,12 @@ public sealed class TranslatorClient : IDisposable
 
     /// <param name="path">The translator's control socket.</param>
     /// <param name="inProcess">Ask a translator of this process directly when it listens on <paramref name="path"/>.</param>
-    public TranslatorClient(string path, bool inProcess = true)
+    /// <param name="requestTimeout">How long an answer may take; 5 s when null.</param>
+    public TranslatorClient(string path, bool inProcess = true, TimeSpan? requestTimeout = null)
     {
         _path = path;
         _inProcess = inProcess;
+        RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(5);
     }
 
     public string Path => _path;
@@ -66,7 +68,9 @@ public sealed class TranslatorClient : IDisposable
                 {
                     _conn.Dispose();
                     _conn = null;
-                    if (attempt > 0)
+                    // A translator that is up but slow may still carry the request out (a LINK
+                    // would then be made twice): only a connection found dead is tried again.
+                    if (attempt > 0 || e is ProtocolException { Code: "timeout" })
                         throw new GlassException(GlassErrors.TranslatorUnavailable, $"The translator on {_path} did not answer: {e.Message}", e);
                 }
             }

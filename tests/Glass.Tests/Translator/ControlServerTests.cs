@@ -185,4 +185,55 @@ public sealed class ControlServerTests : IDisposable
         Assert.Equal(ControlServer.WatcherBacklog, kept);
         Assert.Contains("fell 65536 events behind", e.Message);
     }
+
+    [Fact]
+    public async Task ALinkASlowTranslatorDoesNotAnswerInTimeIsNotSentTwice()
+    {
+        // A translator that takes requests but answers none in time.
+        var path = Path.Combine(_dir, "slow.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen();
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var held = new List<Socket>();
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                Socket c;
+                try
+                {
+                    c = await listener.AcceptAsync();
+                }
+                catch (Exception)
+                {
+                    return;
+                }
+                held.Add(c);
+                _ = Task.Run(async () =>
+                {
+                    var conn = new Glass.Protocol.LineConnection(c, 4096);
+                    try
+                    {
+                        while (await conn.ReadLineAsync(default) is { } line)
+                            lines.Enqueue(line);
+                    }
+                    catch (Exception)
+                    {
+                    }
+                });
+            }
+        });
+        using var client = new TranslatorClient(path, inProcess: false, requestTimeout: TimeSpan.FromMilliseconds(300));
+
+        var e = await Assert.ThrowsAsync<Glass.GlassException>(() => client.LinkAsync(Ipv4.Parse("203.0.113.2"), 40000, Ipv4.Parse("198.51.100.7"), 40001));
+        Assert.Equal(Glass.GlassErrors.TranslatorUnavailable, e.ErrorId);
+        Assert.Contains("did not answer", e.Message);
+        // It may have been carried out: sending it again could make the link twice.
+        WaitFor(() => !lines.IsEmpty, "the request to arrive");
+        Assert.Equal(["LINK 203.0.113.2 40000 198.51.100.7 40001"], lines.ToArray());
+        listener.Dispose();
+        foreach (var c in held.ToArray())
+            c.Dispose();
+    }
 }
