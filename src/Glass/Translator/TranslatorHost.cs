@@ -166,7 +166,7 @@ public sealed class TranslatorHost : IDisposable
     /// <summary>Takes over the entries an earlier translator on this queue left (stopped with KeepSessions, or killed).</summary>
     private void Adopt()
     {
-        var adopted = 0;
+        int adopted = 0, refused = 0;
         var errno = _offloader!.Dump((in ConntrackEntry e) =>
         {
             if (Engine!.Adopt(new OffloadedFlow(e.Original, e.Reply), Counters(e)))
@@ -176,11 +176,16 @@ public sealed class TranslatorHost : IDisposable
                 if (StateOf(e.TcpState) is { } st and not KernelFlowState.Established)
                     Engine.OnKernelState(e.Original, st);
             }
+            else
+                refused++;
         });
         if (errno != 0)
             _warnings.Add($"Could not list the conntrack entries an earlier translator left: {Libc.StrError(errno)}.");
         else if (adopted > 0)
             _warnings.Add($"Adopted {adopted} offloaded session(s) an earlier translator on queue {_options.Queue} left running.");
+        if (refused > 0)
+            _warnings.Add($"{refused} offloaded session(s) an earlier translator left were not adopted (the session limit, limits.sessions, is reached): "
+                + "the kernel carries them unwatched until their entries time out, and stopping this translator removes them.");
     }
 
     // Beside the control socket, whose directory is the translator's own.
