@@ -27,7 +27,10 @@ public sealed partial class SpliceEngine
     private readonly byte[] _scratch = new byte[TcpSegmentBuilder.MaxSynAckLength];
     private readonly long[] _drops = new long[Enum.GetValues<DropReason>().Length];
     private readonly long[] _ignored = new long[Enum.GetValues<IgnoredReason>().Length];
-    private long _nextId;
+    // Ids start above any a translator before this one gave (1,024 a millisecond of its life, far
+    // more than it could): a controller that outlives a translator's restart keys its links by id,
+    // and must never see one twice. Below 2^53 until the 23rd century, so JSON readers keep them exact.
+    private long _nextId = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 10;
     private long _relayed, _relayedBytes, _synAcks, _icmpRelayed, _created, _released;
     private long _optionsStripped, _contested, _reopened;
 

@@ -656,4 +656,21 @@ public sealed class SpliceEngineTests
             Directory.Delete(root, recursive: true);
         }
     }
+
+    [Fact]
+    public void ARestartedTranslatorNeverGivesAnIdTheOneBeforeGave()
+    {
+        var before = new SpliceEngine(new FakeKernel(), new FakeClock());
+        var a = Ipv4.Parse("203.0.113.2");
+        var b = Ipv4.Parse("198.51.100.7");
+        var old = Enumerable.Range(0, 100).Select(i => before.Link(a, (ushort)(40000 + i), b, (ushort)(41000 + i)).SessionId).ToList();
+        // The next start comes at least a millisecond later (a start takes far longer).
+        var startedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        while (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() == startedAt)
+            Thread.SpinWait(100);
+        var after = new SpliceEngine(new FakeKernel(), new FakeClock());
+        var first = after.Link(a, 40000, b, 41000).SessionId;
+        Assert.True(first > old.Max(), $"id {first} after {old.Max()}");
+        Assert.Equal(old.Count, old.Distinct().Count());
+    }
 }
