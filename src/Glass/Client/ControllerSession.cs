@@ -200,8 +200,8 @@ internal sealed class ControllerSession : IDisposable
             }
             catch (OperationCanceledException)
             {
-                // Same: the answer to this request will still come.
-                Fail();
+                // The request went out and its answer comes in its turn: the reader takes it off
+                // the queue then, for nobody. The other requests on this connection go on.
                 throw;
             }
         }
