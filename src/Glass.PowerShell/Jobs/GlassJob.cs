@@ -106,11 +106,21 @@ public abstract class GlassJob : Job2
             var id = error is GlassException g ? g.ErrorId : error.GetType().Name;
             Error.Add(new ErrorRecord(error, id, ErrorCategory.ConnectionError, this));
         }
+        // What the service holds goes as at a stop (a translator's firewall rules, a binding's
+        // relays still running): Stop-Job cannot do it later, as the job has ended.
+        try
+        {
+            StopService();
+        }
+        catch (Exception e)
+        {
+            Error.Add(new ErrorRecord(e, "StopFailed", ErrorCategory.CloseError, this));
+        }
         _metrics?.Dispose();
         SetJobState(error is null ? JobState.Completed : JobState.Failed);
     }
 
-    /// <summary>Stops the underlying service; called at most once.</summary>
+    /// <summary>Stops the underlying service, or cleans up after one that ended by itself; called at most once.</summary>
     protected abstract void StopService();
 
     public override void StopJob()
