@@ -189,8 +189,18 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
         $served.received | Should -Be 512MB
         $sent.receivedSha256 | Should -Be $served.sentSha256
 
-        # The killed translator's kernel settings were taken over, so this stop restores the originals.
-        Stop-GlassNetProcess -Process $next -Signal TERM -TimeoutSeconds 10
+        # A second translator on the same queue cannot start (the queue is bound), and must leave
+        # alone the running one's record of what it changed: killed next, that one leaves it to
+        # the next start, whose stop then puts the originals back.
+        $duplicate = Start-GlassE2EPwsh -Net $Net -Namespace router -Script 'examples/router.ps1' -ArgumentList @(
+            '-ConfigPath', $config, '-Role', 'Translator', '-ReadyFile', (Join-Path $Net.TempDirectory 'duplicate.ready'))
+        Wait-GlassNetProcess -Process $duplicate -TimeoutSeconds 60 | Should -Not -Be 0
+        Stop-GlassNetProcess -Process $next -Signal KILL -TimeoutSeconds 10
+        $last = Start-GlassE2ETranslator -Net $Net -ConfigPath $config -Name translator-after-duplicate
+        "$($last.ReadStdout()) $($last.ReadStderr())" | Should -Match "pid $($next.Pid)\) did not stop cleanly"
+
+        # The killed translators' kernel settings were taken over, so this stop restores the originals.
+        Stop-GlassNetProcess -Process $last -Signal TERM -TimeoutSeconds 10
         Get-GlassE2ERouterRule -Net $Net | Should -HaveCount 0
         Get-Sysctl net.ipv4.ip_forward | Should -Be $Before.Forward
         Get-Sysctl net.netfilter.nf_conntrack_acct | Should -Be $Before.Acct

@@ -56,6 +56,9 @@ public sealed class TranslatorHost : IDisposable
     private readonly object _stopGate = new();
     private bool _stopped;
     private bool _ruleInstalled;
+    // The kept-settings file is this instance's: taken over from the one before, or written by it.
+    // A start that fails before that (its queue or socket in use) must leave another's file alone.
+    private bool _ownsKeptSettings;
 
     public TranslatorHost(TranslatorOptions options)
     {
@@ -98,13 +101,31 @@ public sealed class TranslatorHost : IDisposable
                 new TranslatorSettings(_options.Queue, _options.PortRange.ToString(), splice.MaxSessions));
             // A translator that stopped with KeepSessions, or died, left what it changed for us to put back.
             var (kept, deadPid) = _options.SkipFirewall ? (false, null) : _sysctl.TakeOver(KeptSettingsPath);
+            _ownsKeptSettings = !_options.SkipFirewall;
             if (deadPid is not null)
                 _warnings.Add($"The translator on queue {_options.Queue} (pid {deadPid}) did not stop cleanly: what it changed (rules, kernel settings, offloaded sessions) is this translator's now, and is put back when it stops.");
             Offload = _options.Offload == OffloadMode.Kernel && PrepareOffload(splice) ? OffloadMode.Kernel : OffloadMode.None;
             if (!_options.SkipFirewall)
             {
                 // Rules a translator kept on purpose (KeepSessions) are expected; others were left by one that died.
-                var left = _rule.Install(_tunRules?.Device);
+                int left;
+                try
+                {
+                    left = _rule.Install(_tunRules?.Device);
+                }
+                catch
+                {
+                    // Rules appended before the one that failed must not stay (Remove checks each).
+                    try
+                    {
+                        _rule.Remove();
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        // iptables itself is missing or broken: the install's error says so.
+                    }
+                    throw;
+                }
                 if (left > 0 && !(kept && deadPid is null))
                     _warnings.Add($"Found {left} rule(s) of an earlier translator on queue {_options.Queue} that did not stop cleanly; they are this translator's now and go when it stops.");
                 _ruleInstalled = true;
@@ -125,7 +146,14 @@ public sealed class TranslatorHost : IDisposable
         }
         catch
         {
-            Cleanup();
+            try
+            {
+                Cleanup();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The start's own error is the one to show.
+            }
             throw;
         }
     }
@@ -471,38 +499,66 @@ public sealed class TranslatorHost : IDisposable
     {
         // Kept sessions need their rules (conntrack and NAT hooks) and settings until a new translator adopts them.
         var keep = _options.KeepSessions && Offload == OffloadMode.Kernel;
+        // Every step is tried, whatever failed before it (iptables refusing a delete must not
+        // leave the queue bound or the settings changed); the first failure is thrown at the end.
+        List<Exception>? failures = null;
+        void Step(Action step)
+        {
+            try
+            {
+                step();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                (failures ??= new()).Add(e);
+            }
+        }
         var rulesRemoved = false;
         if (_ruleInstalled && !keep)
         {
             // Rules first: a packet of a flushed session then meets the router's TCP stack and is
             // answered with a reset, rather than queued to nobody.
-            _rule.Remove();
-            _ruleInstalled = false;
-            rulesRemoved = true;
+            Step(() =>
+            {
+                _rule.Remove();
+                _ruleInstalled = false;
+                rulesRemoved = true;
+            });
         }
         if (_offloader is not null && !keep)
-            _offloader.Flush();
+            Step(() => _offloader.Flush());
         if (rulesRemoved && Engine is not null)
         {
             // A peer with nothing to send would never meet that reset: make each one speak.
-            Engine.TellPeersStopped();
-            _raw?.Flush();
+            Step(() =>
+            {
+                Engine.TellPeersStopped();
+                _raw?.Flush();
+            });
         }
         if (!keep)
         {
-            _sysctl.Restore();
-            if (!_options.SkipFirewall)
+            Step(_sysctl.Restore);
+            if (_ownsKeptSettings)
                 DeleteQuietly(KeptSettingsPath);
         }
-        else if (_ruleInstalled)
-            _sysctl.Save(KeptSettingsPath, runningPid: null);
-        _offloader?.Dispose();
-        _control?.Dispose();
-        _queue?.Dispose();
-        _raw?.Dispose();
-        _tunRules?.Remove();
-        _tunRules = null;
-        _tun?.Dispose();
+        else if (_ownsKeptSettings)
+        {
+            // Kept for the next translator, even from a start that failed after taking them over.
+            Step(() => _sysctl.Save(KeptSettingsPath, runningPid: null));
+        }
+        Step(() => _offloader?.Dispose());
+        Step(() => _control?.Dispose());
+        Step(() => _queue?.Dispose());
+        Step(() => _raw?.Dispose());
+        Step(() =>
+        {
+            _tunRules?.Remove();
+            _tunRules = null;
+        });
+        Step(() => _tun?.Dispose());
+        if (failures is not null)
+            throw failures.Count == 1 ? failures[0] : new AggregateException("Stopping the translator failed in several steps.", failures);
     }
 
     public void Dispose() => Stop();
