@@ -51,6 +51,8 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         Get-QueueRule | Should -HaveCount 8
         @(Get-QueueRule) -match '^-A OUTPUT -o lo -p tcp .*--dport 60000:60099 .*-j CT --notrack' | Should -HaveCount 1
         @(Get-QueueRule) -match 'NFQUEUE --queue-num 6' | Should -Not -BeNullOrEmpty -Because 'the relay range goes to the queue'
+        # The guard forwards any Glass translator's offloaded flows (the queue is the mark's low half), not only this one's.
+        @(Get-QueueRule) -match '^-A FORWARD -m connmark ! --mark 0x474c0000/0xffff0000 ' | Should -HaveCount 1
         Test-Path $Router.ControlSocket | Should -BeTrue
     }
 

@@ -58,7 +58,7 @@ public sealed class NfQueueRule
     /// are not registered and entries are created that never rewrite;</item>
     /// <item>filter OUTPUT: no ICMP redirects, which would name one peer's address to the other
     /// when the router forwards a flow back out of the interface it came in on;</item>
-    /// <item>filter FORWARD (only when forwarding had been off): forward nothing but our flows.</item>
+    /// <item>filter FORWARD (only when forwarding had been off): forward nothing but Glass's flows.</item>
     /// </list>
     /// </summary>
     public IReadOnlyList<(string Table, string[] Rule)> Rules
@@ -82,7 +82,9 @@ public sealed class NfQueueRule
                     ("filter", ["INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", .. comment, .. queue]),
                 };
             }
-            var mark = $"0x{Mark:x}";
+            // Any Glass translator's entries (the queue is the mark's low half): another one's
+            // offloaded flows in this namespace must pass this guard too.
+            var marks = $"0x{Mark & 0xFFFF0000:x}/0xffff0000";
             var rules = new List<(string, string[])>
             {
                 ("raw", ["OUTPUT", "-p", "tcp", "--sport", ports, .. comment, "-j", "CT", "--notrack"]),
@@ -94,7 +96,7 @@ public sealed class NfQueueRule
                 ("filter", ["OUTPUT", "-p", "icmp", "--icmp-type", "redirect", .. comment, "-j", "DROP"]),
             };
             if (GuardForwarding)
-                rules.Add(("filter", ["FORWARD", "-m", "connmark", "!", "--mark", mark, .. comment, "-j", "DROP"]));
+                rules.Add(("filter", ["FORWARD", "-m", "connmark", "!", "--mark", marks, .. comment, "-j", "DROP"]));
             return rules;
         }
     }
