@@ -56,6 +56,29 @@ Describe "A glass router$(if ($SkipReason) { " (skipped: $SkipReason)" })" -Skip
         Test-Path $Router.ControlSocket | Should -BeTrue
     }
 
+    It 'starts no half router: when the controller cannot start, Start-GlassRouter takes the translator it started with it' {
+        # Queue 9 and a range of its own, but the running controller's port (7000), which is taken.
+        $config = Join-Path $Net.TempDirectory 'half-router.yaml'
+        @"
+queue: 9
+portRange: 60500-60599
+controlSocket: $(Join-Path $Net.TempDirectory 'half-router.sock')
+controller:
+  port: 7000
+tls:
+  certificate: $(Join-Path $Net.TempDirectory 'half-router.pem')
+"@ | Set-Content -Path $config
+        $pwsh = Get-GlassPwshCommand
+        $env:GLASS_MODULE = Get-GlassE2EModule
+        $script = "Import-Module `$env:GLASS_MODULE; try { Start-GlassRouter -ConfigPath '$config' -ErrorAction Stop; 'started' } catch { 'error: ' + `$_.FullyQualifiedErrorId }; 'jobs: ' + @(Get-Job).Count; 'rules: ' + @(iptables -S | Select-String 'glass-translator-9').Count"
+        $out = Invoke-GlassNetCommand -Net $Net -Namespace router -FilePath $pwsh.FilePath -TimeoutSeconds 120 -ArgumentList (
+            @($pwsh.ArgumentList) + @('-NoProfile', '-NonInteractive', '-Command', $script))
+        $out | Should -Match 'error: address-in-use'
+        # While that pwsh still ran: no translator job left, and none of queue 9's rules.
+        $out | Should -Match 'jobs: 0'
+        $out | Should -Match 'rules: 0'
+    }
+
     It 'sends through its own tun device, forwarded by the kernel, untracked' {
         Get-TunDevice | Should -HaveCount 1
         $tun = @(Get-TunDevice)[0].Split(' ')[0]

@@ -26,10 +26,21 @@ public sealed class StartGlassRouterCommand : GlassCmdlet
         CommandSupport.LoadConfig(this, path); // a bad file fails here, naming its line and key
         if (!ShouldProcess(path, "Start the glass translator and controller"))
             return;
-        var started = InvokeCommand.InvokeScript(false,
-            ScriptBlock.Create("param($c) Start-GlassTranslator -ConfigPath $c -ErrorAction Stop; Start-GlassController -ConfigPath $c -ErrorAction Stop"),
-            null, path);
-        var jobs = started.Select(o => o.BaseObject).OfType<GlassJob>().ToList();
+        var jobs = Start("Start-GlassTranslator", path);
+        try
+        {
+            jobs.AddRange(Start("Start-GlassController", path));
+        }
+        catch
+        {
+            // Half a router is no router: the translator goes with the controller's failure.
+            foreach (var j in jobs)
+            {
+                j.StopJob();
+                JobRepository.Remove(j);
+            }
+            throw;
+        }
         if (!Wait)
         {
             foreach (var j in jobs)
@@ -38,4 +49,8 @@ public sealed class StartGlassRouterCommand : GlassCmdlet
         }
         Serve(jobs);
     }
+
+    private List<GlassJob> Start(string cmdlet, string configPath) =>
+        InvokeCommand.InvokeScript(false, ScriptBlock.Create($"param($c) {cmdlet} -ConfigPath $c -ErrorAction Stop"), null, configPath)
+            .Select(o => o.BaseObject).OfType<GlassJob>().ToList();
 }
