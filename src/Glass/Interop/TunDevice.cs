@@ -305,7 +305,16 @@ internal sealed class TunRules
         };
         psi.ArgumentList.Add("-w");
         psi.ArgumentList.Add("--noflush");
-        using var p = System.Diagnostics.Process.Start(psi)!;
+        System.Diagnostics.Process started;
+        try
+        {
+            started = System.Diagnostics.Process.Start(psi)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"iptables-restore could not be started ({e.Message}). Install iptables (apt-get install iptables) or pass -SkipFirewall.", e);
+        }
+        using var p = started;
         p.StandardInput.Write(script);
         p.StandardInput.Close();
         var err = p.StandardError.ReadToEnd();

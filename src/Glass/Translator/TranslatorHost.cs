@@ -181,8 +181,20 @@ public sealed class TranslatorHost : IDisposable
         }
         else
         {
-            _sysctl.Set(Sysctl.ConntrackAccounting, "1");
-            _sysctl.Set(Sysctl.IpForward, "1");
+            try
+            {
+                _sysctl.Set(Sysctl.ConntrackAccounting, "1");
+                _sysctl.Set(Sysctl.IpForward, "1");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A read-only /proc/sys (a container): the kernel cannot carry the sessions.
+                _sysctl.Restore();
+                _offloader.Dispose();
+                _offloader = null;
+                _warnings.Add($"Kernel offload needs net.netfilter.nf_conntrack_acct and net.ipv4.ip_forward set to 1, and they could not be ({e.Message}); every segment is relayed by the translator (offload: none). Set them beforehand to offload.");
+                return false;
+            }
             var guard = _sysctl.Changed(Sysctl.IpForward);
             _rule = new NfQueueRule(_options.Queue, _options.PortRange.First, _options.PortRange.Last, offload: true, _offloader.Mark, guard, _options.FailOpen);
         }
@@ -328,7 +340,14 @@ public sealed class TranslatorHost : IDisposable
         }
         catch (Exception e) when (e is KernelException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
-            _tunRules?.Remove();
+            try
+            {
+                _tunRules?.Remove();
+            }
+            catch (InvalidOperationException)
+            {
+                // iptables-restore is missing: there is nothing of ours to remove either.
+            }
             _tunRules = null;
             _tun?.Dispose();
             _tun = null;
