@@ -46,4 +46,17 @@ public sealed class GlassJobTests
         Assert.Equal(1, job.Stops);
         Assert.Equal(JobState.Failed, job.JobStateInfo.State);
     }
+
+    [Fact]
+    public void AJobsErrorsHaveTheCategoriesACmdletsWouldHave()
+    {
+        using var job = new ServiceJob();
+        job.ReportError(new GlassException(GlassErrors.Unauthorized, "Channel 0 can no longer be bound: the router refused"));
+        job.ReportError(new GlassException(GlassErrors.OutOfDescriptors, "out of descriptors"));
+        job.ReportError(new System.Net.Sockets.SocketException(111));
+        Assert.Equal(
+            [ErrorCategory.PermissionDenied, ErrorCategory.LimitsExceeded, ErrorCategory.ConnectionError],
+            job.Error.Select(e => e.CategoryInfo.Category));
+        Assert.Equal(GlassErrors.Unauthorized, job.Error[0].FullyQualifiedErrorId);
+    }
 }

@@ -101,6 +101,9 @@ internal static class CommandSupport
                 GlassErrors.ChannelInUse or GlassErrors.AddressInUse => ErrorCategory.ResourceBusy,
                 GlassErrors.RegistryUnavailable => ErrorCategory.ResourceUnavailable,
                 GlassErrors.OutOfDescriptors => ErrorCategory.LimitsExceeded,
+                "metrics-unavailable" => ErrorCategory.ResourceBusy,
+                "listen-failed" => ErrorCategory.ResourceUnavailable,
+                GlassErrors.ConfigMismatch => ErrorCategory.InvalidData,
                 _ => ErrorCategory.ProtocolError,
             };
             return new ErrorRecord(g, g.ErrorId, category, target);

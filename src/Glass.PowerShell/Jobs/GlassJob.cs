@@ -73,10 +73,16 @@ public abstract class GlassJob : Job2
     }
 
     /// <summary>Reports a failure that the service survived (one connection, say) to the job's Error stream.</summary>
-    internal void ReportError(Exception error)
+    internal void ReportError(Exception error) => Keep(Error, ToErrorRecord(error));
+
+    // A cmdlet's categories (a refused rebind is PermissionDenied, not a connection error); what
+    // is not Glass's own is a connection's failure.
+    private ErrorRecord ToErrorRecord(Exception error)
     {
-        var id = error is GlassException g ? g.ErrorId : error.GetType().Name;
-        Keep(Error, new ErrorRecord(error, id, ErrorCategory.ConnectionError, this));
+        var record = Commands.CommandSupport.ToErrorRecord(error, this);
+        return record.CategoryInfo.Category == ErrorCategory.NotSpecified
+            ? new ErrorRecord(error, record.FullyQualifiedErrorId, ErrorCategory.ConnectionError, this)
+            : record;
     }
 
     private void Keep<T>(PSDataCollection<T> stream, T record)
@@ -102,10 +108,7 @@ public abstract class GlassJob : Job2
         if (Interlocked.Exchange(ref _finished, 1) != 0)
             return;
         if (error is not null)
-        {
-            var id = error is GlassException g ? g.ErrorId : error.GetType().Name;
-            Error.Add(new ErrorRecord(error, id, ErrorCategory.ConnectionError, this));
-        }
+            Error.Add(ToErrorRecord(error));
         // What the service holds goes as at a stop (a translator's firewall rules, a binding's
         // relays still running): Stop-Job cannot do it later, as the job has ended.
         try
