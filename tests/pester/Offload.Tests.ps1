@@ -252,4 +252,27 @@ Describe "Kernel offload of established splices$(if ($SkipReason) { " (skipped: 
         Stop-GlassNetProcess -Process $next -Signal TERM -TimeoutSeconds 10
         Get-GlassE2ERouterRule -Net $Net | Should -HaveCount 0
     }
+
+    It 'takes back what an offloading translator kept when the next one on its queue does not offload' {
+        # (router.yaml has been rewritten by the routers started since: the settings are set here.)
+        $keeps = Join-Path $Net.TempDirectory 'router-keeps.yaml'
+        (Get-Content $Router.ConfigPath) -replace '^offload: .*', 'offload: kernel' -replace '^keepSessions: .*', 'keepSessions: true' -replace '^failOpen: .*', 'failOpen: false' | Set-Content $keeps
+        $kept = Start-GlassE2ETranslator -Net $Net -ConfigPath $keeps -Name translator-keeps
+        Stop-GlassNetProcess -Process $kept -Signal TERM -TimeoutSeconds 10
+        # Kept for a next translator that offloads: its rules (the nat hooks, the forwarding guard).
+        @(Get-GlassE2ERouterRule -Net $Net) -match '^-A POSTROUTING .*-j ACCEPT$' | Should -HaveCount 1
+
+        $config = Join-Path $Net.TempDirectory 'router-none-after-keep.yaml'
+        (Get-Content $keeps) -replace '^offload: .*', 'offload: none' -replace '^keepSessions: .*', 'keepSessions: false' | Set-Content $config
+        $next = Start-GlassE2ETranslator -Net $Net -ConfigPath $config -Name translator-none-after-keep
+        # This one does not offload: forwarding and accounting go back now, and the nat hooks and
+        # the guard with them, not when it stops.
+        Get-Sysctl net.ipv4.ip_forward | Should -Be $Before.Forward
+        Get-Sysctl net.netfilter.nf_conntrack_acct | Should -Be $Before.Acct
+        # (Its own tun device's rules aside.)
+        @(Get-GlassE2ERouterRule -Net $Net) -notmatch ' -i glass\d+ ' -match '-j ACCEPT$|^-A FORWARD ' | Should -HaveCount 0
+        @(Get-GlassE2ERouterRule -Net $Net) -match 'NFQUEUE --queue-num 6' | Should -Not -BeNullOrEmpty
+        Stop-GlassNetProcess -Process $next -Signal TERM -TimeoutSeconds 10
+        Get-GlassE2ERouterRule -Net $Net | Should -HaveCount 0
+    }
 }

@@ -133,7 +133,8 @@ public sealed class NfQueueRule
     {
         var comment = $"glass-translator-{Queue}";
         var found = new List<(string, string[])>();
-        foreach (var table in Rules.Select(r => r.Table).Distinct())
+        // Every table any rule set uses: an earlier translator may have had the other set (offload).
+        foreach (var table in (ReadOnlySpan<string>)["raw", "nat", "filter"])
         {
             foreach (var line in Output(table, "-S").Split('\n'))
             {

@@ -105,6 +105,8 @@ public sealed class TranslatorHost : IDisposable
             if (deadPid is not null)
                 _warnings.Add($"The translator on queue {_options.Queue} (pid {deadPid}) did not stop cleanly: what it changed (rules, kernel settings, offloaded sessions) is this translator's now, and is put back when it stops.");
             Offload = _options.Offload == OffloadMode.Kernel && PrepareOffload(splice) ? OffloadMode.Kernel : OffloadMode.None;
+            if (kept && Offload != OffloadMode.Kernel)
+                ForgetKeptOffload();
             if (!_options.SkipFirewall)
             {
                 // Rules a translator kept on purpose (KeepSessions) are expected; others were left by one that died.
@@ -201,6 +203,27 @@ public sealed class TranslatorHost : IDisposable
         if (long.TryParse(Sysctl.Read(Sysctl.ConntrackMax), out var max) && max < splice.MaxSessions)
             _warnings.Add($"The kernel's conntrack table holds {max} entries (net.netfilter.nf_conntrack_max), fewer than limits.sessions ({splice.MaxSessions}): sessions past it stay in userspace. Raise it: sysctl -w net.netfilter.nf_conntrack_max={splice.MaxSessions * 2}.");
         return true;
+    }
+
+    /// <summary>
+    /// An earlier translator on this queue offloaded (and kept its sessions, or died), but this one
+    /// does not: its entries and the settings it turned on for them go now, not when this one
+    /// stops (forwarding would stay on meanwhile, without its guard). Its rules go with Install.
+    /// </summary>
+    private void ForgetKeptOffload()
+    {
+        _sysctl.Restore();
+        try
+        {
+            using var earlier = ConntrackOffloader.Open(_options.Queue, TimeSpan.FromMinutes(1));
+            var errno = earlier.Flush();
+            if (errno != 0)
+                _warnings.Add($"Could not remove the conntrack entries an earlier translator on queue {_options.Queue} left: {Libc.StrError(errno)}.");
+        }
+        catch (KernelException)
+        {
+            // No ctnetlink here: no entries of an earlier translator either.
+        }
     }
 
     /// <summary>Takes over the entries an earlier translator on this queue left (stopped with KeepSessions, or killed).</summary>
