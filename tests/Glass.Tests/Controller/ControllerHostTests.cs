@@ -162,18 +162,26 @@ public sealed class ControllerHostTests : IDisposable
         return await new StreamReader(stream).ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
     }
 
+    /// <summary>A translator of the test's own (which it may stop and start again) and a controller on it.</summary>
+    private (SpliceEngine Engine, string Path, ControlServer Translator, ControllerHost Host) StartWithOwnTranslator(
+        string socketName, PortRange range, Action<ControllerHost>? beforeStart = null)
+    {
+        var engine = new SpliceEngine(new FakeKernel(), new FakeClock());
+        var path = Path.Combine(_dir, socketName);
+        var translator = new ControlServer(engine, path);
+        translator.Start();
+        var host = new ControllerHost(new ControllerOptions { Address = IPAddress.Loopback, Port = 0, ControlSocket = path, PortRange = range, AllowPlaintext = true });
+        beforeStart?.Invoke(host);
+        host.Start();
+        _owned.Add(host);
+        return (engine, path, translator, host);
+    }
+
     [Fact]
     public async Task PortsOfLinksThatEndedWhileTheWatchWasDownAreFreedWhenItIsBack()
     {
-        var engine = new SpliceEngine(new FakeKernel(), new FakeClock());
-        var path = Path.Combine(_dir, "restarting.sock");
-        var translator = new ControlServer(engine, path);
-        translator.Start();
-        var host = new ControllerHost(new ControllerOptions { Address = IPAddress.Loopback, Port = 0, ControlSocket = path, PortRange = new PortRange(62000, 62099), AllowPlaintext = true });
         var problems = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        host.Problem += problems.Enqueue;
-        host.Start();
-        _owned.Add(host);
+        var (engine, path, translator, host) = StartWithOwnTranslator("restarting.sock", new PortRange(62000, 62099), h => h.Problem += problems.Enqueue);
         var binding = await BindSilent(host.LocalEndPoint!);
         var answer = await ConnectFrom(IPAddress.Loopback, host.LocalEndPoint!, binding.ChannelId);
         Assert.StartsWith("OK ", answer);
@@ -201,13 +209,7 @@ public sealed class ControllerHostTests : IDisposable
     {
         // Two ports, and binder and connector share 127.0.0.1: one link takes both, so the next
         // link gets the very ports the first one had.
-        var engine = new SpliceEngine(new FakeKernel(), new FakeClock());
-        var path = Path.Combine(_dir, "late.sock");
-        var translator = new ControlServer(engine, path);
-        translator.Start();
-        var host = new ControllerHost(new ControllerOptions { Address = IPAddress.Loopback, Port = 0, ControlSocket = path, PortRange = new PortRange(62000, 62001), AllowPlaintext = true });
-        host.Start();
-        _owned.Add(host);
+        var (engine, path, translator, host) = StartWithOwnTranslator("late.sock", new PortRange(62000, 62001));
         WaitUntil(() => host.Watching, "the controller to watch the translator");
         var binding = await BindSilent(host.LocalEndPoint!);
         Assert.StartsWith("OK ", await ConnectFrom(IPAddress.Loopback, host.LocalEndPoint!, binding.ChannelId));

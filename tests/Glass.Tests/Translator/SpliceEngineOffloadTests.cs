@@ -322,6 +322,11 @@ public sealed class SpliceEngineOffloadTests
         Assert.Equal(0, _engine.Sweep());
         Assert.Equal(sent, _kernel.Sent.Count);
         // Once the kernel announced the new entry, its destroy event is the session's end as before.
+        EndsOnceItsNewEntryIsAnnouncedAndDestroyed();
+    }
+
+    private void EndsOnceItsNewEntryIsAnnouncedAndDestroyed()
+    {
         _engine.OnKernelCreated(OriginalA);
         _engine.OnKernelDestroyed(OriginalA, null);
         Assert.Equal("expired", Assert.Single(_released).Reason);
@@ -351,9 +356,7 @@ public sealed class SpliceEngineOffloadTests
         Assert.Equal(2, _engine.GetCounters().StaleKernelEvents);
 
         // From the announcement on, the events are the new entry's.
-        _engine.OnKernelCreated(OriginalA);
-        _engine.OnKernelDestroyed(OriginalA, null);
-        Assert.Equal("expired", Assert.Single(_released).Reason);
+        EndsOnceItsNewEntryIsAnnouncedAndDestroyed();
     }
 
     [Fact]
