@@ -247,7 +247,7 @@ public sealed class TranslatorHost : IDisposable
         else if (adopted > 0)
             _warnings.Add($"Adopted {adopted} offloaded session(s) an earlier translator on queue {_options.Queue} left running.");
         if (refused > 0)
-            _warnings.Add($"{refused} offloaded session(s) an earlier translator left were not adopted (the session limit, limits.sessions, is reached): "
+            _warnings.Add($"{refused} offloaded session(s) an earlier translator left were not adopted (the session limit, limits.sessions, is reached, or their flows are taken): "
                 + "the kernel carries them unwatched until their entries time out, and stopping this translator removes them.");
     }
 
@@ -295,7 +295,12 @@ public sealed class TranslatorHost : IDisposable
                     changed.Add(e.Original);
             }
         };
-        EntryHandler created = (in ConntrackEntry e) => engine.OnKernelCreated(e.Original);
+        EntryHandler created = (in ConntrackEntry e) =>
+        {
+            // Counted, so that a setup's announcement waits for the batch like its other events.
+            events++;
+            engine.OnKernelCreated(e.Original);
+        };
         EntryHandler destroyed = (in ConntrackEntry e) =>
         {
             events++;
