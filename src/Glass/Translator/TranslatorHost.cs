@@ -59,6 +59,8 @@ public sealed class TranslatorHost : IDisposable
     // The kept-settings file is this instance's: taken over from the one before, or written by it.
     // A start that fails before that (its queue or socket in use) must leave another's file alone.
     private bool _ownsKeptSettings;
+    // An earlier translator on this queue left its rules, settings and sessions for this one.
+    private bool _tookOver;
 
     public TranslatorHost(TranslatorOptions options)
     {
@@ -102,6 +104,7 @@ public sealed class TranslatorHost : IDisposable
             // A translator that stopped with KeepSessions, or died, left what it changed for us to put back.
             var (kept, deadPid) = _options.SkipFirewall ? (false, null) : _sysctl.TakeOver(KeptSettingsPath);
             _ownsKeptSettings = !_options.SkipFirewall;
+            _tookOver = kept;
             if (deadPid is not null)
                 _warnings.Add($"The translator on queue {_options.Queue} (pid {deadPid}) did not stop cleanly: what it changed (rules, kernel settings, offloaded sessions) is this translator's now, and is put back when it stops.");
             Offload = _options.Offload == OffloadMode.Kernel && PrepareOffload(splice) ? OffloadMode.Kernel : OffloadMode.None;
@@ -150,7 +153,7 @@ public sealed class TranslatorHost : IDisposable
         {
             try
             {
-                Cleanup();
+                Cleanup(failedStart: true);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -542,10 +545,11 @@ public sealed class TranslatorHost : IDisposable
         }
     }
 
-    private void Cleanup()
+    private void Cleanup(bool failedStart = false)
     {
-        // Kept sessions need their rules (conntrack and NAT hooks) and settings until a new translator adopts them.
-        var keep = _options.KeepSessions && Offload == OffloadMode.Kernel;
+        // Kept sessions need their rules (conntrack and NAT hooks) and settings until a new
+        // translator adopts them. A start that failed leaves what it took over for the next one.
+        var keep = failedStart ? _tookOver : _options.KeepSessions && Offload == OffloadMode.Kernel;
         // Every step is tried, whatever failed before it (iptables refusing a delete must not
         // leave the queue bound or the settings changed); the first failure is thrown at the end.
         List<Exception>? failures = null;
