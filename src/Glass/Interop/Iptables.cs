@@ -103,9 +103,32 @@ public sealed class NfQueueRule
 
     public string Describe() => string.Join("; ", Rules.Select(r => $"iptables -t {r.Table} -A " + string.Join(' ', r.Rule)));
 
-    /// <summary>Adds the rules that are not in place; returns how many already were (left by a translator that did not stop).</summary>
+    /// <summary>
+    /// Adds the rules that are not in place; returns how many already were (left by a translator
+    /// that did not stop). One that fails takes back those appended before it.
+    /// </summary>
     /// <param name="ownDevice">This translator's tun device, whose rules (same comment, see TunRules) are not strays.</param>
     public int Install(string? ownDevice = null)
+    {
+        try
+        {
+            return Append(ownDevice);
+        }
+        catch
+        {
+            try
+            {
+                Remove(); // checks each rule first, so half an install is fine
+            }
+            catch (InvalidOperationException)
+            {
+                // iptables itself is missing or broken: the install's error says so.
+            }
+            throw;
+        }
+    }
+
+    private int Append(string? ownDevice)
     {
         var present = 0;
         foreach (var (table, rule) in Rules)

@@ -283,7 +283,16 @@ internal sealed class TunRules
         // then delete one at a time, up to a few stale copies each.
         for (var i = 0; i < 16; i++)
         {
-            if (Restore(Script("-D")).Code != 0)
+            int code;
+            try
+            {
+                code = Restore(Script("-D")).Code;
+            }
+            catch (InvalidOperationException)
+            {
+                return; // no iptables-restore: it cannot have installed any either
+            }
+            if (code != 0)
                 break;
         }
         foreach (var (table, chain, rule) in Rules)

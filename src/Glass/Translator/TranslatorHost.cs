@@ -113,24 +113,7 @@ public sealed class TranslatorHost : IDisposable
             if (!_options.SkipFirewall)
             {
                 // Rules a translator kept on purpose (KeepSessions) are expected; others were left by one that died.
-                int left;
-                try
-                {
-                    left = _rule.Install(_tunRules?.Device);
-                }
-                catch
-                {
-                    // Rules appended before the one that failed must not stay (Remove checks each).
-                    try
-                    {
-                        _rule.Remove();
-                    }
-                    catch (Exception e) when (e is not OutOfMemoryException)
-                    {
-                        // iptables itself is missing or broken: the install's error says so.
-                    }
-                    throw;
-                }
+                var left = _rule.Install(_tunRules?.Device);
                 if (left > 0 && !(kept && deadPid is null))
                     _warnings.Add($"Found {left} rule(s) of an earlier translator on queue {_options.Queue} that did not stop cleanly; they are this translator's now and go when it stops.");
                 _ruleInstalled = true;
@@ -371,14 +354,7 @@ public sealed class TranslatorHost : IDisposable
         }
         catch (Exception e) when (e is KernelException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
-            try
-            {
-                _tunRules?.Remove();
-            }
-            catch (InvalidOperationException)
-            {
-                // iptables-restore is missing: there is nothing of ours to remove either.
-            }
+            _tunRules?.Remove();
             _tunRules = null;
             _tun?.Dispose();
             _tun = null;
